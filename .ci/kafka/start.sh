@@ -124,6 +124,9 @@ EOF
 # including JVM errors that never reach log4j.
 cat > "$log4j_cfg" <<'EOF'
 status = warn
+# Keep logging alive until the JVM exits: otherwise log4j's own hook races
+# Kafka's and the end of the shutdown sequence is lost.
+shutdownHook = disable
 appender.out.type = Console
 appender.out.name = STDOUT
 appender.out.layout.type = PatternLayout
