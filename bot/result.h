@@ -2,6 +2,7 @@
 // Expected failures as values. Every module returns Result<T>; exceptions never cross a module
 // boundary. Broken invariants assert instead.
 #include <cassert>
+#include <chrono>
 #include <string>
 #include <utility>
 #include <variant>
@@ -25,6 +26,7 @@ const char* to_string(Errc code);
 struct Error {
   Errc code = Errc::internal;
   std::string message;
+  std::chrono::milliseconds retry_after{0};  // a peer's Retry-After, when it gave one
 
   // Whether doing the same thing again later can succeed.
   bool is_retryable() const {

@@ -67,5 +67,5 @@ rm -rf "$libs"
 mv "$tmp" "$libs"
 trap - EXIT
 echo "$want" > "$stamp"
-echo "fetch.sh: $(ls "$libs" | wc -l) jars in $libs" >&2
+echo "fetch.sh: $(find "$libs" -name '*.jar' | wc -l) jars in $libs" >&2
 echo "$libs"

@@ -74,6 +74,8 @@ fi
 "$here/stop.sh" >&2
 
 for p in "$port" "$cport"; do
+  # A few seconds of grace: a process killed just before may still be exiting.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do port_open "$p" || break; sleep 0.5; done
   if port_open "$p"; then
     say "port $p on 127.0.0.1 is already in use by a process these scripts did not start"
     say "(another broker with a different RUNBOT_KAFKA_DATA?); set RUNBOT_KAFKA_PORT / RUNBOT_KAFKA_CONTROLLER_PORT or stop it"
@@ -92,7 +94,8 @@ fi
 # Settings chosen for a one-node test cluster: every internal topic at
 # replication factor 1 (the defaults of 3 cannot be met and block groups and
 # transactions), no initial rebalance delay (groups form at once), few
-# partitions for internal topics (faster first group/transaction use).
+# partitions for internal topics (faster first group/transaction use), quick
+# re-registration after a crash.
 cat > "$config" <<EOF
 # Written by .ci/kafka/start.sh; regenerated on every start.
 process.roles=broker,controller
@@ -117,6 +120,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After a SIGKILL the restarted node must wait out the dead incarnation's
+# session (DUPLICATE_BROKER_REGISTRATION) before serving: 9 s by default.
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
 ${RUNBOT_KAFKA_EXTRA_PROPS:-}
 EOF
 
@@ -181,9 +188,11 @@ while :; do
   kill -0 "$pid" 2>/dev/null || fail "broker process $pid exited during startup"
   # Ready = the port accepts connections AND the broker answers a metadata
   # request listing itself (the listener opens slightly before that).
-  if port_open "$port" &&
-     timeout 10 kcat -b "$bootstrap" -L -m 5 2>/dev/null | grep -q "broker 1 at $bootstrap"; then
-    break
+  # (Output captured, not piped to grep -q: with pipefail an early grep exit
+  # would SIGPIPE kcat once there are many topics and look like "not ready".)
+  if port_open "$port"; then
+    md="$(timeout 10 kcat -b "$bootstrap" -L -m 5 2>/dev/null)" || true
+    [[ "$md" == *"broker 1 at $bootstrap"* ]] && break
   fi
   (( SECONDS < deadline )) || fail "broker not ready on $bootstrap after ${timeout_s}s"
   sleep 0.5

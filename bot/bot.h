@@ -1,0 +1,124 @@
+#pragma once
+// Bot: the core. It takes commands from chat adapters, publishes jobs, applies lifecycle and
+// cluster events to the registry, tracks TTLs and cost, and announces everything through the
+// outbox into each environment's thread.
+//
+// Ownership: built by the composition root (bot/app) with references to its collaborators, which
+// must outlive it. Threading: every method runs on the bot's executor (one io_context thread);
+// adapters and Kafka consumers call in on that executor.
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bot/chat_adapter.h"
+#include "bot/clock.h"
+#include "bot/command.h"
+#include "bot/event_sink.h"
+#include "bot/job_queue.h"
+#include "bot/metrics.h"
+#include "bot/outbox.h"
+#include "bot/registry.h"
+#include "bot/settings.h"
+#include "bot/state_store.h"
+
+namespace runbot::bot {
+
+// Extra facts for `status` and hooks that only some deployments have.
+struct BotHooks {
+  // Demo only: simulate a spot interruption of a node. Unset outside the demo.
+  std::function<Status(const NodeName&)> simulate_spot;
+  // Consumer statistics for `status` (event lag, last event).
+  std::function<EventSourceStats()> event_stats;
+  // Provisioner counters for `status`, when it runs in-process: "running 2, queued 0".
+  std::function<std::string()> provisioner_status;
+};
+
+class Bot final : public EventSink {
+ public:
+  // `clock` is domain time (the demo may run it faster); `store` may be null (nothing persisted).
+  Bot(BotSettings settings, Registry registry, Clock& clock, JobQueue& jobs, Outbox& outbox,
+      Metrics& metrics, StateStore* store);
+  ~Bot() override;
+  Bot(const Bot&) = delete;
+  Bot& operator=(const Bot&) = delete;
+
+  void set_hooks(BotHooks hooks) { hooks_ = std::move(hooks); }
+  // Registers an adapter: its inbound messages become commands, and the outbox delivers to it.
+  void attach(ChatAdapter& adapter);
+  // Starts TTL tracking. Call once after attaching adapters.
+  void start();
+  void stop();
+
+  // One inbound message: parse, check, act, and reply through `adapter`.
+  void handle(const InboundMessage& msg, ChatAdapter& adapter);
+
+  void on_lifecycle(const LifecycleEvent& event) override;
+  void on_cluster(const ClusterEvent& event) override;
+
+  // Runs the TTL check now (also runs every settings.ttl_check_interval once started).
+  void check_ttls();
+
+  const Registry& registry() const { return registry_; }
+  // Whether state could be saved last time (for /readyz).
+  bool state_healthy() const { return state_ok_; }
+
+ private:
+  struct Pending {
+    Command command;
+    TimePoint expires;
+  };
+  using ConversationKey = std::tuple<std::string, ChannelId, UserId>;
+
+  Message execute(const Command& cmd, const InboundMessage& msg);
+  Message cmd_up(const Command& cmd, const InboundMessage& msg);
+  Message cmd_down(const Command& cmd, const InboundMessage& msg, bool confirmed);
+  Message cmd_extend(const Command& cmd, const InboundMessage& msg);
+  Message cmd_suspend_resume(const Command& cmd, const InboundMessage& msg);
+  Message cmd_list(const Command& cmd, const InboundMessage& msg) const;
+  Message cmd_describe(const Command& cmd) const;
+  Message cmd_status() const;
+  Message cmd_nodes() const;
+  Message cmd_events(const Command& cmd) const;
+  Message cmd_usage(const Command& cmd) const;
+  Message cmd_help(const Command& cmd) const;
+  Message cmd_confirm(bool yes, const InboundMessage& msg);
+  Message cmd_simulate(const Command& cmd);
+
+  // Publishes a job for `env`; on failure the environment fails with the reason.
+  void publish(Job job);
+  Job make_job(JobVerb verb, const Environment& env, const UserId& by);
+  // Announces a message in every thread of `env`, refreshing its status card first.
+  void announce(const Environment& env, Message message);
+  void refresh_card(const Environment& env);
+  void post_to_channel(const std::string& where, Message message);
+  // Applies a state change; an illegal one is logged and refused (returns false).
+  bool move(Environment& env, EnvState to, const std::string& why);
+  void expire(Environment& env);
+  void save();
+  void schedule_ttl_check();
+  const AppSpec* app_of(const Environment& env) const;
+  Result<Environment*> existing(const EnvId& id);
+
+  BotSettings settings_;
+  Registry registry_;
+  Clock& clock_;
+  JobQueue& jobs_;
+  Outbox& outbox_;
+  Metrics& metrics_;
+  StateStore* store_;
+  BotHooks hooks_;
+  std::vector<ChatAdapter*> adapters_;
+  std::map<ConversationKey, Pending> pending_;
+  TimerId ttl_timer_ = 0;
+  bool stopped_ = false;
+  bool state_ok_ = true;
+  std::uint64_t job_seq_ = 0;
+  std::uint64_t instance_ = 0;
+  AppSpec unknown_app_;
+};
+
+}  // namespace runbot::bot

@@ -1,0 +1,164 @@
+#include "bot/outbox.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace runbot::bot {
+
+Outbox::Outbox(OutboxSettings settings, Clock& clock, Metrics& metrics)
+    : settings_(settings), clock_(clock), metrics_(metrics) {
+  metrics_.describe("runbot_notifications_sent_total", "Chat messages delivered, by platform and kind", "counter");
+  metrics_.describe("runbot_notifications_failed_total", "Chat messages given up on (permanent errors)", "counter");
+  metrics_.describe("runbot_notifications_retried_total", "Chat deliveries retried (rate limits, outages)", "counter");
+  metrics_.describe("runbot_notifications_coalesced_total", "Queued card updates replaced by newer ones", "counter");
+}
+
+void Outbox::set_platform_settings(const std::string& platform, OutboxSettings settings) {
+  platform_settings_[platform] = settings;
+}
+
+const OutboxSettings& Outbox::settings_for(const std::string& platform) const {
+  auto it = platform_settings_.find(platform);
+  return it == platform_settings_.end() ? settings_ : it->second;
+}
+
+void Outbox::add_adapter(ChatAdapter& adapter) { adapters_[adapter.platform()] = &adapter; }
+
+void Outbox::known_card(const std::string& platform, const ChannelId& channel, const EnvId& env,
+                        std::string card_id) {
+  if (!card_id.empty()) cards_[{platform, channel, env}] = std::move(card_id);
+}
+
+void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card) {
+  auto& ch = channels_[{platform, channel}];
+  // Replace a queued (not in-flight) update of the same card: only the newest state matters.
+  size_t first_waiting = ch.in_flight ? 1 : 0;
+  for (size_t i = ch.queue.size(); i-- > first_waiting;) {
+    Item& item = ch.queue[i];
+    if (item.kind == Kind::card && item.env == env) {
+      item.message = std::move(card);
+      metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+      return;
+    }
+    // Stop at a reply of the same env: the card must not jump ahead of what the thread says.
+    if (item.env == env) break;
+  }
+  enqueue(platform, channel, Item{Kind::card, env, std::move(card)});
+}
+
+void Outbox::reply(const std::string& platform, const ChannelId& channel, const EnvId& env, Message message) {
+  enqueue(platform, channel, Item{Kind::reply, env, std::move(message)});
+}
+
+void Outbox::post(const std::string& platform, const ChannelId& channel, Message message) {
+  enqueue(platform, channel, Item{Kind::plain, EnvId{}, std::move(message)});
+}
+
+size_t Outbox::pending() const {
+  size_t n = 0;
+  for (const auto& [key, ch] : channels_) n += ch.queue.size();
+  return n;
+}
+
+size_t Outbox::pending(const std::string& platform, const ChannelId& channel) const {
+  auto it = channels_.find({platform, channel});
+  return it == channels_.end() ? 0 : it->second.queue.size();
+}
+
+void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item item) {
+  Key key{platform, channel};
+  auto [it, inserted] = channels_.try_emplace(key);
+  if (inserted) {
+    it->second.tokens = settings_for(platform).burst;
+    it->second.refilled = clock_.now();
+  }
+  it->second.queue.push_back(std::move(item));
+  pump(key);
+}
+
+void Outbox::schedule(const Key& key, TimePoint when) {
+  auto& ch = channels_[key];
+  if (ch.wake) clock_.cancel(ch.wake);
+  ch.wake = clock_.call_at(when, [this, key] {
+    channels_[key].wake = 0;
+    pump(key);
+  });
+}
+
+void Outbox::pump(const Key& key) {
+  auto& ch = channels_[key];
+  if (ch.in_flight || ch.queue.empty() || ch.wake) return;
+  const auto& [platform, channel] = key;
+  const OutboxSettings& s = settings_for(platform);
+  TimePoint now = clock_.now();
+  if (now < ch.blocked_until) return schedule(key, ch.blocked_until);
+  // Token bucket.
+  double refill = std::chrono::duration<double>(now - ch.refilled).count() * s.messages_per_second;
+  ch.tokens = std::min(s.burst, ch.tokens + refill);
+  ch.refilled = now;
+  if (ch.tokens < 1.0) {
+    auto wait = std::chrono::duration<double>((1.0 - ch.tokens) / s.messages_per_second);
+    return schedule(key, now + std::chrono::ceil<Duration>(wait));
+  }
+  auto adapter = adapters_.find(platform);
+  if (adapter == adapters_.end()) {
+    spdlog::error("outbox: no adapter for platform={} channel={}; dropping {} message(s)", platform, channel.str(),
+                  ch.queue.size());
+    metrics_.add("runbot_notifications_failed_total", {{"platform", platform}}, static_cast<double>(ch.queue.size()));
+    ch.queue.clear();
+    return;
+  }
+  ch.tokens -= 1.0;
+  Item& item = ch.queue.front();
+  PostRequest req;
+  req.channel = channel;
+  req.env = item.env;
+  req.message = item.message;
+  if (item.kind != Kind::plain) {
+    auto card = cards_.find({platform, channel, item.env});
+    if (item.kind == Kind::card && card != cards_.end()) req.edit = card->second;
+    if (item.kind == Kind::reply && card != cards_.end()) req.thread = card->second;
+  }
+  ch.in_flight = true;
+  adapter->second->post(std::move(req), [this, key](Result<PostResult> r) { finished(key, std::move(r)); });
+}
+
+void Outbox::finished(const Key& key, Result<PostResult> result) {
+  auto& ch = channels_[key];
+  ch.in_flight = false;
+  const auto& [platform, channel] = key;
+  if (ch.queue.empty()) return;  // cannot happen: the item stays queued while in flight
+  Item& item = ch.queue.front();
+  if (result) {
+    if (item.kind == Kind::card) {
+      auto& id = cards_[{platform, channel, item.env}];
+      if (id.empty() && !result->message_id.empty()) {
+        id = result->message_id;
+        if (card_posted_) card_posted_(item.env, platform, channel, id);
+      }
+    }
+    metrics_.add("runbot_notifications_sent_total", {{"platform", platform}, {"kind", to_string(item.message.kind)}});
+    ch.queue.pop_front();
+    return pump(key);
+  }
+  const Error& err = result.error();
+  if (err.is_retryable()) {
+    ++item.attempts;
+    Duration backoff = settings_for(platform).retry_base * (1 << std::min(item.attempts - 1, 16));
+    backoff = std::min(backoff, settings_for(platform).retry_max);
+    if (err.retry_after > Duration::zero()) backoff = std::max(backoff, Duration{err.retry_after});
+    ch.blocked_until = clock_.now() + backoff;
+    metrics_.add("runbot_notifications_retried_total", {{"platform", platform}});
+    spdlog::warn("outbox: retrying platform={} channel={} in {}ms attempt={} error={}", platform, channel.str(),
+                 backoff.count(), item.attempts, err.message);
+    return schedule(key, ch.blocked_until);
+  }
+  spdlog::error("outbox: giving up on a message platform={} channel={} env={} code={} error={}", platform,
+                channel.str(), item.env.str(), to_string(err.code), err.message);
+  metrics_.add("runbot_notifications_failed_total", {{"platform", platform}});
+  ch.queue.pop_front();
+  pump(key);
+}
+
+}  // namespace runbot::bot

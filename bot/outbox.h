@@ -1,0 +1,93 @@
+#pragma once
+// Outbox: per-channel delivery queues between the announcer and the chat adapters.
+//
+// - Order: one message in flight per channel, FIFO, so an environment's thread reads in order.
+// - Threads: the first message for an environment in a channel posts its status card (the thread
+//   root); later card updates edit it in place; replies go into its thread.
+// - Rate limits: a token bucket per channel (Slack allows about 1 message/s per channel), a peer's
+//   Retry-After, and capped exponential backoff on retryable errors. Nothing is dropped for being
+//   slow: messages wait.
+// - Coalescing: a card update that is still queued is replaced by a newer one for the same card.
+// - Permanent errors (unauthorized, invalid_argument) are logged and counted, and the queue moves on.
+//
+// Driven by an injected Clock (real time; the demo's speed-up does not apply to rate limits).
+// Used on the bot's executor only.
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "bot/chat_adapter.h"
+#include "bot/clock.h"
+#include "bot/metrics.h"
+
+namespace runbot::bot {
+
+struct OutboxSettings {
+  double messages_per_second = 1.0;  // per channel
+  double burst = 4;                  // tokens a quiet channel may spend at once
+  Duration retry_base = std::chrono::seconds(1);
+  Duration retry_max = std::chrono::seconds(60);
+};
+
+class Outbox {
+ public:
+  // Called when a status card was posted, so its id can be kept across restarts.
+  using CardPosted = std::function<void(const EnvId&, const std::string& platform, const ChannelId&,
+                                        const std::string& card_id)>;
+
+  Outbox(OutboxSettings settings, Clock& clock, Metrics& metrics);
+
+  // Per-platform settings override (Teams allows more than Slack).
+  void set_platform_settings(const std::string& platform, OutboxSettings settings);
+  void add_adapter(ChatAdapter& adapter);
+  void on_card_posted(CardPosted cb) { card_posted_ = std::move(cb); }
+  // Tells the outbox about a card that already exists (restored from state).
+  void known_card(const std::string& platform, const ChannelId& channel, const EnvId& env, std::string card_id);
+
+  // Posts or edits `env`'s status card in `channel`.
+  void card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card);
+  // Replies in `env`'s thread (after its card exists).
+  void reply(const std::string& platform, const ChannelId& channel, const EnvId& env, Message message);
+  // Posts a message on its own, outside any environment thread.
+  void post(const std::string& platform, const ChannelId& channel, Message message);
+
+  size_t pending() const;
+  size_t pending(const std::string& platform, const ChannelId& channel) const;
+
+ private:
+  enum class Kind { card, reply, plain };
+  struct Item {
+    Kind kind;
+    EnvId env;
+    Message message;
+    int attempts = 0;
+  };
+  using Key = std::tuple<std::string, ChannelId>;
+  struct Channel {
+    std::deque<Item> queue;
+    bool in_flight = false;
+    TimerId wake = 0;
+    double tokens = 0;
+    TimePoint refilled{};
+    TimePoint blocked_until{};
+  };
+
+  void enqueue(const std::string& platform, const ChannelId& channel, Item item);
+  void pump(const Key& key);
+  void schedule(const Key& key, TimePoint when);
+  void finished(const Key& key, Result<PostResult> result);
+  const OutboxSettings& settings_for(const std::string& platform) const;
+
+  OutboxSettings settings_;
+  std::map<std::string, OutboxSettings> platform_settings_;
+  Clock& clock_;
+  Metrics& metrics_;
+  std::map<std::string, ChatAdapter*> adapters_;
+  std::map<Key, Channel> channels_;
+  std::map<std::tuple<std::string, ChannelId, EnvId>, std::string> cards_;
+  CardPosted card_posted_;
+};
+
+}  // namespace runbot::bot

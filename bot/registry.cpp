@@ -1,0 +1,259 @@
+#include "bot/registry.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "bot/model_json.h"
+
+namespace runbot::bot {
+namespace {
+
+using nlohmann::json;
+constexpr int kSnapshotVersion = 1;
+
+std::int64_t ms(Duration d) { return d.count(); }
+json opt_time(const std::optional<TimePoint>& t) { return t ? json(to_millis(*t)) : json(nullptr); }
+std::optional<TimePoint> get_opt_time(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  return from_millis(j[key].get<std::int64_t>());
+}
+
+json env_to_json(const Environment& e) {
+  json threads = json::array();
+  for (const auto& t : e.threads) {
+    threads.push_back({{"platform", t.platform}, {"channel", t.channel.str()}, {"card", t.card_id}});
+  }
+  json recent = json::array();
+  for (const auto& r : e.recent) recent.push_back({{"t", to_millis(r.time)}, {"text", r.text}, {"warning", r.warning}});
+  json nodes = json::array();
+  for (const auto& n : e.nodes) nodes.push_back(n.str());
+  json warnings = json::array();
+  for (const auto& w : e.warnings_sent) warnings.push_back(ms(w));
+  return json{{"id", e.id.str()},
+              {"app", e.app.str()},
+              {"pr", e.pr},
+              {"namespace", e.namespace_name},
+              {"state", to_string(e.state)},
+              {"owner", e.owner.str()},
+              {"requester", e.requester.str()},
+              {"team", e.team.str()},
+              {"createdAt", to_millis(e.created_at)},
+              {"readyAt", opt_time(e.ready_at)},
+              {"deletedAt", opt_time(e.deleted_at)},
+              {"ttlMs", ms(e.ttl)},
+              {"expiresAt", opt_time(e.expires_at)},
+              {"url", e.url},
+              {"image", e.image},
+              {"values", e.values},
+              {"nodes", nodes},
+              {"job", e.current_job.str()},
+              {"stage", e.stage},
+              {"stageIndex", e.stage_index},
+              {"stageCount", e.stage_count},
+              {"failureReason", e.failure_reason},
+              {"logTail", e.log_tail},
+              {"activeMs", ms(e.active_time)},
+              {"suspendedMs", ms(e.suspended_time)},
+              {"meteredUntil", to_millis(e.metered_until)},
+              {"lastActivity", to_millis(e.last_activity)},
+              {"warningsSent", warnings},
+              {"interruptedAt", opt_time(e.interrupted_at)},
+              {"threads", threads},
+              {"recent", recent},
+              {"simulated", e.simulated}};
+}
+
+Environment env_from_json(const json& j) {
+  Environment e;
+  e.id = EnvId{j.at("id").get<std::string>()};
+  e.app = AppName{j.at("app").get<std::string>()};
+  e.pr = j.at("pr").get<int>();
+  e.namespace_name = j.at("namespace").get<std::string>();
+  auto state = env_state_from_string(j.at("state").get<std::string>());
+  if (!state) throw std::runtime_error("unknown state '" + j.at("state").get<std::string>() + "'");
+  e.state = *state;
+  e.owner = UserId{j.at("owner").get<std::string>()};
+  e.requester = UserId{j.at("requester").get<std::string>()};
+  e.team = TeamName{j.at("team").get<std::string>()};
+  e.created_at = from_millis(j.at("createdAt").get<std::int64_t>());
+  e.ready_at = get_opt_time(j, "readyAt");
+  e.deleted_at = get_opt_time(j, "deletedAt");
+  e.ttl = Duration{j.at("ttlMs").get<std::int64_t>()};
+  e.expires_at = get_opt_time(j, "expiresAt");
+  e.url = j.at("url").get<std::string>();
+  e.image = j.at("image").get<std::string>();
+  e.values = j.at("values").get<std::map<std::string, std::string>>();
+  for (const auto& n : j.at("nodes")) e.nodes.emplace_back(n.get<std::string>());
+  e.current_job = JobId{j.at("job").get<std::string>()};
+  e.stage = j.at("stage").get<std::string>();
+  e.stage_index = j.at("stageIndex").get<int>();
+  e.stage_count = j.at("stageCount").get<int>();
+  e.failure_reason = j.at("failureReason").get<std::string>();
+  e.log_tail = j.at("logTail").get<std::vector<std::string>>();
+  e.active_time = Duration{j.at("activeMs").get<std::int64_t>()};
+  e.suspended_time = Duration{j.at("suspendedMs").get<std::int64_t>()};
+  e.metered_until = from_millis(j.at("meteredUntil").get<std::int64_t>());
+  e.last_activity = from_millis(j.at("lastActivity").get<std::int64_t>());
+  for (const auto& w : j.at("warningsSent")) e.warnings_sent.emplace_back(w.get<std::int64_t>());
+  e.interrupted_at = get_opt_time(j, "interruptedAt");
+  for (const auto& t : j.at("threads")) {
+    e.threads.push_back({t.at("platform").get<std::string>(), ChannelId{t.at("channel").get<std::string>()},
+                         t.at("card").get<std::string>()});
+  }
+  for (const auto& r : j.at("recent")) {
+    e.recent.push_back({from_millis(r.at("t").get<std::int64_t>()), r.at("text").get<std::string>(),
+                        r.at("warning").get<bool>()});
+  }
+  e.simulated = j.at("simulated").get<bool>();
+  if (!is_dns1123_label(e.id.str())) throw std::runtime_error("environment id '" + e.id.str() + "' is invalid");
+  return e;
+}
+
+}  // namespace
+
+Environment* Registry::find(const EnvId& id) {
+  auto it = envs_.find(id);
+  return it == envs_.end() ? nullptr : &it->second;
+}
+
+const Environment* Registry::find(const EnvId& id) const {
+  auto it = envs_.find(id);
+  return it == envs_.end() ? nullptr : &it->second;
+}
+
+Environment& Registry::put(Environment env) {
+  EnvId id = env.id;
+  return envs_.insert_or_assign(id, std::move(env)).first->second;
+}
+
+NodeRecord& Registry::node(const NodeInfo& info, TimePoint now) {
+  auto& rec = nodes_[info.name];
+  // Keep what we knew when the new report is less specific.
+  if (rec.info.name.empty()) rec.info = info;
+  if (info.capacity != CapacityType::unknown) rec.info.capacity = info.capacity;
+  if (!info.instance_type.empty()) rec.info.instance_type = info.instance_type;
+  if (!info.zone.empty()) rec.info.zone = info.zone;
+  rec.last_seen = now;
+  return rec;
+}
+
+NodeRecord* Registry::find_node(const NodeName& name) {
+  auto it = nodes_.find(name);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+void Registry::set_env_nodes(const EnvId& env, const std::vector<NodeInfo>& nodes, TimePoint now) {
+  for (auto& [name, rec] : nodes_) rec.envs.erase(env);
+  std::vector<NodeName> names;
+  for (const auto& n : nodes) {
+    node(n, now).envs.insert(env);
+    names.push_back(n.name);
+  }
+  if (auto* e = find(env)) e->nodes = std::move(names);
+}
+
+bool Registry::remember_cluster_event(const ClusterEventRecord& record) {
+  const std::string& key = record.event.dedupe_key;
+  if (!key.empty() && cluster_keys_.count(key)) return false;
+  cluster_events_.push_back(record);
+  if (!key.empty()) cluster_keys_.insert(key);
+  while (cluster_events_.size() > kMaxClusterEvents) {
+    cluster_keys_.erase(cluster_events_.front().event.dedupe_key);
+    cluster_events_.pop_front();
+  }
+  return true;
+}
+
+bool Registry::seen_lifecycle(const std::string& id) const { return lifecycle_ids_.count(id) > 0; }
+
+void Registry::mark_lifecycle(const std::string& id) {
+  if (id.empty() || !lifecycle_ids_.insert(id).second) return;
+  lifecycle_order_.push_back(id);
+  while (lifecycle_order_.size() > kMaxLifecycleIds) {
+    lifecycle_ids_.erase(lifecycle_order_.front());
+    lifecycle_order_.pop_front();
+  }
+}
+
+void Registry::learn_provisioning_time(const AppName& app, Duration took) {
+  auto it = provisioning_times_.find(app);
+  if (it == provisioning_times_.end()) {
+    provisioning_times_[app] = took;
+  } else {
+    // Weight the newest run by a third: ETAs follow change without jumping on one outlier.
+    it->second = Duration{(it->second.count() * 2 + took.count()) / 3};
+  }
+}
+
+std::optional<Duration> Registry::expected_provisioning_time(const AppName& app) const {
+  auto it = provisioning_times_.find(app);
+  if (it == provisioning_times_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string Registry::snapshot() const {
+  json envs = json::array();
+  for (const auto& [id, e] : envs_) envs.push_back(env_to_json(e));
+  json nodes = json::array();
+  for (const auto& [name, n] : nodes_) {
+    json envs_on = json::array();
+    for (const auto& e : n.envs) envs_on.push_back(e.str());
+    nodes.push_back({{"info", to_json(n.info)},
+                     {"envs", envs_on},
+                     {"deadline", opt_time(n.interruption_deadline)},
+                     {"lastSeen", to_millis(n.last_seen)}});
+  }
+  json events = json::array();
+  for (const auto& r : cluster_events_) {
+    json affected = json::array();
+    for (const auto& e : r.affected) affected.push_back(e.str());
+    events.push_back({{"received", to_millis(r.received)}, {"event", to_json(r.event)}, {"affected", affected}});
+  }
+  json times = json::object();
+  for (const auto& [app, d] : provisioning_times_) times[app.str()] = ms(d);
+  return json{{"version", kSnapshotVersion},
+              {"environments", envs},
+              {"nodes", nodes},
+              {"clusterEvents", events},
+              {"lifecycleIds", lifecycle_order_},
+              {"provisioningMs", times}}
+      .dump();
+}
+
+Result<Registry> Registry::restore(const std::string& snapshot) {
+  Registry r;
+  try {
+    json j = json::parse(snapshot);
+    int version = j.at("version").get<int>();
+    if (version != kSnapshotVersion) {
+      return make_error(Errc::invalid_argument,
+                        "state snapshot has version " + std::to_string(version) + ", this runbot reads version " +
+                            std::to_string(kSnapshotVersion));
+    }
+    for (const auto& e : j.at("environments")) r.put(env_from_json(e));
+    for (const auto& n : j.at("nodes")) {
+      auto info = node_from_json(n.at("info"));
+      if (!info) return info.error();
+      NodeRecord rec{*info, {}, get_opt_time(n, "deadline"), from_millis(n.at("lastSeen").get<std::int64_t>())};
+      for (const auto& e : n.at("envs")) rec.envs.insert(EnvId{e.get<std::string>()});
+      r.nodes_[info->name] = std::move(rec);
+    }
+    for (const auto& c : j.at("clusterEvents")) {
+      auto ev = cluster_event_from_json(c.at("event"));
+      if (!ev) return ev.error();
+      ClusterEventRecord rec{from_millis(c.at("received").get<std::int64_t>()), *ev, {}};
+      for (const auto& e : c.at("affected")) rec.affected.emplace_back(e.get<std::string>());
+      r.remember_cluster_event(rec);
+    }
+    for (const auto& id : j.at("lifecycleIds")) r.mark_lifecycle(id.get<std::string>());
+    for (const auto& [app, d] : j.at("provisioningMs").items()) {
+      r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};
+    }
+  } catch (const std::exception& e) {
+    return make_error(Errc::invalid_argument, std::string("state snapshot is corrupt: ") + e.what());
+  }
+  return r;
+}
+
+}  // namespace runbot::bot

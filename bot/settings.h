@@ -1,0 +1,31 @@
+#pragma once
+// BotSettings: what the core needs from the configuration file (bot/app/config.* loads and
+// validates it). Plain values with defaults that match product.md.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bot/model.h"
+
+namespace runbot::bot {
+
+struct BotSettings {
+  std::map<AppName, AppSpec> apps;
+  // TTL warnings, given this long before expiry.
+  std::vector<Duration> ttl_warnings{std::chrono::minutes(30), std::chrono::minutes(5)};
+  // When kube-janitor enforces TTLs, runbot only warns and announces; otherwise it publishes the
+  // `down` job itself when the TTL passes.
+  bool janitor_enforces_ttl = false;
+  // "<platform>:<channel>" for interruption summaries; empty = none.
+  std::string oncall_channel;
+  Duration confirmation_timeout = std::chrono::minutes(2);
+  Duration extend_button = std::chrono::hours(4);
+  Duration ttl_check_interval = std::chrono::seconds(1);
+  std::string source = "/runbot/bot";
+  // Demo mode enables `simulate`.
+  bool demo = false;
+  // Deleted environments are kept this long for `usage`.
+  Duration history = std::chrono::hours(24 * 90);
+};
+
+}  // namespace runbot::bot
