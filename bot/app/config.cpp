@@ -1,0 +1,451 @@
+#include "bot/app/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+extern char** environ;
+
+namespace runbot::app {
+namespace {
+
+using bot::Duration;
+
+// Walks one YAML mapping, converting values and collecting every problem with its path.
+class Walker {
+ public:
+  Walker(std::vector<std::string>& problems, const std::map<std::string, std::string>& env)
+      : problems_(problems), env_(env) {}
+
+  void problem(const std::string& path, const std::string& what) { problems_.push_back(path + ": " + what); }
+
+  // Checks that `node` is a mapping with only `known` keys.
+  bool mapping(const YAML::Node& node, const std::string& path, const std::set<std::string>& known) {
+    if (!node || node.IsNull()) return false;
+    if (!node.IsMap()) {
+      problem(path, "must be a mapping");
+      return false;
+    }
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      if (!known.empty() && !known.count(key)) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        problem(join(path, key), "unknown key (expected one of: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  // Expands ${VAR} and ${file:/path}; a missing variable or unreadable file is a problem.
+  std::string expand(const std::string& raw, const std::string& path) {
+    std::string out;
+    size_t i = 0;
+    while (i < raw.size()) {
+      auto start = raw.find("${", i);
+      if (start == std::string::npos) {
+        out += raw.substr(i);
+        break;
+      }
+      out += raw.substr(i, start - i);
+      auto end = raw.find('}', start);
+      if (end == std::string::npos) {
+        problem(path, "unterminated ${ in value");
+        return out;
+      }
+      std::string name = raw.substr(start + 2, end - start - 2);
+      if (name.rfind("file:", 0) == 0) {
+        std::ifstream f(name.substr(5));
+        if (!f) {
+          problem(path, "cannot read secret file '" + name.substr(5) + "'");
+        } else {
+          std::stringstream ss;
+          ss << f.rdbuf();
+          std::string v = ss.str();
+          while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+          out += v;
+        }
+      } else {
+        auto it = env_.find(name);
+        if (it == env_.end()) {
+          problem(path, "environment variable " + name + " is not set");
+        } else {
+          out += it->second;
+        }
+      }
+      i = end + 1;
+    }
+    return out;
+  }
+
+  std::optional<std::string> str(const YAML::Node& parent, const std::string& key, const std::string& path) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return std::nullopt;
+    if (!n.IsScalar()) {
+      problem(join(path, key), "must be a string");
+      return std::nullopt;
+    }
+    return expand(n.Scalar(), join(path, key));
+  }
+
+  std::optional<long long> integer(const YAML::Node& parent, const std::string& key, const std::string& path,
+                                   long long min, long long max) {
+    auto s = str(parent, key, path);
+    if (!s) return std::nullopt;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(*s, &used);
+      if (used != s->size()) throw std::invalid_argument("trailing");
+      if (v < min || v > max) {
+        problem(join(path, key), "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + *s);
+        return std::nullopt;
+      }
+      return v;
+    } catch (const std::exception&) {
+      problem(join(path, key), "must be a whole number, got '" + *s + "'");
+      return std::nullopt;
+    }
+  }
+
+  std::optional<double> number(const YAML::Node& parent, const std::string& key, const std::string& path, double min) {
+    auto s = str(parent, key, path);
+    if (!s) return std::nullopt;
+    try {
+      size_t used = 0;
+      double v = std::stod(*s, &used);
+      if (used != s->size()) throw std::invalid_argument("trailing");
+      if (v < min) {
+        problem(join(path, key), "must be at least " + std::to_string(min) + ", got " + *s);
+        return std::nullopt;
+      }
+      return v;
+    } catch (const std::exception&) {
+      problem(join(path, key), "must be a number, got '" + *s + "'");
+      return std::nullopt;
+    }
+  }
+
+  std::optional<bool> boolean(const YAML::Node& parent, const std::string& key, const std::string& path) {
+    auto s = str(parent, key, path);
+    if (!s) return std::nullopt;
+    if (*s == "true" || *s == "yes" || *s == "on") return true;
+    if (*s == "false" || *s == "no" || *s == "off") return false;
+    problem(join(path, key), "must be true or false, got '" + *s + "'");
+    return std::nullopt;
+  }
+
+  std::optional<Duration> duration(const YAML::Node& parent, const std::string& key, const std::string& path) {
+    auto s = str(parent, key, path);
+    if (!s) return std::nullopt;
+    auto d = bot::parse_duration(*s);
+    if (!d) {
+      problem(join(path, key), d.error().message);
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  std::optional<std::vector<std::string>> strings(const YAML::Node& parent, const std::string& key, const std::string& path) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return std::nullopt;
+    if (!n.IsSequence()) {
+      problem(join(path, key), "must be a list");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n.size(); ++i) {
+      std::string p = join(path, key) + "[" + std::to_string(i) + "]";
+      if (!n[i].IsScalar()) {
+        problem(p, "must be a string");
+        continue;
+      }
+      out.push_back(expand(n[i].Scalar(), p));
+    }
+    return out;
+  }
+
+  std::optional<std::map<std::string, std::string>> string_map(const YAML::Node& parent, const std::string& key,
+                                                               const std::string& path) {
+    const YAML::Node n = parent[key];
+    if (!n || n.IsNull()) return std::nullopt;
+    if (!n.IsMap()) {
+      problem(join(path, key), "must be a mapping of strings");
+      return std::nullopt;
+    }
+    std::map<std::string, std::string> out;
+    for (const auto& kv : n) {
+      std::string k = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) {
+        problem(join(join(path, key), k), "must be a string");
+        continue;
+      }
+      out[k] = expand(kv.second.Scalar(), join(join(path, key), k));
+    }
+    return out;
+  }
+
+  static std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
+
+ private:
+  std::vector<std::string>& problems_;
+  const std::map<std::string, std::string>& env_;
+};
+
+bool valid_channel_ref(const std::string& s) {
+  auto colon = s.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
+  std::string platform = s.substr(0, colon);
+  return platform == "console" || platform == "slack" || platform == "mattermost" || platform == "teams";
+}
+
+void parse_apps(Walker& w, const YAML::Node& apps, Config& c) {
+  if (!apps || apps.IsNull()) {
+    w.problem("apps", "at least one app is required");
+    return;
+  }
+  if (!w.mapping(apps, "apps", {})) return;
+  for (const auto& kv : apps) {
+    std::string name = kv.first.as<std::string>();
+    std::string path = "apps." + name;
+    const YAML::Node a = kv.second;
+    if (!bot::is_dns1123_label(name) || name.size() > 50) {
+      w.problem(path, "app name must be a DNS-1123 label of at most 50 characters (lower-case letters, digits, '-')");
+    }
+    if (!w.mapping(a, path, {"repo", "team", "default_ttl", "max_ttl", "rate_per_hour", "suspended_rate_per_hour",
+                             "channels", "namespace", "url", "provisioner_args", "provisioner_env"})) {
+      if (!a || a.IsNull()) w.problem(path, "needs at least a repo");
+      continue;
+    }
+    bot::AppSpec app;
+    app.name = bot::AppName{name};
+    if (auto v = w.str(a, "repo", path)) {
+      app.repo = *v;
+    } else {
+      w.problem(path + ".repo", "is required (e.g. acme/front-end)");
+    }
+    if (auto v = w.str(a, "team", path)) app.team = bot::TeamName{*v};
+    if (auto v = w.duration(a, "default_ttl", path)) app.default_ttl = *v;
+    if (auto v = w.duration(a, "max_ttl", path)) app.max_ttl = *v;
+    if (app.default_ttl > app.max_ttl) {
+      w.problem(path + ".default_ttl", "is " + bot::format_duration(app.default_ttl) + ", over max_ttl " +
+                                           bot::format_duration(app.max_ttl));
+    }
+    if (auto v = w.number(a, "rate_per_hour", path, 0)) app.rate_per_hour = bot::Money::dollars(*v);
+    if (auto v = w.number(a, "suspended_rate_per_hour", path, 0)) app.suspended_rate_per_hour = bot::Money::dollars(*v);
+    if (auto v = w.strings(a, "channels", path)) {
+      for (size_t i = 0; i < v->size(); ++i) {
+        if (!valid_channel_ref((*v)[i])) {
+          w.problem(path + ".channels[" + std::to_string(i) + "]",
+                    "must be <platform>:<channel> with platform console, slack, mattermost or teams, got '" + (*v)[i] + "'");
+        }
+      }
+      app.channels = *v;
+    }
+    if (auto v = w.str(a, "namespace", path)) app.namespace_template = *v;
+    if (auto v = w.str(a, "url", path)) app.url_template = *v;
+    if (auto v = w.strings(a, "provisioner_args", path)) app.provisioner_args = *v;
+    if (auto v = w.string_map(a, "provisioner_env", path)) app.provisioner_env = *v;
+    c.bot.apps[app.name] = std::move(app);
+  }
+}
+
+void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, Config& c) {
+  auto get = [&env](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+  if (auto v = get("RUNBOT_KAFKA_BROKERS")) c.kafka.brokers = *v;
+  if (auto v = get("RUNBOT_HTTP_ADDRESS")) c.http_address = *v;
+  if (auto v = get("RUNBOT_HTTP_PORT")) {
+    try {
+      size_t used = 0;
+      int port = std::stoi(*v, &used);
+      if (used != v->size() || port < -1 || port > 65535) throw std::out_of_range("port");
+      c.http_port = port;
+    } catch (const std::exception&) {
+      w.problem("RUNBOT_HTTP_PORT", "must be a port number from 0 to 65535 (or -1 for none), got '" + *v + "'");
+    }
+  }
+  if (auto v = get("RUNBOT_STATE_FILE")) c.state_file = *v;
+  if (auto v = get("RUNBOT_LOG_LEVEL")) c.log_level = *v;
+  if (auto v = get("RUNBOT_LOG_FORMAT")) c.log_format = *v;
+}
+
+}  // namespace
+
+bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::string, std::string>& env,
+                                 ConfigErrors* errors) {
+  std::vector<std::string> problems;
+  Walker w(problems, env);
+  Config c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    problems.push_back("line " + std::to_string(e.mark.line + 1) + ", column " + std::to_string(e.mark.column + 1) +
+                       ": not valid YAML: " + e.msg);
+  }
+  if (problems.empty() && root && !root.IsNull()) {
+    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log"})) {
+      if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
+        if (auto v = w.str(http, "address", "http")) c.http_address = *v;
+        if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
+      }
+      if (const auto k = root["kafka"]; w.mapping(k, "kafka", {"brokers", "properties", "topics", "group_id", "provisioner_group_id", "session_timeout"})) {
+        if (auto v = w.str(k, "brokers", "kafka")) c.kafka.brokers = *v;
+        if (auto v = w.string_map(k, "properties", "kafka")) c.kafka.properties = *v;
+        if (auto v = w.str(k, "group_id", "kafka")) c.kafka.group_id = *v;
+        if (auto v = w.str(k, "provisioner_group_id", "kafka")) c.kafka.provisioner_group_id = *v;
+        if (auto v = w.duration(k, "session_timeout", "kafka")) c.kafka.session_timeout = *v;
+        if (const auto t = k["topics"]; w.mapping(t, "kafka.topics", {"jobs", "events", "cluster_events"})) {
+          if (auto v = w.str(t, "jobs", "kafka.topics")) c.kafka.jobs_topic = *v;
+          if (auto v = w.str(t, "events", "kafka.topics")) c.kafka.events_topic = *v;
+          if (auto v = w.str(t, "cluster_events", "kafka.topics")) c.kafka.cluster_events_topic = *v;
+        }
+      }
+      if (const auto s = root["state"]; w.mapping(s, "state", {"file"})) {
+        if (auto v = w.str(s, "file", "state")) c.state_file = *v;
+      }
+      if (const auto n = root["notifications"];
+          w.mapping(n, "notifications", {"ttl_warnings", "oncall_channel", "janitor_enforces_ttl", "messages_per_second",
+                                         "burst", "confirmation_timeout"})) {
+        if (auto v = w.strings(n, "ttl_warnings", "notifications")) {
+          c.bot.ttl_warnings.clear();
+          for (size_t i = 0; i < v->size(); ++i) {
+            auto d = bot::parse_duration((*v)[i]);
+            if (!d) {
+              w.problem("notifications.ttl_warnings[" + std::to_string(i) + "]", d.error().message);
+            } else {
+              c.bot.ttl_warnings.push_back(*d);
+            }
+          }
+        }
+        if (auto v = w.str(n, "oncall_channel", "notifications")) {
+          if (!valid_channel_ref(*v)) {
+            w.problem("notifications.oncall_channel", "must be <platform>:<channel>, got '" + *v + "'");
+          }
+          c.bot.oncall_channel = *v;
+        }
+        if (auto v = w.boolean(n, "janitor_enforces_ttl", "notifications")) c.bot.janitor_enforces_ttl = *v;
+        if (auto v = w.number(n, "messages_per_second", "notifications", 0.01)) c.outbox.messages_per_second = *v;
+        if (auto v = w.number(n, "burst", "notifications", 1)) c.outbox.burst = *v;
+        if (auto v = w.duration(n, "confirmation_timeout", "notifications")) c.bot.confirmation_timeout = *v;
+      }
+      if (const auto p = root["provisioner"]; w.mapping(p, "provisioner", {"backend", "max_concurrent", "exec", "demo"})) {
+        if (auto v = w.str(p, "backend", "provisioner")) {
+          if (*v != "exec" && *v != "demo") {
+            w.problem("provisioner.backend", "must be exec or demo, got '" + *v + "'");
+          }
+          c.provisioner.backend = *v;
+        }
+        if (auto v = w.integer(p, "max_concurrent", "provisioner", 1, 1000)) c.provisioner.max_concurrent = static_cast<size_t>(*v);
+        if (const auto e = p["exec"]; w.mapping(e, "provisioner.exec", {"program", "args", "env", "timeout", "kill_grace"})) {
+          if (auto v = w.str(e, "program", "provisioner.exec")) c.provisioner.exec.program = *v;
+          if (auto v = w.strings(e, "args", "provisioner.exec")) c.provisioner.exec.args = *v;
+          if (auto v = w.string_map(e, "env", "provisioner.exec")) c.provisioner.exec.env = *v;
+          if (auto v = w.duration(e, "timeout", "provisioner.exec")) c.provisioner.exec.timeout = *v;
+          if (auto v = w.duration(e, "kill_grace", "provisioner.exec")) c.provisioner.exec.kill_grace = *v;
+        }
+        if (const auto d = p["demo"]; w.mapping(d, "provisioner.demo", {"nodes"})) {
+          if (auto v = w.integer(d, "nodes", "provisioner.demo", 1, 64)) c.provisioner.demo_nodes = static_cast<int>(*v);
+        }
+        if (c.provisioner.backend == "exec" && c.provisioner.exec.program.empty()) {
+          w.problem("provisioner.exec.program", "is required when provisioner.backend is exec");
+        }
+      }
+      parse_apps(w, root["apps"], c);
+      if (const auto con = root["console"]; w.mapping(con, "console", {"user"})) {
+        if (auto v = w.str(con, "user", "console")) c.console_user = *v;
+      }
+      if (const auto l = root["log"]; w.mapping(l, "log", {"format", "level"})) {
+        if (auto v = w.str(l, "format", "log")) c.log_format = *v;
+        if (auto v = w.str(l, "level", "log")) c.log_level = *v;
+      }
+    }
+  } else if (problems.empty()) {
+    problems.push_back("the file is empty; it needs at least an apps: section");
+  }
+  apply_overrides(w, env, c);
+  if (c.log_format != "text" && c.log_format != "json") w.problem("log.format", "must be text or json, got '" + c.log_format + "'");
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.count(c.log_level)) w.problem("log.level", "must be one of trace, debug, info, warn, error, critical, off");
+  if (errors) errors->problems = problems;
+  if (!problems.empty()) {
+    std::string all = std::to_string(problems.size()) + " problem" + (problems.size() == 1 ? "" : "s") + " in the configuration:";
+    for (const auto& p : problems) all += "\n  - " + p;
+    return bot::make_error(bot::Errc::invalid_argument, all);
+  }
+  return c;
+}
+
+bot::Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& env,
+                                ConfigErrors* errors) {
+  std::ifstream f(path);
+  if (!f) {
+    if (errors) errors->problems = {path + ": cannot be read"};
+    return bot::make_error(bot::Errc::not_found, "cannot read configuration file '" + path + "'");
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_config(ss.str(), env, errors);
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+const std::string& demo_config_yaml() {
+  static const std::string yaml = R"(# runbot's embedded default: console chat, in-process Kafka, demo provisioner.
+http:
+  address: 127.0.0.1
+  port: 8080
+state:
+  file: runbot-demo-state.json
+notifications:
+  ttl_warnings: [30m, 5m]
+  oncall_channel: console:oncall
+  messages_per_second: 20
+  burst: 20
+provisioner:
+  backend: demo
+  max_concurrent: 4
+  demo:
+    nodes: 4
+apps:
+  front-end:
+    repo: acme/front-end
+    team: web
+    default_ttl: 8h
+    max_ttl: 3d
+    rate_per_hour: 0.625
+    suspended_rate_per_hour: 0.05
+    url: https://{env}.demo.runbot.invalid
+  api:
+    repo: acme/api
+    team: platform
+    default_ttl: 4h
+    max_ttl: 1d
+    rate_per_hour: 0.9
+    suspended_rate_per_hour: 0.08
+    url: https://{env}.demo.runbot.invalid
+  docs:
+    repo: acme/docs
+    team: web
+    default_ttl: 2h
+    max_ttl: 12h
+    rate_per_hour: 0.12
+    url: https://{env}.demo.runbot.invalid
+)";
+  return yaml;
+}
+
+}  // namespace runbot::app

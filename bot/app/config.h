@@ -1,0 +1,73 @@
+#pragma once
+// runbot's configuration: one YAML file, environment variable overrides, secrets from the
+// environment (${VAR}) or mounted files (${file:/path}). load_config() validates everything and
+// names every problem at once, each with its path in the file.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bot/outbox.h"
+#include "bot/result.h"
+#include "bot/settings.h"
+
+namespace runbot::app {
+
+struct KafkaConfig {
+  std::string brokers;  // empty = the embedded broker (demo only)
+  std::map<std::string, std::string> properties;  // passed through to librdkafka (SASL/TLS)
+  std::string jobs_topic = "runbot.jobs";
+  std::string events_topic = "runbot.events";
+  std::string cluster_events_topic = "runbot.cluster-events";
+  std::string group_id = "runbot-bot";
+  std::string provisioner_group_id = "runbot-provisioner";
+  std::chrono::milliseconds session_timeout{45000};
+};
+
+struct ExecConfig {
+  std::string program;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;
+  bot::Duration timeout = std::chrono::minutes(15);
+  bot::Duration kill_grace = std::chrono::seconds(10);
+};
+
+struct ProvisionerConfig {
+  std::string backend = "demo";  // "exec" or "demo"
+  size_t max_concurrent = 4;
+  ExecConfig exec;
+  int demo_nodes = 4;
+};
+
+struct Config {
+  std::string http_address = "127.0.0.1";
+  int http_port = 8080;  // 0 = pick a free port; -1 = no HTTP server
+  KafkaConfig kafka;
+  std::string state_file = "runbot-state.json";
+  ProvisionerConfig provisioner;
+  bot::BotSettings bot;
+  bot::OutboxSettings outbox;
+  std::string console_user;  // empty = $USER
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+// Problems found while loading: every one, each "path: what is wrong".
+struct ConfigErrors {
+  std::vector<std::string> problems;
+};
+
+// Parses and validates YAML text. `env` supplies ${VAR} values and RUNBOT_* overrides (pass the
+// process environment in production, a map in tests).
+bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::string, std::string>& env,
+                                 ConfigErrors* errors = nullptr);
+bot::Result<Config> load_config(const std::string& path, const std::map<std::string, std::string>& env,
+                                ConfigErrors* errors = nullptr);
+
+// The embedded default used by `runbot demo`: console chat, embedded Kafka, demo provisioner,
+// three sample apps.
+const std::string& demo_config_yaml();
+
+std::map<std::string, std::string> process_environment();
+
+}  // namespace runbot::app

@@ -1,0 +1,106 @@
+#include "bot/outbox.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/fake_chat_adapter.h"
+
+namespace runbot::bot {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeChatAdapter;
+using testing::FakeClock;
+
+Message msg(NoticeKind kind, std::string title) {
+  Message m;
+  m.kind = kind;
+  m.title = std::move(title);
+  return m;
+}
+
+class OutboxTest : public ::testing::Test {
+ protected:
+  OutboxTest() : outbox(settings(), clock, metrics) { outbox.add_adapter(chat); }
+  static OutboxSettings settings() {
+    OutboxSettings s;
+    s.messages_per_second = 1;
+    s.burst = 1;
+    return s;
+  }
+  FakeClock clock;
+  Metrics metrics;
+  FakeChatAdapter chat{clock};
+  Outbox outbox;
+  const ChannelId c1{"C1"};
+  const EnvId env{"app-pr-1"};
+};
+
+TEST_F(OutboxTest, FirstCardStartsTheThreadAndRepliesGoIntoIt) {
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card v1"));
+  outbox.reply("fake", c1, env, msg(NoticeKind::requested, "requested"));
+  clock.advance(10s);
+  ASSERT_EQ(chat.posts.size(), 2u);
+  EXPECT_TRUE(chat.posts[0].request.thread.empty());
+  EXPECT_TRUE(chat.posts[0].request.edit.empty());
+  EXPECT_EQ(chat.posts[1].request.thread, chat.posts[0].id);
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card v2"));
+  clock.advance(10s);
+  ASSERT_EQ(chat.posts.size(), 3u);
+  EXPECT_EQ(chat.posts[2].request.edit, chat.posts[0].id);
+}
+
+TEST_F(OutboxTest, KeepsToTheChannelRateAndOrderWithoutDropping) {
+  for (int i = 0; i < 10; ++i) outbox.post("fake", c1, msg(NoticeKind::reply, "m" + std::to_string(i)));
+  clock.advance(4500ms);
+  EXPECT_EQ(chat.posts.size(), 5u);  // one now, then one a second
+  clock.advance(10s);
+  ASSERT_EQ(chat.posts.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(chat.posts[i].request.message.title, "m" + std::to_string(i));
+  for (size_t i = 1; i < chat.posts.size(); ++i) EXPECT_GE(chat.posts[i].at - chat.posts[i - 1].at, 1s);
+}
+
+TEST_F(OutboxTest, QueuedCardUpdatesCoalesceToTheNewest) {
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "v1"));
+  outbox.post("fake", c1, msg(NoticeKind::reply, "other"));
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "v2"));
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "v3"));
+  clock.advance(10s);
+  ASSERT_EQ(chat.posts.size(), 3u);
+  EXPECT_EQ(chat.posts[0].request.message.title, "v1");
+  EXPECT_EQ(chat.posts[2].request.message.title, "v3");
+  EXPECT_EQ(metrics.value("runbot_notifications_coalesced_total", {{"platform", "fake"}}), 1);
+}
+
+TEST_F(OutboxTest, RateLimitedPostWaitsForRetryAfterThenSucceeds) {
+  Error limited = make_error(Errc::rate_limited, "429");
+  limited.retry_after = 30s;
+  chat.fail_next(3, limited);
+  outbox.post("fake", c1, msg(NoticeKind::reply, "hello"));
+  clock.advance(89s);
+  EXPECT_TRUE(chat.posts.empty());
+  clock.advance(2s);
+  ASSERT_EQ(chat.posts.size(), 1u);
+  EXPECT_EQ(chat.attempts, 4);
+}
+
+TEST_F(OutboxTest, PermanentErrorIsCountedAndTheQueueMovesOn) {
+  chat.fail_next(1, make_error(Errc::unauthorized, "not_in_channel"));
+  outbox.post("fake", c1, msg(NoticeKind::reply, "lost"));
+  outbox.post("fake", c1, msg(NoticeKind::reply, "next"));
+  clock.advance(5s);
+  ASSERT_EQ(chat.posts.size(), 1u);
+  EXPECT_EQ(chat.posts[0].request.message.title, "next");
+  EXPECT_EQ(metrics.value("runbot_notifications_failed_total", {{"platform", "fake"}}), 1);
+}
+
+TEST_F(OutboxTest, ChannelsAreIndependent) {
+  for (int i = 0; i < 3; ++i) {
+    outbox.post("fake", c1, msg(NoticeKind::reply, "a"));
+    outbox.post("fake", ChannelId{"C2"}, msg(NoticeKind::reply, "b"));
+  }
+  clock.advance(500ms);
+  EXPECT_EQ(chat.posts.size(), 2u);  // one per channel right away
+}
+
+}  // namespace
+}  // namespace runbot::bot

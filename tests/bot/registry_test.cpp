@@ -1,0 +1,82 @@
+#include "bot/registry.h"
+
+#include <gtest/gtest.h>
+
+namespace runbot::bot {
+namespace {
+
+using namespace std::chrono_literals;
+
+Environment sample() {
+  Environment e;
+  e.id = EnvId{"front-end-pr-123"};
+  e.app = AppName{"front-end"};
+  e.pr = 123;
+  e.namespace_name = "front-end-pr-123";
+  e.state = EnvState::ready;
+  e.owner = e.requester = UserId{"alice"};
+  e.team = TeamName{"web"};
+  e.created_at = TimePoint{} + 1000h;
+  e.ready_at = e.created_at + 3min;
+  e.ttl = 8h;
+  e.expires_at = *e.ready_at + 8h;
+  e.url = "https://x";
+  e.values = {{"a", "b"}};
+  e.threads = {{"console", ChannelId{"console"}, "console-1"}};
+  e.warnings_sent = {30min};
+  remember(e, e.created_at, "requested");
+  return e;
+}
+
+TEST(Registry, SnapshotRestoresEverythingItSaved) {
+  Registry r;
+  r.put(sample());
+  r.set_env_nodes(EnvId{"front-end-pr-123"}, {{NodeName{"n1"}, CapacityType::spot, "m5.large", "eu-west-1a"}},
+                  TimePoint{} + 1001h);
+  ClusterEvent ev;
+  ev.dedupe_key = "spot-itn-1";
+  ev.kind = ClusterEventKind::spot_interruption;
+  ev.node.name = NodeName{"n1"};
+  ev.time = TimePoint{} + 1002h;
+  EXPECT_TRUE(r.remember_cluster_event({TimePoint{} + 1002h, ev, {EnvId{"front-end-pr-123"}}}));
+  r.mark_lifecycle("evt-1");
+  r.learn_provisioning_time(AppName{"front-end"}, 150s);
+  auto restored = Registry::restore(r.snapshot());
+  ASSERT_TRUE(restored.has_value()) << restored.error().message;
+  EXPECT_EQ(*restored, r);
+  EXPECT_TRUE(restored->seen_lifecycle("evt-1"));
+  EXPECT_FALSE(restored->remember_cluster_event({TimePoint{}, ev, {}})) << "dedupe memory survives a restart";
+}
+
+TEST(Registry, CorruptSnapshotIsAClearError) {
+  auto bad = Registry::restore("{\"version\":1,\"environments\":[{\"id\":\"x\"}]}");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("state snapshot is corrupt"), std::string::npos);
+  auto future = Registry::restore("{\"version\":99}");
+  ASSERT_FALSE(future.has_value());
+  EXPECT_NE(future.error().message.find("version 99"), std::string::npos);
+  EXPECT_FALSE(Registry::restore("not json").has_value());
+}
+
+TEST(Registry, NodesFollowTheEnvironmentsOnThem) {
+  Registry r;
+  r.put(sample());
+  EnvId id{"front-end-pr-123"};
+  r.set_env_nodes(id, {{NodeName{"n1"}, CapacityType::spot, "", ""}}, TimePoint{});
+  r.set_env_nodes(id, {{NodeName{"n2"}, CapacityType::on_demand, "", ""}}, TimePoint{});
+  EXPECT_TRUE(r.nodes().at(NodeName{"n1"}).envs.empty());
+  EXPECT_EQ(r.nodes().at(NodeName{"n2"}).envs.count(id), 1u);
+  EXPECT_EQ(r.find(id)->nodes, std::vector<NodeName>{NodeName{"n2"}});
+}
+
+TEST(Registry, ProvisioningTimeIsLearnedFromRuns) {
+  Registry r;
+  AppName app{"a"};
+  EXPECT_FALSE(r.expected_provisioning_time(app).has_value());
+  r.learn_provisioning_time(app, 90s);
+  r.learn_provisioning_time(app, 180s);
+  EXPECT_EQ(*r.expected_provisioning_time(app), 120s);
+}
+
+}  // namespace
+}  // namespace runbot::bot

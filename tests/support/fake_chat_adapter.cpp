@@ -1,0 +1,28 @@
+#include "tests/support/fake_chat_adapter.h"
+
+namespace runbot::testing {
+
+void FakeChatAdapter::post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) {
+  ++attempts;
+  if (!failures_.empty()) {
+    bot::Error e = failures_.front();
+    failures_.pop_front();
+    clock_.call_after(bot::Duration::zero(), [done, e] { done(e); });
+    return;
+  }
+  std::string id = request.edit.empty() ? "m" + std::to_string(next_id_++) : request.edit;
+  posts.push_back({std::move(request), id, clock_.now()});
+  clock_.call_after(bot::Duration::zero(), [done, id] { done(bot::PostResult{id}); });
+}
+
+void FakeChatAdapter::say(const std::string& text, const std::string& user, const std::string& channel) {
+  bot::InboundMessage m;
+  m.platform = platform_;
+  m.channel = bot::ChannelId{channel};
+  m.user = bot::UserId{user};
+  m.user_name = user;
+  m.text = text;
+  if (handler_) handler_(m);
+}
+
+}  // namespace runbot::testing

@@ -1,0 +1,49 @@
+#pragma once
+// FakeChatAdapter: an in-process ChatAdapter for tests. Records every post and reply; completes
+// posts through the FakeClock (never inline), optionally failing the next N with a given error.
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "bot/chat_adapter.h"
+#include "tests/support/fake_clock.h"
+
+namespace runbot::testing {
+
+class FakeChatAdapter final : public bot::ChatAdapter {
+ public:
+  struct Posted {
+    bot::PostRequest request;
+    std::string id;
+    bot::TimePoint at;
+  };
+
+  FakeChatAdapter(FakeClock& clock, std::string platform = "fake") : clock_(clock), platform_(std::move(platform)) {}
+
+  std::string platform() const override { return platform_; }
+  void start(InboundHandler handler) override { handler_ = std::move(handler); }
+  void post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) override;
+  void reply(const bot::InboundMessage&, bot::Message message) override { replies.push_back(std::move(message)); }
+  void stop() override {}
+  bool healthy() const override { return true; }
+
+  // Sends a line as user `user` in `channel`.
+  void say(const std::string& text, const std::string& user = "alice", const std::string& channel = "C1");
+  // The next `n` posts fail with `error` (not recorded as delivered).
+  void fail_next(int n, bot::Error error) {
+    for (int i = 0; i < n; ++i) failures_.push_back(error);
+  }
+
+  std::vector<Posted> posts;           // delivered, in order
+  std::vector<bot::Message> replies;   // immediate answers
+  int attempts = 0;
+
+ private:
+  FakeClock& clock_;
+  std::string platform_;
+  InboundHandler handler_;
+  std::deque<bot::Error> failures_;
+  int next_id_ = 1;
+};
+
+}  // namespace runbot::testing
