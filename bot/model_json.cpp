@@ -246,7 +246,10 @@ Result<ClusterEvent> cluster_event_from_json(const json& j) {
   e.reason = r.str("reason", false);
   e.message = r.str("message", false);
   if (const json* n = r.find("node", false)) {
-    if (n->is_object() && n->contains("name")) {
+    // A cluster event about a namespace or pod may carry no node at all, or one with no name.
+    if (n->is_object() && n->contains("name") && !(*n)["name"].is_string()) {
+      r.fail("node", "field 'name' must be a string");
+    } else if (n->is_object() && n->contains("name") && !(*n)["name"].get<std::string>().empty()) {
       auto node = node_from_json(*n);
       if (!node) return make_error(Errc::invalid_argument, "cluster event " + node.error().message);
       e.node = *node;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "events/embedded_broker.h"
+#include "events/kafka_consumer.h"
 #include "events/kafka_job_queue.h"
 #include "events/kafka_producer.h"
 #include "tests/events/kafka_scenarios.h"

@@ -76,7 +76,9 @@ void jobs_flow_with_poison_and_restart(const KafkaSettings& settings, const std:
   std::vector<std::string> received;
   auto on_job = [&](const bot::Job& job) {
     received.push_back(job.id.str());
-    if (job.id.str() == "job-2") EXPECT_EQ(job, make_job(2));
+    if (job.id.str() == "job-2") {
+      EXPECT_EQ(job, make_job(2));
+    }
   };
   {
     auto source = KafkaJobSource::create(io, settings, on_job, group);

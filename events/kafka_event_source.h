@@ -1,0 +1,43 @@
+#pragma once
+// KafkaEventSource: bot::EventSource on Kafka. One KafkaConsumer (group "runbot-bot" by default)
+// over settings.topics.events and settings.topics.cluster_events. Lifecycle CloudEvents go to
+// sink.on_lifecycle, cluster records (decode_cluster_record) to sink.on_cluster; undecodable
+// records are logged once, counted in stats().skipped_invalid and skipped. Offsets are stored
+// after the sink returns (at-least-once: the sink must be idempotent).
+//
+// Ownership: owned by bot/app; borrows the sink, which must outlive it. Threading: the sink is
+// called on the loop thread of `io`; all methods must be called there. Errors: create() fails
+// like KafkaConsumer::create.
+#include <memory>
+#include <string>
+
+#include "bot/event_sink.h"
+#include "events/kafka_consumer.h"
+#include "events/kafka_settings.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace runbot::events {
+
+class KafkaEventSource : public bot::EventSource {
+ public:
+  static bot::Result<std::unique_ptr<KafkaEventSource>> create(boost::asio::io_context& io,
+                                                               const KafkaSettings& settings,
+                                                               bot::EventSink& sink,
+                                                               std::string group_id = "runbot-bot");
+
+  bot::EventSourceStats stats() const override;
+  // Graceful shutdown: commits stored offsets and leaves the group (blocks briefly).
+  bot::Status close();
+  KafkaConsumer& consumer() { return *consumer_; }
+
+ private:
+  KafkaEventSource() = default;
+  std::string events_topic_;
+  bot::EventSink* sink_ = nullptr;
+  std::unique_ptr<KafkaConsumer> consumer_;
+};
+
+}  // namespace runbot::events
