@@ -19,9 +19,12 @@ using K = bot::LifecycleKind;
 using std::chrono::seconds;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 class DemoTest : public ::testing::Test {
  protected:
@@ -85,7 +88,7 @@ TEST_F(DemoTest, UpRunsSixTimedStagesThenIsReadyWithUrlAndNodes) {
   clock.run_due();
 
   const std::vector<std::pair<std::string, int>> expected = {
-      {"render manifests", 0}, {"create namespace", 5}, {"pull images", 8},
+      {"render manifests", 0}, {"create namespace", 5},   {"pull images", 8},
       {"deploy services", 48}, {"migrate database", 108}, {"smoke test", 138}};
   clock.advance(seconds(152));
   EXPECT_TRUE(of(j, K::ready).empty()) << "ready before the smoke test finished";
@@ -182,6 +185,44 @@ TEST_F(DemoTest, DownFreesTheNodes) {
   for (const auto& n : cluster.nodes()) EXPECT_TRUE(n.envs.empty()) << n.info.name;
 }
 
+TEST_F(DemoTest, SuspendFreesTheNodesAndResumeBringsTheEnvironmentBack) {
+  auto j = ready(10);
+  bot::Job suspend = j;
+  suspend.id = bot::JobId{"suspend-10"};
+  suspend.verb = bot::JobVerb::suspend;
+  provisioner.on_job(suspend);
+  clock.advance(seconds(8));
+  ASSERT_EQ(of(suspend, K::suspended).size(), 1u);
+  EXPECT_TRUE(cluster.nodes_of(j.env).empty());
+
+  bot::Job resume = j;
+  resume.id = bot::JobId{"resume-10"};
+  resume.verb = bot::JobVerb::resume;
+  provisioner.on_job(resume);
+  clock.advance(seconds(30));
+  auto resumed = of(resume, K::resumed);
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].url, "https://front-end-pr-10.demo.runbot.invalid");
+  EXPECT_EQ(resumed[0].nodes.size(), 2u);
+}
+
+TEST_F(DemoTest, ExtendRewritesTheJanitorExpiry) {
+  auto j = ready(11);
+  bot::Job extend = j;
+  extend.id = bot::JobId{"extend-11"};
+  extend.verb = bot::JobVerb::extend;
+  extend.expires_at = clock.now() + std::chrono::hours(4);
+  provisioner.on_job(extend);
+  clock.advance(seconds(2));
+  auto progress = of(extend, K::progress);
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_TRUE(
+      contains(progress[0].message, "janitor/expires=" + janitor_expires(*extend.expires_at)));
+  auto extended = of(extend, K::extended);
+  ASSERT_EQ(extended.size(), 1u);
+  EXPECT_EQ(extended[0].expires_at, extend.expires_at);
+}
+
 TEST_F(DemoTest, SpotInterruptionPublishesAnNthWebhookBodyAndLaterReschedulesAffectedEnvs) {
   auto a = ready(1);  // spot node 1 + on-demand node 1
   auto b = ready(2);  // spot node 2 + on-demand node 2
@@ -238,7 +279,8 @@ TEST_F(DemoTest, SpotInterruptionPublishesAnNthWebhookBodyAndLaterReschedulesAff
   clock.advance(seconds(1));
 
   std::vector<bot::LifecycleEvent> moved;
-  for (size_t i = events_before; i < publisher.events.size(); ++i) moved.push_back(publisher.events[i]);
+  for (size_t i = events_before; i < publisher.events.size(); ++i)
+    moved.push_back(publisher.events[i]);
   ASSERT_EQ(moved.size(), 2u);
   std::vector<bot::EnvId> envs{moved[0].env, moved[1].env};
   std::sort(envs.begin(), envs.end());
@@ -289,9 +331,9 @@ TEST_F(DemoTest, UnknownNodeIsAnErrorListingTheKnownNodes) {
 }
 
 TEST_F(DemoTest, OnDemandNodesGetNoSpotInterruption) {
-  auto on_demand = std::find_if(cluster.nodes().begin(), cluster.nodes().end(), [](const DemoNode& n) {
-    return n.info.capacity == bot::CapacityType::on_demand;
-  });
+  auto on_demand = std::find_if(
+      cluster.nodes().begin(), cluster.nodes().end(),
+      [](const DemoNode& n) { return n.info.capacity == bot::CapacityType::on_demand; });
   ASSERT_NE(on_demand, cluster.nodes().end());
   auto r = cluster.simulate_spot_interruption(on_demand->info.name);
   ASSERT_FALSE(r.has_value());
@@ -301,8 +343,9 @@ TEST_F(DemoTest, OnDemandNodesGetNoSpotInterruption) {
 TEST(DemoClusterDefaults, FourNodesTwoSpotTwoOnDemandInTwoZones) {
   auto nodes = DemoClusterSettings::default_nodes();
   ASSERT_EQ(nodes.size(), 4u);
-  auto spot = std::count_if(nodes.begin(), nodes.end(),
-                            [](const bot::NodeInfo& n) { return n.capacity == bot::CapacityType::spot; });
+  auto spot = std::count_if(nodes.begin(), nodes.end(), [](const bot::NodeInfo& n) {
+    return n.capacity == bot::CapacityType::spot;
+  });
   EXPECT_EQ(spot, 2);
   EXPECT_EQ(nodes[0].zone, "eu-west-1a");
   EXPECT_EQ(nodes[1].zone, "eu-west-1b");

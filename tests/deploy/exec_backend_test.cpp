@@ -127,14 +127,13 @@ TEST_F(ExecBackendTest, SuccessReportsStagesUrlNodesAndTheScriptGetsItsEnvironme
   // argv: <verb> <env-id> after the configured args.
   EXPECT_TRUE(contains(rec.logs, "arg=[up]"));
   EXPECT_TRUE(contains(rec.logs, "arg=[front-end-pr-12]"));
-  for (const char* line :
-       {"RUNBOT_VERB=up", "RUNBOT_ENV=front-end-pr-12", "RUNBOT_APP=front-end", "RUNBOT_PR=12",
-        "RUNBOT_NAMESPACE=pr-12", "RUNBOT_IMAGE=pr-12-abc123",
-        R"(RUNBOT_VALUES={"feature.flag":"on \"quoted\"","replicas":"2"})",
-        "RUNBOT_TTL_SECONDS=28800", "RUNBOT_EXPIRES_AT=2026-11-26T20:00:00Z",
-        "RUNBOT_REQUESTED_BY=alice", "RUNBOT_JOB_ID=job-42", "RUNBOT_JANITOR_TTL=8h",
-        "RUNBOT_JANITOR_EXPIRES=2026-11-26T20:00:00Z", "KUBECONFIG=/etc/runbot/kubeconfig",
-        "CHART=charts/front-end"}) {
+  for (const char* line : {"RUNBOT_VERB=up", "RUNBOT_ENV=front-end-pr-12", "RUNBOT_APP=front-end",
+                           "RUNBOT_PR=12", "RUNBOT_NAMESPACE=pr-12", "RUNBOT_IMAGE=pr-12-abc123",
+                           R"(RUNBOT_VALUES={"feature.flag":"on \"quoted\"","replicas":"2"})",
+                           "RUNBOT_TTL_SECONDS=28800", "RUNBOT_EXPIRES_AT=2026-11-26T20:00:00Z",
+                           "RUNBOT_REQUESTED_BY=alice", "RUNBOT_JOB_ID=job-42",
+                           "RUNBOT_JANITOR_TTL=8h", "RUNBOT_JANITOR_EXPIRES=2026-11-26T20:00:00Z",
+                           "KUBECONFIG=/etc/runbot/kubeconfig", "CHART=charts/front-end"}) {
     EXPECT_TRUE(contains(rec.logs, line)) << "missing in the script's environment: " << line;
   }
   EXPECT_TRUE(contains(rec.logs, std::string("PATH=") + ::getenv("PATH")));
@@ -162,11 +161,11 @@ TEST_F(ExecBackendTest, ArgumentsWithSpacesAndShellMetacharactersArriveIntact) {
   for (const auto& l : rec.logs) {
     if (l.rfind("arg=[", 0) == 0) args.push_back(l);
   }
-  EXPECT_EQ(args, (std::vector<std::string>{
-                      "arg=[two words]", "arg=[$(touch " + marker + ")]",
-                      "arg=[; rm -rf /nonexistent]", "arg=[`id`]", "arg=[*]", "arg=[a|b&c>d]",
-                      "arg=[]", "arg=[up]", "arg=[front-end-pr-12]", "arg=[--set]",
-                      "arg=[title=It's \"here\" $HOME]"}));
+  EXPECT_EQ(args,
+            (std::vector<std::string>{
+                "arg=[two words]", "arg=[$(touch " + marker + ")]", "arg=[; rm -rf /nonexistent]",
+                "arg=[`id`]", "arg=[*]", "arg=[a|b&c>d]", "arg=[]", "arg=[up]",
+                "arg=[front-end-pr-12]", "arg=[--set]", "arg=[title=It's \"here\" $HOME]"}));
   EXPECT_FALSE(std::filesystem::exists(marker)) << "an argument was run by a shell";
 }
 
@@ -225,6 +224,19 @@ TEST_F(ExecBackendTest, CancelStopsTheProcessGroupAndReportsCancelledOnce) {
   EXPECT_EQ(rec.outcomes.size(), 1u);
 }
 
+TEST_F(ExecBackendTest, DroppingTheHandleKillsTheProcessWithoutCallbacks) {
+  ExecBackend backend(io, settings("provision.sh"));
+  auto job = backend.start(up_job(), front_end(), rec.observer());
+  ASSERT_TRUE(run_until(io, [&] { return !rec.stages.empty(); }));
+  ASSERT_FALSE(rec.logs.empty());
+  ASSERT_EQ(rec.logs[0].rfind("pid ", 0), 0u);
+  const pid_t pid = std::stoi(rec.logs[0].substr(4));
+  ASSERT_EQ(::kill(pid, 0), 0) << "script should still be running";
+  job.reset();
+  EXPECT_TRUE(run_until(io, [&] { return ::kill(pid, 0) != 0; })) << "script outlived its job";
+  EXPECT_TRUE(rec.outcomes.empty());
+}
+
 TEST_F(ExecBackendTest, MissingProgramFailsWithAClearReason) {
   ExecBackend backend(io, settings("does-not-exist.sh"));
   auto job = backend.start(up_job(), front_end(), rec.observer());
@@ -261,7 +273,8 @@ TEST_F(ExecProvisionerTest, DownDuringUpKillsTheUpScriptThenRunsDown) {
   s.timeout = 5s;
   s.kill_grace = 300ms;
   ExecBackend backend(io, s);
-  Provisioner provisioner({}, {{bot::AppName{"front-end"}, front_end()}}, backend, publisher, clock);
+  Provisioner provisioner({}, {{bot::AppName{"front-end"}, front_end()}}, backend, publisher,
+                          clock);
 
   auto up = up_job();
   provisioner.on_job(up);
@@ -286,7 +299,8 @@ TEST_F(ExecProvisionerTest, MissingProgramBecomesAFailedEvent) {
   ExecSettings s;
   s.program = "/nonexistent/runbot-provision";
   ExecBackend backend(io, s);
-  Provisioner provisioner({}, {{bot::AppName{"front-end"}, front_end()}}, backend, publisher, clock);
+  Provisioner provisioner({}, {{bot::AppName{"front-end"}, front_end()}}, backend, publisher,
+                          clock);
   provisioner.on_job(up_job());
   ASSERT_TRUE(run_until(io, [&] { return has("job-42", K::failed); }));
   const auto& failed = publisher.events.back();

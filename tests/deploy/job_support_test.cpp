@@ -62,15 +62,17 @@ TEST(ProgressLine, UrlAndNode) {
   auto u = parse_progress_line("runbot:url https://a.example/x?y=1");
   EXPECT_EQ(u.type, ProgressLine::Type::url);
   EXPECT_EQ(u.text, "https://a.example/x?y=1");
-  auto n = parse_progress_line("runbot:node ip-10-0-1-5 capacity=on-demand type=m5.large zone=eu-west-1b");
+  auto n = parse_progress_line(
+      "runbot:node ip-10-0-1-5 capacity=on-demand type=m5.large zone=eu-west-1b");
   ASSERT_EQ(n.type, ProgressLine::Type::node);
   EXPECT_EQ(n.node, (bot::NodeInfo{bot::NodeName{"ip-10-0-1-5"}, bot::CapacityType::on_demand,
                                    "m5.large", "eu-west-1b"}));
 }
 
 TEST(ProgressLine, MalformedProtocolLinesAreLogLines) {
-  for (const char* line : {"runbot:stage", "runbot:url", "runbot:url a b", "runbot:node",
-                           "runbot:unknown x", "hello runbot:stage x", "Release \"web\" deployed"}) {
+  for (const char* line :
+       {"runbot:stage", "runbot:url", "runbot:url a b", "runbot:node", "runbot:unknown x",
+        "hello runbot:stage x", "Release \"web\" deployed"}) {
     auto p = parse_progress_line(line);
     EXPECT_EQ(p.type, ProgressLine::Type::log) << line;
     EXPECT_EQ(p.text, line);

@@ -268,7 +268,8 @@ TEST_F(ProvisionerTest, UnknownAppFailsWithAReasonNamingTheKnownApps) {
 TEST_F(ProvisionerTest, FirstUpIsReadyLaterUpsAreUpdatesUntilTornDown) {
   provisioner.on_job(job("up1", JobVerb::up, kA.str()));
   backend.started[0]->observer.on_url("https://a.example");
-  bot::NodeInfo node{bot::NodeName{"ip-10-0-1-17"}, bot::CapacityType::spot, "m5.large", "eu-west-1a"};
+  bot::NodeInfo node{bot::NodeName{"ip-10-0-1-17"}, bot::CapacityType::spot, "m5.large",
+                     "eu-west-1a"};
   backend.started[0]->observer.on_node(node);
   backend.started[0]->observer.on_node(node);  // reported twice, listed once
   backend.succeed(0);
@@ -303,7 +304,8 @@ TEST_F(ProvisionerTest, FailureReportsStageReasonExitStatusAndLastTenLines) {
   backend.finish(0, o);
 
   auto events = events_of_job("up1");
-  ASSERT_EQ(kinds_of_job("up1"), (std::vector<K>{K::accepted, K::progress, K::progress, K::failed}));
+  ASSERT_EQ(kinds_of_job("up1"),
+            (std::vector<K>{K::accepted, K::progress, K::progress, K::failed}));
   EXPECT_EQ(events[1].stage_index, 1);
   EXPECT_EQ(events[2].stage, "deploy");
   EXPECT_EQ(events[2].stage_count, 2);
