@@ -1,6 +1,7 @@
 #include "adapters/common/http_server.h"
 
 #include <algorithm>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -8,7 +9,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -130,8 +130,11 @@ class HttpServerTest : public ::testing::Test {
 
   std::shared_ptr<Exchange> talk(std::vector<Step> steps) {
     auto out = std::make_shared<Exchange>();
-    // The Exchange records every failure, so nothing escapes the coroutine.
-    asio::co_spawn(io_, run_client(port_, std::move(steps), out), asio::detached);
+    asio::co_spawn(io_, run_client(port_, std::move(steps), out), [out](std::exception_ptr e) {
+      if (!e) return;
+      out->failure = "client threw";
+      out->done = true;
+    });
     return out;
   }
 
@@ -324,6 +327,10 @@ TEST_F(HttpServerTest, StopClosesIdleConnectionsAndRefusesNewOnes) {
   auto late = exchange({send(request("GET", "/health")), receive()});
   EXPECT_NE(late->failure, "");
   EXPECT_TRUE(late->responses.empty());
+
+  auto restart = server_->start();
+  ASSERT_FALSE(restart.has_value());
+  EXPECT_EQ(restart.error().code, bot::Errc::conflict);
 }
 
 TEST_F(HttpServerTest, BindToAPortInUseIsAnErrorNamingThePort) {
