@@ -165,7 +165,9 @@ Message ttl_warning(const Environment& env, Duration left, Duration extend_by) {
   Message m;
   m.kind = NoticeKind::ttl_warning;
   m.severity = Severity::warning;
-  m.title = env.id.str() + " expires in " + format_duration(left);
+  // Checks run every few seconds: 29m55s left reads as the 30 minutes the warning is about.
+  Duration shown = left > std::chrono::minutes(1) ? Duration{std::chrono::ceil<std::chrono::minutes>(left)} : left;
+  m.title = env.id.str() + " expires in " + format_duration(shown);
   m.text = mention(env.owner) + ", it will be torn down at " + format_time(*env.expires_at) +
            ". Extend it to keep it, or let it expire.";
   m.mentions = {env.owner};

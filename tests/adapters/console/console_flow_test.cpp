@@ -126,11 +126,15 @@ TEST_F(ConsoleFlow, TtlWarningsThenExpiryTearsDownAndReportsCost) {
   run(5min);
   ASSERT_EQ(the_bot->registry().find(bot::EnvId{"docs-pr-7"})->state, bot::EnvState::ready);
   take();
-  run(1h + 25min);
+  const bot::TimePoint expires = *the_bot->registry().find(bot::EnvId{"docs-pr-7"})->expires_at;
+  run(expires - 31min - clock.now());
+  EXPECT_EQ(take().find("expires in"), std::string::npos) << "no warning before 30 minutes are left";
+  run(2min);
   std::string warn30 = take();
   EXPECT_NE(warn30.find("docs-pr-7 expires in 30m"), std::string::npos) << warn30;
+  EXPECT_NE(warn30.find("[Let it expire: do nothing]"), std::string::npos) << warn30;
   EXPECT_EQ(warn30.find("expires in 5m"), std::string::npos);
-  run(25min);
+  run(expires - 5min - clock.now());
   EXPECT_NE(take().find("docs-pr-7 expires in 5m"), std::string::npos);
   run(10min);
   std::string end = take();
