@@ -23,6 +23,7 @@
 #include "events/kafka_job_queue.h"
 #include "events/kafka_job_source.h"
 #include "events/kafka_producer.h"
+#include "events/topic_admin.h"
 
 namespace runbot {
 namespace {
@@ -51,6 +52,10 @@ class Flow {
     settings_.brokers = brokers;
     settings_.session_timeout = 6s;
     settings_.properties["fetch.wait.max.ms"] = "20";
+    if (!broker_) {
+      auto created = events::ensure_topics(settings_);
+      EXPECT_TRUE(created) << created.error().message;
+    }
     auto cfg = app::parse_config(app::demo_config_yaml(), {});
     EXPECT_TRUE(cfg) << cfg.error().message;
     config_ = *cfg;

@@ -1,0 +1,367 @@
+#include "bot/app/runtime.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adapters/common/asio_clock.h"
+#include "adapters/common/http_server.h"
+#include "adapters/console/console_adapter.h"
+#include "bot/app/config.h"
+#include "bot/app/file_state_store.h"
+#include "bot/app/json_log.h"
+#include "bot/bot.h"
+#include "deploy/demo_backend.h"
+#include "deploy/exec_backend.h"
+#include "deploy/provisioner.h"
+#include "events/embedded_broker.h"
+#include "events/kafka_event_publisher.h"
+#include "events/kafka_event_source.h"
+#include "events/kafka_job_queue.h"
+#include "events/kafka_job_source.h"
+#include "events/kafka_producer.h"
+#include "events/topic_admin.h"
+
+namespace runbot::app {
+namespace {
+
+namespace asio = boost::asio;
+
+int fail(const std::string& message) {
+  std::cerr << "runbot: " << message << "\n";
+  return 1;
+}
+
+events::KafkaSettings kafka_settings(const Config& c) {
+  events::KafkaSettings s;
+  s.brokers = c.kafka.brokers;
+  s.properties = c.kafka.properties;
+  s.topics.jobs = c.kafka.jobs_topic;
+  s.topics.events = c.kafka.events_topic;
+  s.topics.cluster_events = c.kafka.cluster_events_topic;
+  s.session_timeout = c.kafka.session_timeout;
+  return s;
+}
+
+std::string default_user() {
+  const char* u = std::getenv("USER");
+  return u && *u ? u : "dev";
+}
+
+// The in-process provisioner with the configured backend.
+struct ProvisionerParts {
+  std::unique_ptr<deploy::DemoCluster> cluster;
+  std::unique_ptr<deploy::Backend> backend;
+  std::unique_ptr<deploy::Provisioner> provisioner;
+  std::unique_ptr<events::KafkaJobSource> jobs;
+};
+
+bot::Result<ProvisionerParts> make_provisioner(asio::io_context& io, const Config& config, bot::Clock& clock,
+                                               bot::EventPublisher& publisher, const events::KafkaSettings& ks) {
+  ProvisionerParts p;
+  if (config.provisioner.backend == "exec") {
+    deploy::ExecSettings es;
+    es.program = config.provisioner.exec.program;
+    es.args = config.provisioner.exec.args;
+    es.env = config.provisioner.exec.env;
+    es.timeout = config.provisioner.exec.timeout;
+    es.kill_grace = config.provisioner.exec.kill_grace;
+    p.backend = std::make_unique<deploy::ExecBackend>(io, es);
+  } else {
+    deploy::DemoClusterSettings cs;
+    if (static_cast<size_t>(config.provisioner.demo_nodes) < cs.nodes.size()) {
+      cs.nodes.resize(static_cast<size_t>(config.provisioner.demo_nodes));
+    }
+    p.cluster = std::make_unique<deploy::DemoCluster>(cs, clock, publisher);
+    p.backend = std::make_unique<deploy::DemoBackend>(deploy::DemoSettings{}, *p.cluster, clock);
+  }
+  deploy::ProvisionerSettings ps;
+  ps.max_concurrent = config.provisioner.max_concurrent;
+  p.provisioner = std::make_unique<deploy::Provisioner>(ps, config.bot.apps, *p.backend, publisher, clock);
+  auto* prov = p.provisioner.get();
+  auto src = events::KafkaJobSource::create(io, ks, [prov](const bot::Job& j) { prov->on_job(j); },
+                                            config.kafka.provisioner_group_id);
+  if (!src) return src.error();
+  p.jobs = std::move(*src);
+  return p;
+}
+
+std::string provisioner_summary(const deploy::Provisioner& p) {
+  auto s = p.stats();
+  return std::to_string(s.running) + " running, " + std::to_string(s.queued) + " queued, " +
+         std::to_string(s.done) + " done, " + std::to_string(s.failed) + " failed";
+}
+
+struct Options {
+  bool demo = false;
+  bool console = false;
+  bool provisioner = false;
+  bool bot = true;
+};
+
+// Builds and runs one process: bot and/or provisioner, console, HTTP. Returns the exit code.
+int run(const RunOptions& opts, Options mode) {
+  // Configuration first: every problem at once, before anything starts.
+  auto env = process_environment();
+  bot::Result<Config> loaded = opts.config_path.empty() ? parse_config(demo_config_yaml(), env)
+                                                        : load_config(opts.config_path, env);
+  if (!loaded) return fail(loaded.error().message);
+  Config config = std::move(*loaded);
+  if (opts.http_port) config.http_port = *opts.http_port;
+  if (opts.state_file) config.state_file = *opts.state_file;
+  std::string level = opts.log_level.value_or(mode.demo && config.log_level == "info" ? "warn" : config.log_level);
+  setup_logging(config.log_format, level);
+  config.bot.demo = mode.demo;
+  if (!mode.demo && config.kafka.brokers.empty()) {
+    return fail("kafka.brokers is not set: `runbot run` and `runbot provisioner` need a Kafka cluster "
+                "(set kafka.brokers or RUNBOT_KAFKA_BROKERS); `runbot demo` embeds one");
+  }
+
+  asio::io_context io;
+  common::AsioClock real_clock(io, 1.0);
+  common::AsioClock domain_clock(io, mode.demo ? opts.speed : 1.0);
+  bot::Metrics metrics;
+
+  std::unique_ptr<events::EmbeddedBroker> broker;
+  if (config.kafka.brokers.empty()) {
+    events::KafkaSettings::Topics topics;
+    topics.jobs = config.kafka.jobs_topic;
+    topics.events = config.kafka.events_topic;
+    topics.cluster_events = config.kafka.cluster_events_topic;
+    auto b = events::EmbeddedBroker::start(topics);
+    if (!b) return fail("cannot start the embedded Kafka: " + b.error().message);
+    broker = std::move(*b);
+    config.kafka.brokers = broker->bootstrap_servers();
+  }
+  events::KafkaSettings ks = kafka_settings(config);
+  if (!broker) {
+    // Consumers cannot join a group on topics that do not exist; brokers often do not auto-create.
+    auto created = events::ensure_topics(ks);
+    if (!created) return fail("kafka topics: " + created.error().message);
+  }
+  if (mode.demo) ks.session_timeout = std::min<std::chrono::milliseconds>(ks.session_timeout, std::chrono::seconds(6));
+
+  auto producer = events::KafkaProducer::create(io, ks);
+  if (!producer) return fail("kafka producer: " + producer.error().message);
+  events::KafkaJobQueue job_queue(**producer, ks.topics);
+  events::KafkaEventPublisher publisher(**producer, ks.topics);
+
+  // State.
+  std::unique_ptr<FileStateStore> store;
+  bot::Registry registry;
+  if (mode.bot) {
+    store = std::make_unique<FileStateStore>(config.state_file);
+    if (!opts.fresh) {
+      auto snapshot = store->load();
+      if (!snapshot) return fail("cannot read the state file: " + snapshot.error().message);
+      if (*snapshot) {
+        auto restored = bot::Registry::restore(**snapshot);
+        if (!restored) {
+          return fail("the state file " + config.state_file + " cannot be used: " + restored.error().message +
+                      ". Move it away (or start with --fresh) to begin with no environments.");
+        }
+        registry = std::move(*restored);
+      }
+    }
+  }
+
+  bot::Outbox outbox(config.outbox, real_clock, metrics);
+  std::unique_ptr<bot::Bot> the_bot;
+  std::unique_ptr<events::KafkaEventSource> event_source;
+  if (mode.bot) {
+    the_bot = std::make_unique<bot::Bot>(config.bot, std::move(registry), domain_clock, job_queue, outbox, metrics,
+                                         store.get());
+    auto src = events::KafkaEventSource::create(io, ks, *the_bot, config.kafka.group_id);
+    if (!src) return fail("kafka consumer: " + src.error().message);
+    event_source = std::move(*src);
+  }
+
+  ProvisionerParts prov;
+  if (mode.provisioner) {
+    auto p = make_provisioner(io, config, domain_clock, publisher, ks);
+    if (!p) return fail("provisioner: " + p.error().message);
+    prov = std::move(*p);
+  }
+
+  if (the_bot) {
+    bot::BotHooks hooks;
+    if (prov.cluster) {
+      auto* cluster = prov.cluster.get();
+      hooks.simulate_spot = [cluster](const bot::NodeName& n) -> bot::Status {
+        auto r = cluster->simulate_spot_interruption(n);
+        if (!r) return r.error();
+        return bot::ok();
+      };
+    }
+    auto* source = event_source.get();
+    hooks.event_stats = [source] { return source->stats(); };
+    if (prov.provisioner) {
+      auto* p = prov.provisioner.get();
+      hooks.provisioner_status = [p] { return provisioner_summary(*p); };
+    }
+    the_bot->set_hooks(std::move(hooks));
+  }
+
+  std::unique_ptr<console::ConsoleAdapter> console_adapter;
+  if (the_bot && mode.console) {
+    console::ConsoleSettings cs;
+    cs.user = !opts.user.empty() ? opts.user : !config.console_user.empty() ? config.console_user : default_user();
+    cs.interactive = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+    console_adapter = std::make_unique<console::ConsoleAdapter>(io, cs, domain_clock, std::cout, &std::cin);
+  }
+
+  // HTTP: health, readiness, metrics.
+  std::unique_ptr<common::HttpServer> http;
+  if (config.http_port >= 0) {
+    common::HttpServerSettings hs;
+    hs.address = config.http_address;
+    hs.port = static_cast<std::uint16_t>(config.http_port);
+    http = std::make_unique<common::HttpServer>(io, hs);
+    http->route("GET", "/healthz", [](const common::HttpRequest&) { return common::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}}; });
+    http->route("GET", "/readyz", [&](const common::HttpRequest&) {
+      std::string problems;
+      if (the_bot && !the_bot->state_healthy()) problems += "state file cannot be written\n";
+      if (console_adapter && !console_adapter->healthy()) problems += "console adapter down\n";
+      if (problems.empty()) return common::HttpResponse{200, "text/plain; charset=utf-8", "ready\n", {}};
+      return common::HttpResponse{503, "text/plain; charset=utf-8", problems, {}};
+    });
+    http->route("GET", "/metrics", [&](const common::HttpRequest&) {
+      metrics.set("runbot_outbox_pending", {}, static_cast<double>(outbox.pending()));
+      metrics.set("runbot_kafka_produce_in_flight", {}, static_cast<double>((*producer)->in_flight()));
+      if (event_source) {
+        auto s = event_source->stats();
+        metrics.set("runbot_events_records_consumed", {}, static_cast<double>(s.consumed));
+        metrics.set("runbot_events_records_invalid", {}, static_cast<double>(s.skipped_invalid));
+        metrics.set("runbot_events_consumer_lag", {}, static_cast<double>(s.lag));
+      }
+      if (prov.provisioner) {
+        auto s = prov.provisioner->stats();
+        metrics.set("runbot_provisioner_jobs", {{"state", "running"}}, static_cast<double>(s.running));
+        metrics.set("runbot_provisioner_jobs", {{"state", "queued"}}, static_cast<double>(s.queued));
+        metrics.set("runbot_provisioner_jobs_finished", {{"outcome", "succeeded"}}, static_cast<double>(s.done));
+        metrics.set("runbot_provisioner_jobs_finished", {{"outcome", "failed"}}, static_cast<double>(s.failed));
+        metrics.set("runbot_provisioner_jobs_finished", {{"outcome", "cancelled"}}, static_cast<double>(s.cancelled));
+      }
+      return common::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.prometheus(), {}};
+    });
+    auto port = http->start();
+    if (!port) return fail("HTTP server: " + port.error().message);
+    spdlog::info("http listening address={} port={}", config.http_address, *port);
+    if (mode.demo) std::cerr << "runbot: HTTP on http://" << config.http_address << ":" << *port << " (/healthz /readyz /metrics)\n";
+  }
+
+  if (broker) {
+    std::cerr << "runbot: embedded Kafka (librdkafka mock cluster) at " << broker->bootstrap_servers()
+              << " — e.g. kcat -b " << broker->bootstrap_servers() << " -C -t " << config.kafka.events_topic << "\n";
+  }
+  if (mode.demo) {
+    std::cerr << "runbot: demo mode — the provisioner and its nodes are SIMULATED"
+              << (opts.speed != 1.0 ? ", clock ×" + std::to_string(opts.speed).substr(0, std::to_string(opts.speed).find('.') + 2) : "")
+              << "\n";
+  }
+
+  // Shutdown: stop reading, finish deliveries, commit offsets, close sockets.
+  bool shutting_down = false;
+  auto shutdown = [&](const char* why) {
+    if (shutting_down) return;
+    shutting_down = true;
+    spdlog::info("shutting down: {}", why);
+    if (console_adapter) console_adapter->stop();
+    if (the_bot) the_bot->stop();
+    if (http) http->stop();
+    if (event_source) (void)event_source->close();
+    if (prov.jobs) (void)prov.jobs->close();
+    auto flushed = (*producer)->flush(std::chrono::seconds(10));
+    if (!flushed) spdlog::warn("kafka flush incomplete: {}", flushed.error().message);
+    io.stop();
+  };
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+
+  // With piped input, exit once the input is done and nothing is in flight any more.
+  asio::steady_timer idle_timer(io);
+  std::function<void()> check_idle = [&] {
+    bool busy = outbox.pending() > 0 || (*producer)->in_flight() > 0;
+    if (prov.provisioner) {
+      auto s = prov.provisioner->stats();
+      busy = busy || s.running > 0 || s.queued > 0;
+    }
+    if (the_bot) {
+      for (const auto& [id, e] : the_bot->registry().environments()) {
+        if (e.state == bot::EnvState::requested || e.state == bot::EnvState::provisioning ||
+            e.state == bot::EnvState::updating || e.state == bot::EnvState::tearing_down ||
+            e.state == bot::EnvState::expired) {
+          busy = true;
+        }
+      }
+    }
+    if (!busy) return shutdown("input ended and nothing is in flight");
+    idle_timer.expires_after(std::chrono::milliseconds(200));
+    idle_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) check_idle();
+    });
+  };
+
+  // Commands are taken once the consumers have joined their groups, so the first job is not
+  // left waiting for a rebalance (the first join takes about 3 s, longer on a real broker).
+  auto start_bot = [&] {
+    if (!the_bot) return;
+    if (console_adapter) {
+      console_adapter->on_input_end([&] {
+        if (console_adapter->input_done()) check_idle();
+      });
+      the_bot->attach(*console_adapter);
+    }
+    the_bot->start();
+  };
+  asio::steady_timer join_timer(io);
+  const auto join_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::function<void()> wait_for_groups = [&] {
+    bool joined = (!event_source || event_source->consumer().assigned_partitions() > 0) &&
+                  (!prov.jobs || prov.jobs->consumer().assigned_partitions() > 0);
+    if (joined || std::chrono::steady_clock::now() > join_deadline) {
+      if (!joined) spdlog::warn("kafka consumer groups have not formed after 60s; taking commands anyway");
+      if (mode.demo) std::cerr << "runbot: ready" << "\n";
+      return start_bot();
+    }
+    join_timer.expires_after(std::chrono::milliseconds(50));
+    join_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) wait_for_groups();
+    });
+  };
+  if (mode.demo) std::cerr << "runbot: waiting for the Kafka consumer groups to form…\n";
+  wait_for_groups();
+  io.run();
+  return 0;
+}
+
+}  // namespace
+
+int run_demo(const RunOptions& opts) { return run(opts, {true, true, true, true}); }
+
+int run_bot(const RunOptions& opts) { return run(opts, {false, opts.console, opts.with_provisioner, true}); }
+
+int run_provisioner(const RunOptions& opts) { return run(opts, {false, false, true, false}); }
+
+int check_config(const std::string& path) {
+  ConfigErrors errors;
+  auto c = load_config(path, process_environment(), &errors);
+  if (!c) {
+    std::cerr << path << ": " << c.error().message << "\n";
+    return 1;
+  }
+  std::cout << path << ": OK — " << c->bot.apps.size() << " app(s), provisioner backend " << c->provisioner.backend
+            << ", kafka " << (c->kafka.brokers.empty() ? "embedded (demo only)" : c->kafka.brokers) << "\n";
+  return 0;
+}
+
+}  // namespace runbot::app
