@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what runbot needs to build and run on Debian 12, and builds it (release preset).
+# Idempotent; run as root on a fresh machine. Used by both commands at the top of the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libboost1.81-dev libssl-dev nlohmann-json3-dev librdkafka-dev libspdlog-dev
+  libgtest-dev libgmock-dev libyaml-cpp-dev libcli11-dev
+  kcat curl
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+preset=${RUNBOT_PRESET:-release}
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j2
+echo "setup: built build/$preset/bot/app/runbot" >&2
