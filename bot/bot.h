@@ -29,8 +29,9 @@ namespace runbot::bot {
 
 // Extra facts for `status` and hooks that only some deployments have.
 struct BotHooks {
-  // Demo only: simulate a spot interruption of a node. Unset outside the demo.
-  std::function<Status(const NodeName&)> simulate_spot;
+  // Demo only: simulate a spot interruption of a node; returns the notice's event id. Unset
+  // outside the demo.
+  std::function<Result<std::string>(const NodeName&)> simulate_spot;
   // Consumer statistics for `status` (event lag, last event).
   std::function<EventSourceStats()> event_stats;
   // Provisioner counters for `status`, when it runs in-process: "running 2, queued 0".

@@ -507,10 +507,11 @@ Message Bot::cmd_simulate(const Command& cmd) {
   if (!settings_.demo || !hooks_.simulate_spot) {
     return refuse("`simulate` works only in the demo (`runbot demo`)");
   }
-  auto s = hooks_.simulate_spot(*cmd.node);
-  if (!s) return refuse_with_usage(s.error().message, Verb::simulate);
+  auto id = hooks_.simulate_spot(*cmd.node);
+  if (!id) return refuse_with_usage(id.error().message, Verb::simulate);
   return answer("Simulating a spot interruption of " + cmd.node->str(),
-                "An aws-node-termination-handler notice goes to the cluster-events topic; affected threads will hear of it.");
+                "An aws-node-termination-handler notice (" + *id +
+                    ") goes to the cluster-events topic; affected threads will hear of it.");
 }
 
 }  // namespace runbot::bot

@@ -8,8 +8,12 @@ std::string format_money(Money m) {
   std::int64_t cents = (m.micros + (m.micros >= 0 ? 5'000 : -5'000)) / 10'000;
   bool negative = cents < 0;
   if (negative) cents = -cents;
-  std::string whole = std::to_string(cents / 100);
-  for (int i = static_cast<int>(whole.size()) - 3; i > 0; i -= 3) whole.insert(static_cast<size_t>(i), ",");
+  const std::string digits = std::to_string(cents / 100);
+  std::string whole;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) whole += ',';
+    whole += digits[i];
+  }
   char frac[4];
   std::snprintf(frac, sizeof frac, "%02d", static_cast<int>(cents % 100));
   return std::string(negative ? "-$" : "$") + whole + "." + frac;

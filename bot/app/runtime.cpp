@@ -194,11 +194,7 @@ int run(const RunOptions& opts, Options mode) {
     bot::BotHooks hooks;
     if (prov.cluster) {
       auto* cluster = prov.cluster.get();
-      hooks.simulate_spot = [cluster](const bot::NodeName& n) -> bot::Status {
-        auto r = cluster->simulate_spot_interruption(n);
-        if (!r) return r.error();
-        return bot::ok();
-      };
+      hooks.simulate_spot = [cluster](const bot::NodeName& n) { return cluster->simulate_spot_interruption(n); };
     }
     auto* source = event_source.get();
     hooks.event_stats = [source] { return source->stats(); };

@@ -90,11 +90,7 @@ class Flow {
     console_ = std::make_unique<console::ConsoleAdapter>(io_, cs, domain_clock_, out_, nullptr);
     bot::BotHooks hooks;
     auto* cluster = cluster_.get();
-    hooks.simulate_spot = [cluster](const bot::NodeName& n) -> bot::Status {
-      auto r = cluster->simulate_spot_interruption(n);
-      if (!r) return r.error();
-      return bot::ok();
-    };
+    hooks.simulate_spot = [cluster](const bot::NodeName& n) { return cluster->simulate_spot_interruption(n); };
     bot_->set_hooks(hooks);
     bot_->attach(*console_);
     bot_->start();

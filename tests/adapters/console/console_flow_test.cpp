@@ -40,11 +40,7 @@ class ConsoleFlow : public ::testing::Test {
     provisioner = std::make_unique<deploy::Provisioner>(deploy::ProvisionerSettings{}, config.bot.apps, *backend, bus, clock);
     bus.connect([this](const bot::Job& j) { provisioner->on_job(j); }, the_bot.get());
     bot::BotHooks hooks;
-    hooks.simulate_spot = [this](const bot::NodeName& n) -> bot::Status {
-      auto r = cluster->simulate_spot_interruption(n);
-      if (!r) return r.error();
-      return bot::ok();
-    };
+    hooks.simulate_spot = [this](const bot::NodeName& n) { return cluster->simulate_spot_interruption(n); };
     the_bot->set_hooks(hooks);
     the_bot->attach(*adapter);
     the_bot->start();
