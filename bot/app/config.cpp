@@ -408,10 +408,6 @@ const std::string& demo_config_yaml() {
 http:
   address: 127.0.0.1
   port: 8080
-kafka:
-  properties:
-    # The demo clock may run 60 times faster: fetch promptly so stages show as they happen.
-    fetch.wait.max.ms: "20"
 state:
   file: runbot-demo-state.json
 notifications:

@@ -322,8 +322,11 @@ int run(const RunOptions& opts, Options mode) {
   asio::steady_timer join_timer(io);
   const auto join_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::function<void()> wait_for_groups = [&] {
-    bool joined = (!event_source || event_source->consumer().assigned_partitions() > 0) &&
-                  (!prov.jobs || prov.jobs->consumer().assigned_partitions() > 0);
+    // Joined, and the fetch positions are known (lag >= 0): records produced now arrive at once.
+    bool joined = (!event_source || (event_source->consumer().assigned_partitions() > 0 &&
+                                     event_source->consumer().stats().lag >= 0)) &&
+                  (!prov.jobs || (prov.jobs->consumer().assigned_partitions() > 0 &&
+                                  prov.jobs->consumer().stats().lag >= 0));
     if (joined || std::chrono::steady_clock::now() > join_deadline) {
       if (!joined) spdlog::warn("kafka consumer groups have not formed after 60s; taking commands anyway");
       if (mode.demo) std::cerr << "runbot: ready" << "\n";

@@ -51,7 +51,6 @@ class Flow {
     }
     settings_.brokers = brokers;
     settings_.session_timeout = 6s;
-    settings_.properties["fetch.wait.max.ms"] = "20";
     if (!broker_) {
       auto created = events::ensure_topics(settings_);
       EXPECT_TRUE(created) << created.error().message;
