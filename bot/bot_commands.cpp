@@ -83,6 +83,15 @@ Message Bot::execute(const Command& cmd, const InboundMessage& msg) {
     case Verb::yes: return cmd_confirm(true, msg);
     case Verb::no: return cmd_confirm(false, msg);
     case Verb::simulate: return cmd_simulate(cmd);
+    case Verb::let_expire: {
+      auto env = existing(cmd.env);
+      if (!env) return refuse_with_usage(env.error().message, Verb::let_expire);
+      Environment& e = **env;
+      remember(e, clock_.now(), msg.user.str() + " lets it expire");
+      save();
+      return answer("OK, " + e.id.str() + " will expire" +
+                    (e.expires_at ? " at " + format_time(*e.expires_at) : std::string()) + ".");
+    }
   }
   return refuse("unhandled command");
 }

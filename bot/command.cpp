@@ -13,7 +13,7 @@ struct VerbInfo {
   const char* summary;
 };
 
-constexpr std::array<VerbInfo, 15> kVerbs{{
+constexpr std::array<VerbInfo, 16> kVerbs{{
     {Verb::up, "up", "up <app> <pr> [--ttl 8h] [--image TAG] [--set k=v]…",
      "create the environment for a pull request, or update it if it exists"},
     {Verb::down, "down", "down <env>", "tear an environment down (asks for confirmation)"},
@@ -32,6 +32,7 @@ constexpr std::array<VerbInfo, 15> kVerbs{{
     {Verb::yes, "yes", "yes", "confirm the pending action"},
     {Verb::no, "no", "no", "cancel the pending action"},
     {Verb::simulate, "simulate", "simulate spot <node>", "demo only: simulate a spot interruption of a node"},
+    {Verb::let_expire, "let-expire", "let-expire <env>", "acknowledge a TTL warning and let the environment expire"},
 }};
 
 const VerbInfo& info(Verb v) {
@@ -147,6 +148,16 @@ std::vector<std::string> examples_of(Verb v) {
     case Verb::simulate: return {"simulate spot <node from `nodes`>"};
     default: return {};
   }
+}
+
+std::optional<std::string> command_for_button(std::string_view action, std::string_view value) {
+  const std::string v(value);
+  if (action == "extend") return "extend " + v;
+  if (action == "down") return "down " + v;
+  if (action == "retry") return "up " + v;
+  if (action == "let_expire") return "let-expire " + v;
+  if (action == "confirm" && (v == "yes" || v == "no")) return v;
+  return std::nullopt;
 }
 
 Result<int> parse_pr(std::string_view text) {
@@ -265,7 +276,8 @@ Result<Command> parse_command(std::string_view text) {
     case Verb::down:
     case Verb::suspend:
     case Verb::resume:
-    case Verb::describe: {
+    case Verb::describe:
+    case Verb::let_expire: {
       if (auto s = want(1, 1); !s) return s.error();
       auto env = parse_env(positional[0]); if (!env) return env.error();
       cmd.env = *env;

@@ -13,7 +13,7 @@
 
 namespace runbot::bot {
 
-enum class Verb { up, down, extend, suspend, resume, list, describe, status, nodes, events, usage, help, yes, no, simulate };
+enum class Verb { up, down, extend, suspend, resume, list, describe, status, nodes, events, usage, help, yes, no, simulate, let_expire };
 const char* to_string(Verb v);
 std::optional<Verb> verb_from_string(std::string_view s);
 
@@ -58,6 +58,11 @@ const char* summary_of(Verb v);
 std::vector<std::string> examples_of(Verb v);
 // The verbs listed by `help`, in order (hidden ones such as yes/no/simulate excluded).
 const std::vector<Verb>& listed_verbs();
+
+// The command a button click stands for, so clicks go through the same parsing and permission
+// checks as typed commands. `action` and `value` are bot::Button's. Nullopt for link buttons
+// ("open") and unknown actions.
+std::optional<std::string> command_for_button(std::string_view action, std::string_view value);
 
 // "pr-123", "PR-123", "#123", "123" -> 123.
 Result<int> parse_pr(std::string_view text);

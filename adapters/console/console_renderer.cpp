@@ -2,16 +2,15 @@
 
 #include <sstream>
 
+#include "bot/command.h"
+
 namespace runbot::console {
 namespace {
 
 std::string button_text(const bot::Button& b) {
   if (!b.url.empty()) return "[" + b.label + " ↗ " + b.url + "]";
-  if (b.action == "confirm") return "[" + b.label + ": type `" + b.value + "`]";
-  if (b.action == "extend") return "[" + b.label + ": `extend " + b.value + "`]";
-  if (b.action == "down") return "[" + b.label + ": `down " + b.value + "`]";
-  if (b.action == "retry") return "[" + b.label + ": `up " + b.value + "`]";
-  if (b.action == "let_expire") return "[" + b.label + ": do nothing]";
+  // A console user types what the button would have sent.
+  if (auto cmd = bot::command_for_button(b.action, b.value)) return "[" + b.label + ": `" + *cmd + "`]";
   return "[" + b.label + "]";
 }
 

@@ -133,3 +133,25 @@ TEST(Time, Rfc3339RoundTripsAndAcceptsOffsets) {
 
 }  // namespace
 }  // namespace runbot::bot
+
+namespace runbot::bot {
+namespace {
+
+TEST(CommandGrammar, ButtonsMapToTheCommandsTheyStandFor) {
+  EXPECT_EQ(*command_for_button("extend", "front-end-pr-1 4h"), "extend front-end-pr-1 4h");
+  EXPECT_EQ(*command_for_button("down", "front-end-pr-1"), "down front-end-pr-1");
+  EXPECT_EQ(*command_for_button("retry", "front-end 1"), "up front-end 1");
+  EXPECT_EQ(*command_for_button("let_expire", "front-end-pr-1"), "let-expire front-end-pr-1");
+  EXPECT_EQ(*command_for_button("confirm", "yes"), "yes");
+  EXPECT_FALSE(command_for_button("confirm", "maybe").has_value());
+  EXPECT_FALSE(command_for_button("open", "front-end-pr-1").has_value());
+  for (const char* action : {"extend", "down", "retry", "let_expire"}) {
+    const char* value = std::string(action) == "retry" ? "front-end 1"
+                        : std::string(action) == "extend" ? "front-end-pr-1 4h"
+                                                          : "front-end-pr-1";
+    EXPECT_TRUE(parse_command(*command_for_button(action, value)).has_value()) << action;
+  }
+}
+
+}  // namespace
+}  // namespace runbot::bot

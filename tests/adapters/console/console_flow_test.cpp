@@ -128,7 +128,7 @@ TEST_F(ConsoleFlow, TtlWarningsThenExpiryTearsDownAndReportsCost) {
   run(2min);
   std::string warn30 = take();
   EXPECT_NE(warn30.find("docs-pr-7 expires in 30m"), std::string::npos) << warn30;
-  EXPECT_NE(warn30.find("[Let it expire: do nothing]"), std::string::npos) << warn30;
+  EXPECT_NE(warn30.find("[Let it expire: `let-expire docs-pr-7`]"), std::string::npos) << warn30;
   EXPECT_EQ(warn30.find("expires in 5m"), std::string::npos);
   run(expires - 5min - clock.now());
   EXPECT_NE(take().find("docs-pr-7 expires in 5m"), std::string::npos);
