@@ -27,7 +27,7 @@ void Outbox::add_adapter(ChatAdapter& adapter) { adapters_[adapter.platform()] =
 
 void Outbox::known_card(const std::string& platform, const ChannelId& channel, const EnvId& env,
                         std::string card_id) {
-  if (!card_id.empty()) cards_[{platform, channel, env}] = std::move(card_id);
+  if (!card_id.empty()) cards_[{platform, channel, env, ""}] = std::move(card_id);
 }
 
 void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card) {
@@ -44,15 +44,66 @@ void Outbox::card(const std::string& platform, const ChannelId& channel, const E
     // Stop at a reply of the same env: the card must not jump ahead of what the thread says.
     if (item.env == env) break;
   }
-  enqueue(platform, channel, Item{Kind::card, env, std::move(card)});
+  enqueue(platform, channel, make_item(Kind::card, env, std::move(card)));
 }
 
 void Outbox::reply(const std::string& platform, const ChannelId& channel, const EnvId& env, Message message) {
-  enqueue(platform, channel, Item{Kind::reply, env, std::move(message)});
+  auto& ch = channels_[{platform, channel}];
+  if (ch.queue.size() >= settings_for(platform).coalesce_after) {
+    // Merge into this environment's last queued reply, if nothing of the env follows it.
+    size_t first_waiting = ch.in_flight ? 1 : 0;
+    for (size_t i = ch.queue.size(); i-- > first_waiting;) {
+      Item& item = ch.queue[i];
+      if (item.env != env) continue;
+      if (item.kind != Kind::reply) break;
+      if (item.merged.empty()) item.merged.push_back(item.message);
+      item.merged.push_back(message);
+      item.message = std::move(message);
+      metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+      return;
+    }
+  }
+  enqueue(platform, channel, make_item(Kind::reply, env, std::move(message)));
+}
+
+void Outbox::keyed_reply(const std::string& platform, const ChannelId& channel, const EnvId& env,
+                         const std::string& key, Message message) {
+  auto& ch = channels_[{platform, channel}];
+  size_t first_waiting = ch.in_flight ? 1 : 0;
+  for (size_t i = ch.queue.size(); i-- > first_waiting;) {
+    Item& item = ch.queue[i];
+    if (item.kind == Kind::keyed && item.env == env && item.key == key) {
+      item.message = std::move(message);
+      metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+      return;
+    }
+  }
+  Item item = make_item(Kind::keyed, env, std::move(message));
+  item.key = key;
+  enqueue(platform, channel, std::move(item));
+}
+
+Message Outbox::digest(const Item& item) {
+  if (item.merged.size() < 2) return item.message;
+  Message m;
+  m.kind = item.message.kind;
+  m.severity = item.message.severity;
+  m.title = std::to_string(item.merged.size()) + " updates for " + item.env.str();
+  for (const auto& part : item.merged) {
+    std::string line = "• " + part.title;
+    if (!part.text.empty()) line += " — " + part.text.substr(0, part.text.find('\n'));
+    m.text += (m.text.empty() ? "" : "\n") + line;
+    for (const auto& u : part.mentions) {
+      if (std::find(m.mentions.begin(), m.mentions.end(), u) == m.mentions.end()) m.mentions.push_back(u);
+    }
+    if (!part.buttons.empty()) m.buttons = part.buttons;  // the newest actions still apply
+    if (!part.code.empty()) m.code = part.code;
+  }
+  return m;
 }
 
 void Outbox::post(const std::string& platform, const ChannelId& channel, Message message) {
-  enqueue(platform, channel, Item{Kind::plain, EnvId{}, std::move(message)});
+  enqueue(platform, channel, make_item(Kind::plain, EnvId{}, std::move(message)));
 }
 
 size_t Outbox::pending() const {
@@ -114,11 +165,15 @@ void Outbox::pump(const Key& key) {
   PostRequest req;
   req.channel = channel;
   req.env = item.env;
-  req.message = item.message;
+  req.message = digest(item);
   if (item.kind != Kind::plain) {
-    auto card = cards_.find({platform, channel, item.env});
+    auto card = cards_.find({platform, channel, item.env, ""});
     if (item.kind == Kind::card && card != cards_.end()) req.edit = card->second;
-    if (item.kind == Kind::reply && card != cards_.end()) req.thread = card->second;
+    if (item.kind != Kind::card && card != cards_.end()) req.thread = card->second;
+    if (item.kind == Kind::keyed) {
+      auto mine = cards_.find({platform, channel, item.env, item.key});
+      if (mine != cards_.end()) req.edit = mine->second;
+    }
   }
   ch.in_flight = true;
   adapter->second->post(std::move(req), [this, key](Result<PostResult> r) { finished(key, std::move(r)); });
@@ -131,11 +186,11 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
   if (ch.queue.empty()) return;  // cannot happen: the item stays queued while in flight
   Item& item = ch.queue.front();
   if (result) {
-    if (item.kind == Kind::card) {
-      auto& id = cards_[{platform, channel, item.env}];
+    if (item.kind == Kind::card || item.kind == Kind::keyed) {
+      auto& id = cards_[{platform, channel, item.env, item.kind == Kind::card ? "" : item.key}];
       if (id.empty() && !result->message_id.empty()) {
         id = result->message_id;
-        if (card_posted_) card_posted_(item.env, platform, channel, id);
+        if (item.kind == Kind::card && card_posted_) card_posted_(item.env, platform, channel, id);
       }
     }
     metrics_.add("runbot_notifications_sent_total", {{"platform", platform}, {"kind", to_string(item.message.kind)}});

@@ -7,7 +7,12 @@
 // - Rate limits: a token bucket per channel (Slack allows about 1 message/s per channel), a peer's
 //   Retry-After, and capped exponential backoff on retryable errors. Nothing is dropped for being
 //   slow: messages wait.
-// - Coalescing: a card update that is still queued is replaced by a newer one for the same card.
+// - Coalescing: a card update that is still queued is replaced by a newer one for the same card;
+//   when a channel's queue is longer than `coalesce_after`, a new reply for an environment is
+//   merged into that environment's last queued reply, which then goes out as one digest listing
+//   every update in order. Nothing is dropped.
+// - Keyed replies: a reply with a key (e.g. grouped warnings) is posted once in the thread and
+//   edited in place afterwards, like the card.
 // - Permanent errors (unauthorized, invalid_argument) are logged and counted, and the queue moves on.
 //
 // Driven by an injected Clock (real time; the demo's speed-up does not apply to rate limits).
@@ -29,6 +34,7 @@ struct OutboxSettings {
   double burst = 4;                  // tokens a quiet channel may spend at once
   Duration retry_base = std::chrono::seconds(1);
   Duration retry_max = std::chrono::seconds(60);
+  size_t coalesce_after = 3;         // queued messages in a channel before replies are merged
 };
 
 class Outbox {
@@ -50,6 +56,10 @@ class Outbox {
   void card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card);
   // Replies in `env`'s thread (after its card exists).
   void reply(const std::string& platform, const ChannelId& channel, const EnvId& env, Message message);
+  // Posts `message` in `env`'s thread the first time `key` is used there, and edits that same
+  // message for later calls with the same key.
+  void keyed_reply(const std::string& platform, const ChannelId& channel, const EnvId& env, const std::string& key,
+                   Message message);
   // Posts a message on its own, outside any environment thread.
   void post(const std::string& platform, const ChannelId& channel, Message message);
 
@@ -57,13 +67,22 @@ class Outbox {
   size_t pending(const std::string& platform, const ChannelId& channel) const;
 
  private:
-  enum class Kind { card, reply, plain };
+  enum class Kind { card, reply, keyed, plain };
   struct Item {
     Kind kind;
     EnvId env;
     Message message;
+    std::string key;                // keyed replies
+    std::vector<Message> merged;    // replies coalesced into this one, oldest first
     int attempts = 0;
   };
+  static Item make_item(Kind kind, EnvId env, Message message) {
+    Item item;
+    item.kind = kind;
+    item.env = std::move(env);
+    item.message = std::move(message);
+    return item;
+  }
   using Key = std::tuple<std::string, ChannelId>;
   struct Channel {
     std::deque<Item> queue;
@@ -79,6 +98,7 @@ class Outbox {
   void schedule(const Key& key, TimePoint when);
   void finished(const Key& key, Result<PostResult> result);
   const OutboxSettings& settings_for(const std::string& platform) const;
+  static Message digest(const Item& item);
 
   OutboxSettings settings_;
   std::map<std::string, OutboxSettings> platform_settings_;
@@ -86,7 +106,8 @@ class Outbox {
   Metrics& metrics_;
   std::map<std::string, ChatAdapter*> adapters_;
   std::map<Key, Channel> channels_;
-  std::map<std::tuple<std::string, ChannelId, EnvId>, std::string> cards_;
+  // Message ids of status cards (key "") and keyed replies, per thread.
+  std::map<std::tuple<std::string, ChannelId, EnvId, std::string>, std::string> cards_;
   CardPosted card_posted_;
 };
 

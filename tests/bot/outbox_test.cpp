@@ -104,3 +104,42 @@ TEST_F(OutboxTest, ChannelsAreIndependent) {
 
 }  // namespace
 }  // namespace runbot::bot
+
+namespace runbot::bot {
+namespace {
+
+TEST_F(OutboxTest, APileOfRepliesBecomesOneDigestInOrderWithNothingDropped) {
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card"));
+  for (int i = 0; i < 20; ++i) outbox.reply("fake", c1, env, msg(NoticeKind::progress, "step " + std::to_string(i)));
+  clock.advance(60s);
+  ASSERT_LT(chat.posts.size(), 10u) << "replies were coalesced";
+  std::string all;
+  for (const auto& p : chat.posts) all += p.request.message.title + "\n" + p.request.message.text + "\n";
+  size_t pos = 0;
+  for (int i = 0; i < 20; ++i) {
+    size_t at = all.find("step " + std::to_string(i) + "\n", pos);
+    if (at == std::string::npos) at = all.find("step " + std::to_string(i), pos);
+    ASSERT_NE(at, std::string::npos) << "step " << i << " is missing from:\n" << all;
+    pos = at;
+  }
+  bool has_digest = false;
+  for (const auto& p : chat.posts) has_digest = has_digest || p.request.message.title.find("updates for app-pr-1") != std::string::npos;
+  EXPECT_TRUE(has_digest);
+  for (size_t i = 1; i < chat.posts.size(); ++i) EXPECT_EQ(chat.posts[i].request.thread, chat.posts[0].id);
+}
+
+TEST_F(OutboxTest, KeyedReplyIsPostedOnceThenEditedInPlace) {
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card"));
+  outbox.keyed_reply("fake", c1, env, "warnings", msg(NoticeKind::warning_events, "1 warning"));
+  clock.advance(5s);
+  outbox.keyed_reply("fake", c1, env, "warnings", msg(NoticeKind::warning_events, "2 warnings"));
+  clock.advance(5s);
+  ASSERT_EQ(chat.posts.size(), 3u);
+  EXPECT_EQ(chat.posts[1].request.thread, chat.posts[0].id);
+  EXPECT_TRUE(chat.posts[1].request.edit.empty());
+  EXPECT_EQ(chat.posts[2].request.edit, chat.posts[1].id);
+  EXPECT_EQ(chat.posts[2].request.message.title, "2 warnings");
+}
+
+}  // namespace
+}  // namespace runbot::bot
