@@ -268,4 +268,30 @@ Message recovered(const Environment& env, TimePoint now) {
   return m;
 }
 
+Message not_recovered(const Environment& env, TimePoint now) {
+  Message m;
+  m.kind = NoticeKind::interruption;
+  m.severity = Severity::danger;
+  m.title = env.id.str() + " has not recovered " +
+            (env.interrupted_at ? format_duration(now - *env.interrupted_at) + " after the interruption" : "yet");
+  m.text = "@" + env.owner.str() + ", its pods are not reported running on other nodes. Check `describe " +
+           env.id.str() + "`, or recreate it with `up " + env.app.str() + " " + std::to_string(env.pr) + "`.";
+  m.mentions = {env.owner};
+  return m;
+}
+
+Message warnings(const Environment& env, TimePoint now) {
+  Message m;
+  m.kind = NoticeKind::warning_events;
+  m.severity = Severity::warning;
+  int total = 0;
+  for (const auto& g : env.warnings) total += g.count;
+  m.title = "⚠ " + std::to_string(total) + " warning event" + (total == 1 ? "" : "s") + " in " + env.id.str();
+  for (const auto& g : env.warnings) {
+    m.code.push_back(g.reason + " ×" + std::to_string(g.count) + "  " + g.object + "  last " +
+                     format_duration(now - g.last) + " ago: " + g.message);
+  }
+  return m;
+}
+
 }  // namespace runbot::bot::announce

@@ -28,6 +28,9 @@ Message resumed(const Environment& env, const AppSpec& app);
 Message interruption(const Environment& env, const ClusterEvent& e, TimePoint now);
 Message interruption_summary(const ClusterEvent& e, const std::vector<const Environment*>& affected, TimePoint now);
 Message recovered(const Environment& env, TimePoint now);
+Message not_recovered(const Environment& env, TimePoint now);
+// One message for all grouped warnings of an environment (edited in place as they repeat).
+Message warnings(const Environment& env, TimePoint now);
 
 // "spot interruption", "rebalance recommendation", ...
 std::string describe_kind(ClusterEventKind k);

@@ -323,6 +323,7 @@ void Bot::on_lifecycle(const LifecycleEvent& e) {
       if (env->interrupted_at) {
         announce(*env, announce::recovered(*env, now));
         env->interrupted_at.reset();
+        env->recovery_overdue_reported = false;
       } else {
         refresh_card(*env);
       }
@@ -366,6 +367,7 @@ void Bot::on_cluster(const ClusterEvent& e) {
       std::vector<const Environment*> view;
       for (auto* env : affected) {
         env->interrupted_at = now;
+        env->recovery_overdue_reported = false;
         remember(*env, now, announce::describe_kind(e.kind) + " on node " + e.node.name.str(), true);
         announce(*env, announce::interruption(*env, e, now));
         view.push_back(env);
@@ -378,15 +380,39 @@ void Bot::on_cluster(const ClusterEvent& e) {
     }
     case ClusterEventKind::pod_scheduled:
       for (auto* env : affected) {
+        NodeRecord& node = registry_.node(e.node, now);
         if (std::find(env->nodes.begin(), env->nodes.end(), e.node.name) == env->nodes.end()) {
-          registry_.node(e.node, now).envs.insert(env->id);
+          node.envs.insert(env->id);
           env->nodes.push_back(e.node.name);
         }
-        remember(*env, now, "pod scheduled on " + e.node.name.str());
+        remember(*env, now, "pod " + e.object + " scheduled on " + e.node.name.str());
+        // A pod placed on a node that is not going away means the environment is running again.
+        if (env->interrupted_at && !node.interruption_deadline) {
+          announce(*env, announce::recovered(*env, now));
+          env->interrupted_at.reset();
+          env->recovery_overdue_reported = false;
+        }
       }
       break;
     case ClusterEventKind::pod_warning:
-      for (auto* env : affected) remember(*env, now, e.reason + " " + e.object + ": " + e.message, true);
+      for (auto* env : affected) {
+        remember(*env, now, e.reason + " " + e.object + ": " + e.message, true);
+        auto group = std::find_if(env->warnings.begin(), env->warnings.end(), [&e](const WarningGroup& g) {
+          return g.reason == e.reason && g.object == e.object;
+        });
+        if (group == env->warnings.end()) {
+          env->warnings.push_back({e.reason, e.object, e.message, 0, now, now});
+          if (env->warnings.size() > settings_.max_warning_groups) env->warnings.erase(env->warnings.begin());
+          group = env->warnings.end() - 1;
+        }
+        group->count++;
+        group->last = now;
+        group->message = e.message;
+        // One message per environment, edited as warnings repeat: a crash loop is not a flood.
+        for (const auto& t : env->threads) {
+          outbox_.keyed_reply(t.platform, t.channel, env->id, "warnings", announce::warnings(*env, now));
+        }
+      }
       break;
     case ClusterEventKind::namespace_expired:
     case ClusterEventKind::other:
@@ -400,6 +426,13 @@ void Bot::check_ttls() {
   const TimePoint now = clock_.now();
   bool changed = false;
   for (auto& [id, env] : registry_.environments()) {
+    if (env.interrupted_at && !env.recovery_overdue_reported && env.state != EnvState::deleted &&
+        now - *env.interrupted_at >= settings_.recovery_timeout) {
+      env.recovery_overdue_reported = true;
+      remember(env, now, "not recovered after " + format_duration(now - *env.interrupted_at), true);
+      announce(env, announce::not_recovered(env, now));
+      changed = true;
+    }
     if ((env.state != EnvState::ready && env.state != EnvState::suspended) || !env.expires_at) continue;
     if (now >= *env.expires_at) {
       expire(env);

@@ -39,6 +39,17 @@ struct EnvEventRecord {
   bool operator==(const EnvEventRecord&) const = default;
 };
 
+// Repeated warning events of one kind on one object, announced as one message that is updated.
+struct WarningGroup {
+  std::string reason;   // "CrashLoopBackOff"
+  std::string object;   // "Pod/front-end-7d9f"
+  std::string message;  // the latest message
+  int count = 0;
+  TimePoint first{};
+  TimePoint last{};
+  bool operator==(const WarningGroup&) const = default;
+};
+
 struct Environment {
   EnvId id;
   AppName app;
@@ -70,6 +81,8 @@ struct Environment {
   TimePoint last_activity{};
   std::vector<Duration> warnings_sent;  // TTL warnings already given for the current expiry
   std::optional<TimePoint> interrupted_at;  // an interruption hit it and it has not recovered yet
+  bool recovery_overdue_reported = false;   // "did not recover" was said for this interruption
+  std::vector<WarningGroup> warnings;       // grouped warning events, newest groups last
   std::vector<ThreadRef> threads;
   std::vector<EnvEventRecord> recent;   // newest last, bounded
   bool simulated = false;

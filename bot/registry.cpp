@@ -19,6 +19,15 @@ std::optional<TimePoint> get_opt_time(const json& j, const char* key) {
   return from_millis(j[key].get<std::int64_t>());
 }
 
+json warnings_to_json(const std::vector<WarningGroup>& groups) {
+  json out = json::array();
+  for (const auto& g : groups) {
+    out.push_back({{"reason", g.reason}, {"object", g.object}, {"message", g.message}, {"count", g.count},
+                   {"first", to_millis(g.first)}, {"last", to_millis(g.last)}});
+  }
+  return out;
+}
+
 json env_to_json(const Environment& e) {
   json threads = json::array();
   for (const auto& t : e.threads) {
@@ -59,6 +68,8 @@ json env_to_json(const Environment& e) {
               {"lastActivity", to_millis(e.last_activity)},
               {"warningsSent", warnings},
               {"interruptedAt", opt_time(e.interrupted_at)},
+              {"recoveryOverdueReported", e.recovery_overdue_reported},
+              {"warnings", warnings_to_json(e.warnings)},
               {"threads", threads},
               {"recent", recent},
               {"simulated", e.simulated}};
@@ -97,6 +108,14 @@ Environment env_from_json(const json& j) {
   e.last_activity = from_millis(j.at("lastActivity").get<std::int64_t>());
   for (const auto& w : j.at("warningsSent")) e.warnings_sent.emplace_back(w.get<std::int64_t>());
   e.interrupted_at = get_opt_time(j, "interruptedAt");
+  e.recovery_overdue_reported = j.value("recoveryOverdueReported", false);
+  if (j.contains("warnings")) {
+    for (const auto& g : j.at("warnings")) {
+      e.warnings.push_back({g.at("reason").get<std::string>(), g.at("object").get<std::string>(),
+                            g.at("message").get<std::string>(), g.at("count").get<int>(),
+                            from_millis(g.at("first").get<std::int64_t>()), from_millis(g.at("last").get<std::int64_t>())});
+    }
+  }
   for (const auto& t : j.at("threads")) {
     e.threads.push_back({t.at("platform").get<std::string>(), ChannelId{t.at("channel").get<std::string>()},
                          t.at("card").get<std::string>()});

@@ -21,6 +21,10 @@ struct BotSettings {
   Duration confirmation_timeout = std::chrono::minutes(2);
   Duration extend_button = std::chrono::hours(4);
   Duration ttl_check_interval = std::chrono::seconds(1);
+  // After an interruption, say so in the thread if the environment has not recovered by then.
+  Duration recovery_timeout = std::chrono::minutes(10);
+  // Warning groups kept per environment (oldest dropped first).
+  size_t max_warning_groups = 10;
   std::string source = "/runbot/bot";
   // Demo mode enables `simulate`.
   bool demo = false;
