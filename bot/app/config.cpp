@@ -289,7 +289,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
                        ": not valid YAML: " + e.msg);
   }
   if (problems.empty() && root && !root.IsNull()) {
-    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log"})) {
+    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest"})) {
       if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
         if (auto v = w.str(http, "address", "http")) c.http_address = *v;
         if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
@@ -311,7 +311,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
       }
       if (const auto n = root["notifications"];
           w.mapping(n, "notifications", {"ttl_warnings", "oncall_channel", "janitor_enforces_ttl", "messages_per_second",
-                                         "burst", "confirmation_timeout"})) {
+                                         "burst", "confirmation_timeout", "recovery_timeout"})) {
         if (auto v = w.strings(n, "ttl_warnings", "notifications")) {
           c.bot.ttl_warnings.clear();
           for (size_t i = 0; i < v->size(); ++i) {
@@ -333,6 +333,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         if (auto v = w.number(n, "messages_per_second", "notifications", 0.01)) c.outbox.messages_per_second = *v;
         if (auto v = w.number(n, "burst", "notifications", 1)) c.outbox.burst = *v;
         if (auto v = w.duration(n, "confirmation_timeout", "notifications")) c.bot.confirmation_timeout = *v;
+        if (auto v = w.duration(n, "recovery_timeout", "notifications")) c.bot.recovery_timeout = *v;
       }
       if (const auto p = root["provisioner"]; w.mapping(p, "provisioner", {"backend", "max_concurrent", "exec", "demo"})) {
         if (auto v = w.str(p, "backend", "provisioner")) {
@@ -357,6 +358,12 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         }
       }
       parse_apps(w, root["apps"], c);
+      if (const auto in = root["ingest"]; w.mapping(in, "ingest", {"nth_secret"})) {
+        if (auto v = w.str(in, "nth_secret", "ingest")) {
+          if (v->size() < 16) w.problem("ingest.nth_secret", "must be at least 16 characters");
+          c.nth_ingest_secret = *v;
+        }
+      }
       if (const auto con = root["console"]; w.mapping(con, "console", {"user"})) {
         if (auto v = w.str(con, "user", "console")) c.console_user = *v;
       }

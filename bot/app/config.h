@@ -48,6 +48,7 @@ struct Config {
   bot::BotSettings bot;
   bot::OutboxSettings outbox;
   std::string console_user;  // empty = $USER
+  std::string nth_ingest_secret;  // enables POST /ingest/nth when set
   std::string log_format = "text";
   std::string log_level = "info";
 };

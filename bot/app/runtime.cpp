@@ -17,6 +17,7 @@
 #include "bot/app/config.h"
 #include "bot/app/file_state_store.h"
 #include "bot/app/json_log.h"
+#include "bot/app/nth_ingest.h"
 #include "bot/bot.h"
 #include "deploy/demo_backend.h"
 #include "deploy/exec_backend.h"
@@ -215,6 +216,7 @@ int run(const RunOptions& opts, Options mode) {
 
   // HTTP: health, readiness, metrics.
   std::unique_ptr<common::HttpServer> http;
+  std::unique_ptr<NthIngest> nth_ingest;
   if (config.http_port >= 0) {
     common::HttpServerSettings hs;
     hs.address = config.http_address;
@@ -247,6 +249,13 @@ int run(const RunOptions& opts, Options mode) {
       }
       return common::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.prometheus(), {}};
     });
+    if (!config.nth_ingest_secret.empty()) {
+      nth_ingest = std::make_unique<NthIngest>(config.nth_ingest_secret, [&](std::string key, std::string value,
+                                                                             std::function<void(bot::Status)> done) {
+        (*producer)->produce(ks.topics.cluster_events, key, std::move(value), {}, std::move(done));
+      });
+      http->route("POST", NthIngest::kPath, [&](const common::HttpRequest& r) { return nth_ingest->handle(r); });
+    }
     auto port = http->start();
     if (!port) return fail("HTTP server: " + port.error().message);
     spdlog::info("http listening address={} port={}", config.http_address, *port);

@@ -91,7 +91,7 @@ TEST(Config, TheShippedExampleIsValidGivenItsSecrets) {
   ss << in.rdbuf();
   std::string yaml = ss.str();
   yaml.replace(yaml.find("/var/run/secrets/kafka/password"), std::string("/var/run/secrets/kafka/password").size(), secret);
-  auto c = parse_config(yaml, {{"KAFKA_BROKERS", "kafka:9092"}});
+  auto c = parse_config(yaml, {{"KAFKA_BROKERS", "kafka:9092"}, {"NTH_WEBHOOK_SECRET", "0123456789abcdef"}});
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->provisioner.backend, "exec");
 }
