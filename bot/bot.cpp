@@ -18,7 +18,8 @@ Bot::Bot(BotSettings settings, Registry registry, Clock& clock, JobQueue& jobs, 
       jobs_(jobs),
       outbox_(outbox),
       metrics_(metrics),
-      store_(store) {
+      store_(store),
+      policy_(settings_.policy) {
   std::random_device rd;
   instance_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   std::sort(settings_.ttl_warnings.begin(), settings_.ttl_warnings.end(), std::greater<>());
@@ -125,13 +126,32 @@ void Bot::handle(const InboundMessage& msg, ChatAdapter& adapter) {
     }
   } else {
     verb = to_string(parsed->verb);
-    reply = execute(*parsed, msg);
-    if (reply.severity == Severity::warning || reply.severity == Severity::danger) outcome = "rejected";
+    const Environment* target = parsed->env.empty() ? nullptr : registry_.find(parsed->env);
+    auto allowed = policy_.allow(actor_of(msg), *parsed, target);
+    if (!allowed) {
+      outcome = "denied";
+      reply.kind = NoticeKind::reply;
+      reply.severity = Severity::warning;
+      reply.title = allowed.error().message;
+    } else {
+      reply = execute(*parsed, msg);
+      if (reply.severity == Severity::warning || reply.severity == Severity::danger) outcome = "rejected";
+    }
   }
   metrics_.add("runbot_commands_total", {{"verb", verb}, {"outcome", outcome}});
   spdlog::info("command platform={} channel={} user={} verb={} outcome={}", msg.platform, msg.channel.str(),
                msg.user.str(), verb, outcome);
+  audit(msg, verb, outcome);
   adapter.reply(msg, std::move(reply));
+}
+
+void Bot::audit(const InboundMessage& msg, const std::string& verb, const std::string& outcome) {
+  AuditRecord record{clock_.now(), msg.platform, msg.channel, msg.user, verb, msg.text, outcome, msg.is_button};
+  spdlog::info("audit platform={} channel={} user={} verb={} button={} outcome={}", msg.platform, msg.channel.str(),
+               msg.user.str(), verb, msg.is_button, outcome);
+  if (hooks_.audit) hooks_.audit(record);
+  registry_.audit(std::move(record));
+  save();
 }
 
 Job Bot::make_job(JobVerb verb, const Environment& env, const UserId& by) {
@@ -287,6 +307,7 @@ void Bot::on_lifecycle(const LifecycleEvent& e) {
       env->stage = e.stage;
       remember(*env, now, "failed at " + e.stage + ": " + e.reason, true);
       announce(*env, announce::failed(*env, app, e));
+      drain_queue();
       break;
     case LifecycleKind::suspended:
       if (!move(*env, EnvState::suspended, "suspended")) break;
@@ -311,6 +332,7 @@ void Bot::on_lifecycle(const LifecycleEvent& e) {
       registry_.set_env_nodes(env->id, {}, now);
       remember(*env, now, "deleted (" + reason + ")");
       announce(*env, announce::deleted(*env, app, now, reason));
+      drain_queue();
       break;
     }
     case LifecycleKind::cancelled:
@@ -455,7 +477,81 @@ void Bot::check_ttls() {
       break;
     }
   }
+  if (now >= next_budget_check_) {
+    next_budget_check_ = now + settings_.budget_check_interval;
+    check_budgets();
+  }
   if (changed) save();
+}
+
+void Bot::check_budgets() {
+  const TimePoint now = clock_.now();
+  auto ym = std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)};
+  const std::string month = std::to_string(static_cast<int>(ym.year())) + "-" +
+                            (static_cast<unsigned>(ym.month()) < 10 ? "0" : "") +
+                            std::to_string(static_cast<unsigned>(ym.month()));
+  for (const auto& [team, t] : settings_.policy.teams) {
+    if (!t.monthly_budget || t.monthly_budget->micros <= 0) continue;
+    Money spend = policy_.month_spend(registry_, settings_.apps, team, now);
+    for (int percent : {100, 80}) {
+      if (spend.micros * 100 < t.monthly_budget->micros * percent) continue;
+      std::string key = team.str() + "/" + month + "/" + std::to_string(percent);
+      if (registry_.alerted(key)) break;
+      // Mark the lower threshold too: at 100 % the 80 % alert would only be noise.
+      for (int lower : {80, 100}) {
+        if (lower <= percent) registry_.mark_alerted(team.str() + "/" + month + "/" + std::to_string(lower));
+      }
+      Message m;
+      m.kind = NoticeKind::budget_alert;
+      m.severity = percent >= 100 ? Severity::danger : Severity::warning;
+      m.title = "Team " + team.str() + " has used " + std::to_string(spend.micros * 100 / t.monthly_budget->micros) +
+                "% of its monthly budget (" + format_money(spend) + " of " + format_money(*t.monthly_budget) + ")";
+      m.text = percent >= 100 ? "New environments for the team now need an admin's approval."
+                              : "At 100 % new environments will need an admin's approval.";
+      std::string where = !t.channel.empty() ? t.channel : settings_.oncall_channel;
+      if (!where.empty()) post_to_channel(where, std::move(m));
+      spdlog::info("budget alert team={} percent={} spend={}", team.str(), percent, format_money(spend));
+      save();
+      break;
+    }
+  }
+}
+
+void Bot::drain_queue() {
+  auto& queue = registry_.pending();
+  for (size_t i = 0; i < queue.size();) {
+    PendingRequest p = queue[i];
+    if (p.why != PendingRequest::Why::quota) {
+      ++i;
+      continue;
+    }
+    auto app = settings_.apps.find(p.app);
+    TeamName team = app == settings_.apps.end() ? TeamName{} : app->second.team;
+    if (policy_.over_quota(registry_, p.user, team)) {
+      ++i;
+      continue;
+    }
+    queue.erase(queue.begin() + static_cast<long>(i));
+    Command cmd;
+    cmd.verb = Verb::up;
+    cmd.app = p.app;
+    cmd.pr = p.pr;
+    cmd.ttl = p.ttl;
+    cmd.image = p.image;
+    cmd.values = p.values;
+    InboundMessage as;
+    as.platform = p.platform;
+    as.channel = p.channel;
+    as.user = p.user;
+    Message started = start_up(cmd, as);
+    Message note;
+    note.kind = NoticeKind::queued;
+    note.title = p.id + " (" + p.env.str() + ") is starting now: quota is available again";
+    note.mentions = {p.user};
+    note.text = "@" + p.user.str() + ": " + started.title;
+    post_to_channel(p.platform + ":" + p.channel.str(), std::move(note));
+  }
+  save();
 }
 
 void Bot::expire(Environment& env) {

@@ -36,6 +36,8 @@ struct BotHooks {
   std::function<EventSourceStats()> event_stats;
   // Provisioner counters for `status`, when it runs in-process: "running 2, queued 0".
   std::function<std::string()> provisioner_status;
+  // Receives every audit record (the Kafka audit topic in production); the log always gets one.
+  std::function<void(const AuditRecord&)> audit;
 };
 
 class Bot final : public EventSink {
@@ -88,6 +90,15 @@ class Bot final : public EventSink {
   Message cmd_help(const Command& cmd) const;
   Message cmd_confirm(bool yes, const InboundMessage& msg);
   Message cmd_simulate(const Command& cmd);
+  Message cmd_cancel(const Command& cmd, const InboundMessage& msg);
+  Message cmd_approve(const Command& cmd, const InboundMessage& msg, bool approve);
+  Message cmd_audit() const;
+  // Creates or updates the environment and publishes its `up` job (checks already passed).
+  Message start_up(const Command& cmd, const InboundMessage& as);
+  // Starts queued requests that now fit their quota, oldest first.
+  void drain_queue();
+  void check_budgets();
+  void audit(const InboundMessage& msg, const std::string& verb, const std::string& outcome);
 
   // Publishes a job for `env`; on failure the environment fails with the reason.
   void publish(Job job);
@@ -114,6 +125,8 @@ class Bot final : public EventSink {
   BotHooks hooks_;
   std::vector<ChatAdapter*> adapters_;
   std::map<ConversationKey, Pending> pending_;
+  Policy policy_;
+  TimePoint next_budget_check_{};
   TimerId ttl_timer_ = 0;
   bool stopped_ = false;
   bool state_ok_ = true;

@@ -77,12 +77,15 @@ Message Bot::execute(const Command& cmd, const InboundMessage& msg) {
     case Verb::describe: return cmd_describe(cmd);
     case Verb::status: return cmd_status();
     case Verb::nodes: return cmd_nodes();
-    case Verb::events: return cmd_events(cmd);
+    case Verb::events: return cmd.audit ? cmd_audit() : cmd_events(cmd);
     case Verb::usage: return cmd_usage(cmd);
     case Verb::help: return cmd_help(cmd);
     case Verb::yes: return cmd_confirm(true, msg);
     case Verb::no: return cmd_confirm(false, msg);
     case Verb::simulate: return cmd_simulate(cmd);
+    case Verb::cancel: return cmd_cancel(cmd, msg);
+    case Verb::approve: return cmd_approve(cmd, msg, true);
+    case Verb::deny: return cmd_approve(cmd, msg, false);
     case Verb::let_expire: {
       auto env = existing(cmd.env);
       if (!env) return refuse_with_usage(env.error().message, Verb::let_expire);
@@ -112,17 +115,83 @@ Message Bot::cmd_up(const Command& cmd, const InboundMessage& msg) {
   }
   auto id = make_env_id(app.name, cmd.pr);
   if (!id) return refuse_with_usage(id.error().message, Verb::up);
+  if (auto allowed = policy_.allow_app(actor_of(msg), app); !allowed) return refuse(allowed.error().message);
+  const Environment* env = registry_.find(*id);
+  const bool exists = env && env->state != EnvState::deleted && env->state != EnvState::failed;
+  if (exists && env->state != EnvState::ready) {
+    if (env->state == EnvState::suspended) return refuse(env->id.str() + " is suspended; `resume " + env->id.str() + "` first");
+    return refuse(env->id.str() + " is " + to_string(env->state) + "; wait until it settles, or `down " + env->id.str() + "`");
+  }
+  for (const auto& p : registry_.pending()) {
+    if (p.env == *id) return refuse(id->str() + " is already requested and waiting (" + p.id + "); `cancel " + p.id + "` withdraws it");
+  }
+  if (!exists) {
+    auto wait = [&](PendingRequest::Why why, std::string reason) {
+      PendingRequest p;
+      p.id = registry_.next_request_id();
+      p.why = why;
+      p.reason = std::move(reason);
+      p.app = app.name;
+      p.pr = cmd.pr;
+      p.env = *id;
+      p.ttl = cmd.ttl;
+      p.image = cmd.image;
+      p.values = cmd.values;
+      p.user = msg.user;
+      p.platform = msg.platform;
+      p.channel = msg.channel;
+      p.at = clock_.now();
+      registry_.pending().push_back(p);
+      save();
+      return p;
+    };
+    // Budget first: an over-budget request needs a person, a quota only needs time.
+    if (auto budget = policy_.budget_of(app.team)) {
+      Money spend = policy_.month_spend(registry_, settings_.apps, app.team, clock_.now());
+      Money projected = cost_for(app.rate_per_hour, ttl);
+      if (spend + projected > *budget) {
+        PendingRequest p = wait(PendingRequest::Why::approval,
+                                "team " + app.team.str() + " has spent " + format_money(spend) + " of " +
+                                    format_money(*budget) + " this month and this environment may cost up to " +
+                                    format_money(projected));
+        Message ask;
+        ask.kind = NoticeKind::budget_alert;
+        ask.severity = Severity::warning;
+        ask.title = "Approval needed: " + p.env.str() + " for @" + msg.user.str() + " (" + p.id + ")";
+        ask.text = "Over budget: " + p.reason + ". Admins: approve or deny.";
+        ask.buttons = {{"Approve", "approve", p.id, ""}, {"Deny", "deny", p.id, ""}};
+        const auto& teams = settings_.policy.teams;
+        auto t = teams.find(app.team);
+        std::string where = !settings_.policy.approvals_channel.empty() ? settings_.policy.approvals_channel
+                            : (t != teams.end() && !t->second.channel.empty()) ? t->second.channel
+                                                                               : settings_.oncall_channel;
+        if (!where.empty()) post_to_channel(where, std::move(ask));
+        return refuse(p.env.str() + " waits for an admin's approval (" + p.id + ")",
+                      "Over budget: " + p.reason + ". `cancel " + p.id + "` withdraws it.");
+      }
+    }
+    if (auto why = policy_.over_quota(registry_, msg.user, app.team)) {
+      PendingRequest p = wait(PendingRequest::Why::quota, *why);
+      size_t position = 0;
+      for (const auto& q : registry_.pending()) position += q.why == PendingRequest::Why::quota;
+      Message m = answer(p.env.str() + " is queued at position " + std::to_string(position) + " (" + p.id + ")",
+                         "Over quota: " + *why + ". It starts when capacity frees up; `cancel " + p.id +
+                             "` withdraws it.");
+      m.kind = NoticeKind::queued;
+      return m;
+    }
+  }
+  return start_up(cmd, msg);
+}
+
+Message Bot::start_up(const Command& cmd, const InboundMessage& msg) {
+  const AppSpec& app = settings_.apps.at(cmd.app);
+  Duration ttl = cmd.ttl.value_or(app.default_ttl);
+  EnvId id = *make_env_id(app.name, cmd.pr);
   const TimePoint now = clock_.now();
-  Environment* env = registry_.find(*id);
+  Environment* env = registry_.find(id);
   bool update = false;
-  if (env && env->state != EnvState::deleted && env->state != EnvState::failed) {
-    if (env->state != EnvState::ready && env->state != EnvState::suspended) {
-      return refuse(env->id.str() + " is " + to_string(env->state) + "; wait until it settles, or `down " +
-                    env->id.str() + "`");
-    }
-    if (env->state == EnvState::suspended) {
-      return refuse(env->id.str() + " is suspended; `resume " + env->id.str() + "` first");
-    }
+  if (env && env->state == EnvState::ready) {
     if (!move(*env, EnvState::updating, "up")) return refuse("cannot update " + env->id.str());
     update = true;
     env->requester = msg.user;
@@ -135,14 +204,14 @@ Message Bot::cmd_up(const Command& cmd, const InboundMessage& msg) {
     }
   } else {
     Environment fresh;
-    fresh.id = *id;
+    fresh.id = id;
     fresh.app = app.name;
     fresh.pr = cmd.pr;
     std::string ns = app.namespace_template;
     auto replace = [&ns](const std::string& key, const std::string& value) {
       for (auto p = ns.find(key); p != std::string::npos; p = ns.find(key, p + value.size())) ns.replace(p, key.size(), value);
     };
-    replace("{env}", id->str());
+    replace("{env}", id.str());
     replace("{app}", app.name.str());
     replace("{pr}", std::to_string(cmd.pr));
     fresh.namespace_name = ns;
@@ -178,7 +247,87 @@ Message Bot::cmd_up(const Command& cmd, const InboundMessage& msg) {
                 "Progress is posted in its thread.");
 }
 
+Message Bot::cmd_cancel(const Command& cmd, const InboundMessage& msg) {
+  auto& queue = registry_.pending();
+  auto it = std::find_if(queue.begin(), queue.end(), [&](const PendingRequest& p) { return p.id == cmd.request; });
+  if (it == queue.end()) return refuse_with_usage("no waiting request '" + cmd.request + "'", Verb::cancel);
+  if (it->user != msg.user && policy_.role_of(actor_of(msg)) < Role::operator_) {
+    return refuse(cmd.request + " is @" + it->user.str() + "'s request; cancelling it needs the operator role");
+  }
+  std::string env = it->env.str();
+  queue.erase(it);
+  save();
+  return answer("Cancelled " + cmd.request + " (" + env + ")");
+}
+
+Message Bot::cmd_approve(const Command& cmd, const InboundMessage& msg, bool approve) {
+  auto& queue = registry_.pending();
+  auto it = std::find_if(queue.begin(), queue.end(), [&](const PendingRequest& p) {
+    return p.id == cmd.request && p.why == PendingRequest::Why::approval;
+  });
+  if (it == queue.end()) return refuse_with_usage("no request '" + cmd.request + "' waits for approval", cmd.verb);
+  PendingRequest p = *it;
+  queue.erase(it);
+  Message note;
+  note.kind = NoticeKind::budget_alert;
+  note.mentions = {p.user};
+  if (!approve) {
+    note.title = p.id + " (" + p.env.str() + ") was denied by @" + msg.user.str();
+    post_to_channel(p.platform + ":" + p.channel.str(), std::move(note));
+    save();
+    return answer("Denied " + p.id + " (" + p.env.str() + ")");
+  }
+  auto app = settings_.apps.find(p.app);
+  InboundMessage as;
+  as.platform = p.platform;
+  as.channel = p.channel;
+  as.user = p.user;
+  Command up;
+  up.verb = Verb::up;
+  up.app = p.app;
+  up.pr = p.pr;
+  up.ttl = p.ttl;
+  up.image = p.image;
+  up.values = p.values;
+  std::string outcome;
+  if (auto why = policy_.over_quota(registry_, p.user, app == settings_.apps.end() ? TeamName{} : app->second.team)) {
+    p.why = PendingRequest::Why::quota;
+    p.approved = true;
+    p.reason = *why;
+    queue.push_back(p);
+    outcome = "approved, and queued for quota: " + *why;
+  } else {
+    outcome = start_up(up, as).title;
+  }
+  note.title = p.id + " (" + p.env.str() + ") was approved by @" + msg.user.str();
+  note.text = "@" + p.user.str() + ": " + outcome;
+  post_to_channel(p.platform + ":" + p.channel.str(), std::move(note));
+  save();
+  return answer("Approved " + p.id + " (" + p.env.str() + "): " + outcome);
+}
+
+Message Bot::cmd_audit() const {
+  const auto& log = registry_.audit_log();
+  if (log.empty()) return answer("No audit records yet.");
+  Message m = answer("Last " + std::to_string(std::min<size_t>(log.size(), 30)) + " audit records");
+  size_t from = log.size() > 30 ? log.size() - 30 : 0;
+  for (size_t i = from; i < log.size(); ++i) {
+    const auto& a = log[i];
+    m.code.push_back(format_time(a.time) + "  " + a.platform + "/" + a.channel.str() + "  @" + a.user.str() + "  " +
+                     a.verb + (a.button ? " (button)" : "") + "  " + a.outcome + "  " + a.args);
+  }
+  return m;
+}
+
 Message Bot::cmd_down(const Command& cmd, const InboundMessage& msg, bool confirmed) {
+  for (const auto& p : registry_.pending()) {
+    if (p.env == cmd.env) {
+      Command cancel;
+      cancel.verb = Verb::cancel;
+      cancel.request = p.id;
+      return cmd_cancel(cancel, msg);
+    }
+  }
   auto env = existing(cmd.env);
   if (!env) return refuse_with_usage(env.error().message, Verb::down);
   Environment& e = **env;
@@ -282,6 +431,21 @@ Message Bot::cmd_list(const Command& cmd, const InboundMessage& msg) const {
     rows.push_back({id.str(), to_string(e.state), "@" + e.owner.str(), format_duration(now - e.created_at), left,
                     app ? format_money(cost_of(e, *app, now)) : "?", e.url.empty() ? "—" : e.url});
   }
+  std::vector<std::string> waiting;
+  size_t position = 0;
+  for (const auto& p : registry_.pending()) {
+    bool quota = p.why == PendingRequest::Why::quota;
+    if (quota) ++position;
+    if (cmd.mine && p.user != msg.user) continue;
+    if (cmd.filter_app && p.app != *cmd.filter_app) continue;
+    waiting.push_back(p.id + "  " + p.env.str() + "  @" + p.user.str() + "  " +
+                      (quota ? "queued #" + std::to_string(position) : std::string("awaiting approval")) + " — " + p.reason);
+  }
+  if (rows.size() == 1 && !waiting.empty() && !cmd.filter_state) {
+    Message m = answer("No environments match; " + std::to_string(waiting.size()) + " waiting");
+    m.code = waiting;
+    return m;
+  }
   if (rows.size() == 1) {
     return answer("No environments match.", "Create one with `up <app> <pr>`, e.g. `up " +
                                                 (settings_.apps.empty() ? std::string("front-end") : settings_.apps.begin()->first.str()) +
@@ -289,6 +453,11 @@ Message Bot::cmd_list(const Command& cmd, const InboundMessage& msg) const {
   }
   Message m = answer(std::to_string(rows.size() - 1) + " environment" + (rows.size() == 2 ? "" : "s"));
   m.code = split_lines(render_table(rows));
+  if (!waiting.empty() && !cmd.filter_state) {
+    m.code.push_back("");
+    m.code.push_back("WAITING");
+    for (auto& w : waiting) m.code.push_back(std::move(w));
+  }
   return m;
 }
 

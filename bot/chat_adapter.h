@@ -3,6 +3,7 @@
 // messages to the bot; outbound it posts, replies in threads and edits the status card.
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "bot/message.h"
 #include "bot/result.h"
@@ -15,6 +16,8 @@ struct InboundMessage {
   ChannelId channel;
   UserId user;
   std::string user_name;   // display name, for replies
+  std::string user_email;  // when the platform tells it (for role bindings by e-mail)
+  std::vector<std::string> user_groups;  // platform groups the user is in, when known
   std::string text;        // the command text without "/ephemeral" or the bot mention
   std::string thread;      // thread the message was in, if any
   bool is_button = false;  // a button click: text is the equivalent command

@@ -13,7 +13,7 @@ struct VerbInfo {
   const char* summary;
 };
 
-constexpr std::array<VerbInfo, 16> kVerbs{{
+constexpr std::array<VerbInfo, 19> kVerbs{{
     {Verb::up, "up", "up <app> <pr> [--ttl 8h] [--image TAG] [--set k=v]…",
      "create the environment for a pull request, or update it if it exists"},
     {Verb::down, "down", "down <env>", "tear an environment down (asks for confirmation)"},
@@ -26,13 +26,17 @@ constexpr std::array<VerbInfo, 16> kVerbs{{
     {Verb::status, "status", "status",
      "cluster overview: nodes, environments by state, jobs in flight, interruptions, event lag, adapters"},
     {Verb::nodes, "nodes", "nodes", "nodes with capacity type, instance type, zone and the environments on each"},
-    {Verb::events, "events", "events [<env>] [--node N] [--since 1h] [--warnings]", "recent cluster events"},
+    {Verb::events, "events", "events [<env>] [--node N] [--since 1h] [--warnings] [--audit]",
+     "recent cluster events (--audit: who did what, for operators)"},
     {Verb::usage, "usage", "usage [--team T] [--since 30d]", "environment-hours and cost per team and user"},
     {Verb::help, "help", "help [command]", "usage, with examples"},
     {Verb::yes, "yes", "yes", "confirm the pending action"},
     {Verb::no, "no", "no", "cancel the pending action"},
     {Verb::simulate, "simulate", "simulate spot <node>", "demo only: simulate a spot interruption of a node"},
     {Verb::let_expire, "let-expire", "let-expire <env>", "acknowledge a TTL warning and let the environment expire"},
+    {Verb::cancel, "cancel", "cancel <request>", "withdraw a request that waits in the queue or for approval"},
+    {Verb::approve, "approve", "approve <request>", "admins: let a request over its team's budget go ahead"},
+    {Verb::deny, "deny", "deny <request>", "admins: refuse a request over its team's budget"},
 }};
 
 const VerbInfo& info(Verb v) {
@@ -125,9 +129,9 @@ const char* usage_of(Verb v) { return info(v).usage; }
 const char* summary_of(Verb v) { return info(v).summary; }
 
 const std::vector<Verb>& listed_verbs() {
-  static const std::vector<Verb> verbs{Verb::up,       Verb::down,   Verb::extend, Verb::suspend,
-                                       Verb::resume,   Verb::list,   Verb::describe, Verb::status,
-                                       Verb::nodes,    Verb::events, Verb::usage,  Verb::help};
+  static const std::vector<Verb> verbs{Verb::up,     Verb::down,   Verb::extend,  Verb::suspend, Verb::resume,
+                                       Verb::list,   Verb::describe, Verb::status, Verb::nodes,  Verb::events,
+                                       Verb::usage,  Verb::cancel, Verb::approve, Verb::deny,   Verb::help};
   return verbs;
 }
 
@@ -145,6 +149,9 @@ std::vector<std::string> examples_of(Verb v) {
     case Verb::events: return {"events", "events front-end-pr-123 --since 30m", "events --node ip-10-0-1-17 --warnings"};
     case Verb::usage: return {"usage", "usage --team web --since 7d"};
     case Verb::help: return {"help", "help up"};
+    case Verb::cancel: return {"cancel q-3"};
+    case Verb::approve: return {"approve q-3"};
+    case Verb::deny: return {"deny q-3"};
     case Verb::simulate: return {"simulate spot <node from `nodes`>"};
     default: return {};
   }
@@ -157,6 +164,9 @@ std::optional<std::string> command_for_button(std::string_view action, std::stri
   if (action == "retry") return "up " + v;
   if (action == "let_expire") return "let-expire " + v;
   if (action == "confirm" && (v == "yes" || v == "no")) return v;
+  if (action == "approve") return "approve " + v;
+  if (action == "deny") return "deny " + v;
+  if (action == "cancel") return "cancel " + v;
   return std::nullopt;
 }
 
@@ -251,6 +261,9 @@ Result<Command> parse_command(std::string_view text) {
     } else if (v == Verb::events && opt == "--warnings") {
       if (auto f = flag(); !f) return f.error();
       cmd.warnings = true;
+    } else if (v == Verb::events && opt == "--audit") {
+      if (auto f = flag(); !f) return f.error();
+      cmd.audit = true;
     } else if (v == Verb::usage && opt == "--team") {
       auto s = value(); if (!s) return s.error();
       cmd.team = TeamName{*s};
@@ -306,6 +319,14 @@ Result<Command> parse_command(std::string_view text) {
         if (!t) return bad("no help for unknown command '" + positional[0] + "'");
         cmd.topic = *t;
       }
+      break;
+    }
+    case Verb::cancel:
+    case Verb::approve:
+    case Verb::deny: {
+      if (auto s = want(1, 1); !s) return s.error();
+      cmd.request = lower(positional[0]);
+      if (cmd.request.rfind("q-", 0) != 0) return bad("'" + positional[0] + "' is not a request id (e.g. q-3, as `list` shows)");
       break;
     }
     case Verb::simulate: {

@@ -13,7 +13,10 @@
 
 namespace runbot::bot {
 
-enum class Verb { up, down, extend, suspend, resume, list, describe, status, nodes, events, usage, help, yes, no, simulate, let_expire };
+enum class Verb {
+  up, down, extend, suspend, resume, list, describe, status, nodes, events, usage, help,
+  yes, no, simulate, let_expire, cancel, approve, deny
+};
 const char* to_string(Verb v);
 std::optional<Verb> verb_from_string(std::string_view s);
 
@@ -37,6 +40,9 @@ struct Command {
   std::optional<NodeName> node;
   std::optional<Duration> since;
   bool warnings = false;
+  bool audit = false;       // events --audit
+  // cancel, approve, deny: a queued or pending request id ("q-3")
+  std::string request;
   // usage
   std::optional<TeamName> team;
   // help

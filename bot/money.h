@@ -12,6 +12,7 @@ struct Money {
   auto operator<=>(const Money&) const = default;
   Money& operator+=(Money o) { micros += o.micros; return *this; }
   friend Money operator+(Money a, Money b) { return Money{a.micros + b.micros}; }
+  friend Money operator-(Money a, Money b) { return Money{a.micros - b.micros}; }
   static Money dollars(double d) { return Money{static_cast<std::int64_t>(d * 1e6 + (d >= 0 ? 0.5 : -0.5))}; }
 };
 

@@ -211,6 +211,60 @@ std::optional<Duration> Registry::expected_provisioning_time(const AppName& app)
   return it->second;
 }
 
+void Registry::audit(AuditRecord record) {
+  audit_.push_back(std::move(record));
+  while (audit_.size() > kMaxAuditRecords) audit_.pop_front();
+}
+
+namespace {
+
+json pending_to_json(const PendingRequest& p) {
+  json j{{"id", p.id},           {"why", p.why == PendingRequest::Why::quota ? "quota" : "approval"},
+         {"reason", p.reason},   {"app", p.app.str()},
+         {"pr", p.pr},           {"env", p.env.str()},
+         {"image", p.image},     {"values", p.values},
+         {"user", p.user.str()}, {"platform", p.platform},
+         {"channel", p.channel.str()}, {"at", to_millis(p.at)},
+         {"approved", p.approved}};
+  if (p.ttl) j["ttlMs"] = p.ttl->count();
+  return j;
+}
+
+PendingRequest pending_from_json(const json& j) {
+  PendingRequest p;
+  p.id = j.at("id").get<std::string>();
+  p.why = j.at("why").get<std::string>() == "quota" ? PendingRequest::Why::quota : PendingRequest::Why::approval;
+  p.reason = j.at("reason").get<std::string>();
+  p.app = AppName{j.at("app").get<std::string>()};
+  p.pr = j.at("pr").get<int>();
+  p.env = EnvId{j.at("env").get<std::string>()};
+  p.image = j.at("image").get<std::string>();
+  p.values = j.at("values").get<std::map<std::string, std::string>>();
+  p.user = UserId{j.at("user").get<std::string>()};
+  p.platform = j.at("platform").get<std::string>();
+  p.channel = ChannelId{j.at("channel").get<std::string>()};
+  p.at = from_millis(j.at("at").get<std::int64_t>());
+  p.approved = j.at("approved").get<bool>();
+  if (j.contains("ttlMs")) p.ttl = Duration{j.at("ttlMs").get<std::int64_t>()};
+  return p;
+}
+
+json audit_to_json(const AuditRecord& a) {
+  return {{"t", to_millis(a.time)}, {"platform", a.platform}, {"channel", a.channel.str()}, {"user", a.user.str()},
+          {"verb", a.verb},         {"args", a.args},         {"outcome", a.outcome},        {"button", a.button}};
+}
+
+AuditRecord audit_from_json(const json& j) {
+  return {from_millis(j.at("t").get<std::int64_t>()), j.at("platform").get<std::string>(),
+          ChannelId{j.at("channel").get<std::string>()}, UserId{j.at("user").get<std::string>()},
+          j.at("verb").get<std::string>(), j.at("args").get<std::string>(), j.at("outcome").get<std::string>(),
+          j.at("button").get<bool>()};
+}
+
+}  // namespace
+
+json audit_record_json(const AuditRecord& a) { return audit_to_json(a); }
+
 std::string Registry::snapshot() const {
   json envs = json::array();
   for (const auto& [id, e] : envs_) envs.push_back(env_to_json(e));
@@ -231,7 +285,15 @@ std::string Registry::snapshot() const {
   }
   json times = json::object();
   for (const auto& [app, d] : provisioning_times_) times[app.str()] = ms(d);
+  json pending = json::array();
+  for (const auto& p : pending_) pending.push_back(pending_to_json(p));
+  json audit = json::array();
+  for (const auto& a : audit_) audit.push_back(audit_to_json(a));
   return json{{"version", kSnapshotVersion},
+              {"pending", pending},
+              {"requestSeq", request_seq_},
+              {"audit", audit},
+              {"budgetAlerts", budget_alerts_},
               {"environments", envs},
               {"nodes", nodes},
               {"clusterEvents", events},
@@ -266,6 +328,12 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       r.remember_cluster_event(rec);
     }
     for (const auto& id : j.at("lifecycleIds")) r.mark_lifecycle(id.get<std::string>());
+    if (j.contains("pending")) {
+      for (const auto& p : j.at("pending")) r.pending_.push_back(pending_from_json(p));
+      r.request_seq_ = j.at("requestSeq").get<std::uint64_t>();
+      for (const auto& a : j.at("audit")) r.audit_.push_back(audit_from_json(a));
+      for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
+    }
     for (const auto& [app, d] : j.at("provisioningMs").items()) {
       r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};
     }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "bot/environment.h"
 #include "bot/result.h"
 
@@ -28,6 +30,43 @@ struct ClusterEventRecord {
   std::vector<EnvId> affected;
   bool operator==(const ClusterEventRecord&) const = default;
 };
+
+// A request that cannot start yet: over quota (waits in FIFO order) or over budget (waits for an
+// admin's approval).
+struct PendingRequest {
+  enum class Why { quota, approval };
+  std::string id;          // "q-3"
+  Why why = Why::quota;
+  std::string reason;      // why it waits, as told to the requester
+  AppName app;
+  int pr = 0;
+  EnvId env;
+  std::optional<Duration> ttl;
+  std::string image;
+  std::map<std::string, std::string> values;
+  UserId user;
+  std::string platform;
+  ChannelId channel;
+  TimePoint at{};
+  bool approved = false;   // an admin approved it; it may still wait for quota
+  bool operator==(const PendingRequest&) const = default;
+};
+
+// One command or button, allowed or denied: who, where, what, result.
+struct AuditRecord {
+  TimePoint time{};
+  std::string platform;
+  ChannelId channel;
+  UserId user;
+  std::string verb;
+  std::string args;
+  std::string outcome;     // ok, invalid, rejected, denied
+  bool button = false;
+  bool operator==(const AuditRecord&) const = default;
+};
+
+// The JSON form of an audit record (the audit topic and the snapshot share it).
+nlohmann::json audit_record_json(const AuditRecord& a);
 
 class Registry {
  public:
@@ -58,6 +97,19 @@ class Registry {
   void learn_provisioning_time(const AppName& app, Duration took);
   std::optional<Duration> expected_provisioning_time(const AppName& app) const;
 
+  // Requests waiting for quota or approval, oldest first.
+  std::deque<PendingRequest>& pending() { return pending_; }
+  const std::deque<PendingRequest>& pending() const { return pending_; }
+  std::string next_request_id() { return "q-" + std::to_string(++request_seq_); }
+
+  // Recent audit records (bounded), newest last.
+  void audit(AuditRecord record);
+  const std::deque<AuditRecord>& audit_log() const { return audit_; }
+
+  // Budget alerts already sent: "<team>/<yyyy-mm>/<percent>".
+  bool alerted(const std::string& key) const { return budget_alerts_.count(key) > 0; }
+  void mark_alerted(const std::string& key) { budget_alerts_.insert(key); }
+
   // Snapshot for the StateStore, and back. A snapshot from a newer, unknown format is an Error.
   std::string snapshot() const;
   static Result<Registry> restore(const std::string& snapshot);
@@ -66,6 +118,7 @@ class Registry {
 
   static constexpr size_t kMaxClusterEvents = 500;
   static constexpr size_t kMaxLifecycleIds = 4096;
+  static constexpr size_t kMaxAuditRecords = 1000;
 
  private:
   std::map<EnvId, Environment> envs_;
@@ -75,6 +128,10 @@ class Registry {
   std::deque<std::string> lifecycle_order_;
   std::set<std::string> lifecycle_ids_;
   std::map<AppName, Duration> provisioning_times_;
+  std::deque<PendingRequest> pending_;
+  std::uint64_t request_seq_ = 0;
+  std::deque<AuditRecord> audit_;
+  std::set<std::string> budget_alerts_;
 };
 
 }  // namespace runbot::bot

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bot/model.h"
+#include "bot/policy.h"
 
 namespace runbot::bot {
 
@@ -28,6 +29,10 @@ struct BotSettings {
   std::string source = "/runbot/bot";
   // Demo mode enables `simulate`.
   bool demo = false;
+  // Roles, quotas, budgets (disabled by default: everyone may do everything).
+  PolicySettings policy;
+  // How often budgets are checked for the 80 % and 100 % alerts.
+  Duration budget_check_interval = std::chrono::minutes(1);
   // Deleted environments are kept this long for `usage`.
   Duration history = std::chrono::hours(24 * 90);
 };

@@ -214,7 +214,7 @@ void parse_apps(Walker& w, const YAML::Node& apps, Config& c) {
       w.problem(path, "app name must be a DNS-1123 label of at most 50 characters (lower-case letters, digits, '-')");
     }
     if (!w.mapping(a, path, {"repo", "team", "default_ttl", "max_ttl", "rate_per_hour", "suspended_rate_per_hour",
-                             "channels", "namespace", "url", "provisioner_args", "provisioner_env"})) {
+                             "channels", "namespace", "url", "provisioner_args", "provisioner_env", "teams"})) {
       if (!a || a.IsNull()) w.problem(path, "needs at least a repo");
       continue;
     }
@@ -247,7 +247,73 @@ void parse_apps(Walker& w, const YAML::Node& apps, Config& c) {
     if (auto v = w.str(a, "url", path)) app.url_template = *v;
     if (auto v = w.strings(a, "provisioner_args", path)) app.provisioner_args = *v;
     if (auto v = w.string_map(a, "provisioner_env", path)) app.provisioner_env = *v;
+    if (auto v = w.strings(a, "teams", path)) {
+      for (const auto& t : *v) c.bot.policy.app_teams[app.name].insert(bot::TeamName{t});
+    }
     c.bot.apps[app.name] = std::move(app);
+  }
+}
+
+void parse_policy(Walker& w, const YAML::Node& p, Config& c) {
+  if (!w.mapping(p, "policy", {"enabled", "default_role", "bindings", "quotas", "teams", "approvals_channel"})) return;
+  auto& ps = c.bot.policy;
+  ps.enabled = true;
+  if (auto v = w.boolean(p, "enabled", "policy")) ps.enabled = *v;
+  if (auto v = w.str(p, "default_role", "policy")) {
+    auto r = bot::role_from_string(*v);
+    if (!r) w.problem("policy.default_role", "must be viewer, developer, operator or admin, got '" + *v + "'");
+    else ps.default_role = *r;
+  }
+  if (auto v = w.str(p, "approvals_channel", "policy")) {
+    if (!valid_channel_ref(*v)) w.problem("policy.approvals_channel", "must be <platform>:<channel>, got '" + *v + "'");
+    ps.approvals_channel = *v;
+  }
+  if (const auto q = p["quotas"]; w.mapping(q, "policy.quotas", {"per_user", "per_team", "total"})) {
+    if (auto v = w.integer(q, "per_user", "policy.quotas", 0, 100000)) ps.quotas.per_user = static_cast<int>(*v);
+    if (auto v = w.integer(q, "per_team", "policy.quotas", 0, 100000)) ps.quotas.per_team = static_cast<int>(*v);
+    if (auto v = w.integer(q, "total", "policy.quotas", 0, 100000)) ps.quotas.total = static_cast<int>(*v);
+  }
+  if (const auto b = p["bindings"]; b && !b.IsNull()) {
+    if (!b.IsSequence()) {
+      w.problem("policy.bindings", "must be a list");
+    } else {
+      for (size_t i = 0; i < b.size(); ++i) {
+        std::string path = "policy.bindings[" + std::to_string(i) + "]";
+        if (!w.mapping(b[i], path, {"role", "platform", "users", "emails", "groups", "channels"})) continue;
+        bot::RoleBinding rb;
+        auto role = w.str(b[i], "role", path);
+        auto r = role ? bot::role_from_string(*role) : std::nullopt;
+        if (!r) {
+          w.problem(path + ".role", "is required: viewer, developer, operator or admin");
+          continue;
+        }
+        rb.role = *r;
+        if (auto v = w.str(b[i], "platform", path)) rb.platform = *v;
+        if (auto v = w.strings(b[i], "users", path)) rb.users = {v->begin(), v->end()};
+        if (auto v = w.strings(b[i], "emails", path)) rb.emails = {v->begin(), v->end()};
+        if (auto v = w.strings(b[i], "groups", path)) rb.groups = {v->begin(), v->end()};
+        if (auto v = w.strings(b[i], "channels", path)) rb.channels = {v->begin(), v->end()};
+        if (rb.users.empty() && rb.emails.empty() && rb.groups.empty() && rb.channels.empty()) {
+          w.problem(path, "binds nobody: give users, emails, groups or channels");
+        }
+        ps.bindings.push_back(std::move(rb));
+      }
+    }
+  }
+  if (const auto t = p["teams"]; w.mapping(t, "policy.teams", {})) {
+    for (const auto& kv : t) {
+      std::string name = kv.first.as<std::string>();
+      std::string path = "policy.teams." + name;
+      if (!w.mapping(kv.second, path, {"members", "monthly_budget", "channel"})) continue;
+      bot::TeamSettings ts;
+      if (auto v = w.strings(kv.second, "members", path)) ts.members = {v->begin(), v->end()};
+      if (auto v = w.number(kv.second, "monthly_budget", path, 0)) ts.monthly_budget = bot::Money::dollars(*v);
+      if (auto v = w.str(kv.second, "channel", path)) {
+        if (!valid_channel_ref(*v)) w.problem(path + ".channel", "must be <platform>:<channel>, got '" + *v + "'");
+        ts.channel = *v;
+      }
+      ps.teams[bot::TeamName{name}] = std::move(ts);
+    }
   }
 }
 
@@ -289,7 +355,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
                        ": not valid YAML: " + e.msg);
   }
   if (problems.empty() && root && !root.IsNull()) {
-    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest"})) {
+    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest", "policy"})) {
       if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
         if (auto v = w.str(http, "address", "http")) c.http_address = *v;
         if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
@@ -358,6 +424,14 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         }
       }
       parse_apps(w, root["apps"], c);
+      parse_policy(w, root["policy"], c);
+      for (const auto& [app, teams] : c.bot.policy.app_teams) {
+        for (const auto& t : teams) {
+          if (!c.bot.policy.teams.count(t)) {
+            w.problem("apps." + app.str() + ".teams", "team '" + t.str() + "' is not defined under policy.teams");
+          }
+        }
+      }
       if (const auto in = root["ingest"]; w.mapping(in, "ingest", {"nth_secret"})) {
         if (auto v = w.str(in, "nth_secret", "ingest")) {
           if (v->size() < 16) w.problem("ingest.nth_secret", "must be at least 16 characters");
