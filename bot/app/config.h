@@ -19,6 +19,7 @@ struct KafkaConfig {
   std::string jobs_topic = "runbot.jobs";
   std::string events_topic = "runbot.events";
   std::string cluster_events_topic = "runbot.cluster-events";
+  std::string audit_topic = "runbot.audit";
   std::string group_id = "runbot-bot";
   std::string provisioner_group_id = "runbot-provisioner";
   std::chrono::milliseconds session_timeout{45000};

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "adapters/common/asio_clock.h"
@@ -203,6 +204,14 @@ int run(const RunOptions& opts, Options mode) {
       auto* p = prov.provisioner.get();
       hooks.provisioner_status = [p] { return provisioner_summary(*p); };
     }
+    // Every command, allowed or denied, also goes to the audit topic (keyed by user).
+    auto* audit_producer = producer->get();
+    const std::string audit_topic = config.kafka.audit_topic;
+    hooks.audit = [audit_producer, audit_topic](const bot::AuditRecord& r) {
+      audit_producer->produce(audit_topic, r.user.str(), bot::audit_record_json(r).dump(), {}, [](bot::Status s) {
+        if (!s) spdlog::error("audit record not delivered: {}", s.error().message);
+      });
+    };
     the_bot->set_hooks(std::move(hooks));
   }
 
