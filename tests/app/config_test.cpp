@@ -98,3 +98,70 @@ TEST(Config, TheShippedExampleIsValidGivenItsSecrets) {
 
 }  // namespace
 }  // namespace runbot::app
+
+namespace runbot::app {
+namespace {
+
+TEST(Config, PolicySectionIsParsedAndValidated) {
+  auto c = parse_config(R"(
+apps:
+  web:
+    repo: acme/web
+    team: web
+    teams: [web]
+policy:
+  default_role: viewer
+  bindings:
+    - role: admin
+      users: [boss]
+    - role: developer
+      platform: slack
+      channels: [C1]
+  quotas: {per_user: 2, per_team: 5, total: 9}
+  approvals_channel: console:approvals
+  teams:
+    web:
+      members: [alice]
+      monthly_budget: 250.5
+      channel: console:web
+)",
+                        {});
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  const auto& p = c->bot.policy;
+  EXPECT_TRUE(p.enabled);
+  ASSERT_EQ(p.bindings.size(), 2u);
+  EXPECT_EQ(p.bindings[0].role, bot::Role::admin);
+  EXPECT_EQ(p.bindings[1].platform, "slack");
+  EXPECT_EQ(p.quotas.per_team, 5);
+  EXPECT_EQ(bot::format_money(*p.teams.at(bot::TeamName{"web"}).monthly_budget), "$250.50");
+  EXPECT_EQ(p.app_teams.at(bot::AppName{"web"}).count(bot::TeamName{"web"}), 1u);
+
+  ConfigErrors errors;
+  auto bad = parse_config(R"(
+apps:
+  web:
+    repo: acme/web
+    teams: [nobody]
+policy:
+  default_role: king
+  bindings:
+    - role: admin
+    - users: [x]
+  quotas: {per_user: -1}
+  teams:
+    web: {monthly_budget: lots}
+)",
+                          {}, &errors);
+  ASSERT_FALSE(bad.has_value());
+  for (const char* expected : {"policy.default_role: must be viewer, developer, operator or admin",
+                               "policy.bindings[0]: binds nobody", "policy.bindings[1].role: is required",
+                               "policy.quotas.per_user: must be between 0", "policy.teams.web.monthly_budget: must be a number",
+                               "apps.web.teams: team 'nobody' is not defined"}) {
+    bool found = false;
+    for (const auto& pr : errors.problems) found = found || pr.rfind(expected, 0) == 0;
+    EXPECT_TRUE(found) << "missing: " << expected << "\n" << bad.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace runbot::app

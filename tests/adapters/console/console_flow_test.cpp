@@ -265,3 +265,99 @@ TEST_F(ConsoleFlow, StateSurvivesARestartWithTtlAndThread) {
 
 }  // namespace
 }  // namespace runbot
+
+namespace runbot {
+namespace {
+
+// The same console, with policies on: denials, the quota queue, approvals and the audit log.
+class ConsolePolicy : public ::testing::Test {
+ protected:
+  ConsolePolicy() {
+    auto cfg = app::parse_config(app::demo_config_yaml() + R"(
+policy:
+  bindings:
+    - role: admin
+      users: [boss]
+    - role: developer
+      users: [dev]
+  quotas: {per_user: 1}
+  approvals_channel: console:approvals
+  teams:
+    web: {members: [dev], monthly_budget: 4, channel: console:web}
+)",
+                                 {});
+    EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
+    config = *cfg;
+    for (const char* user : {"dev", "boss", "guest"}) {
+      console::ConsoleSettings cs;
+      cs.user = user;
+      cs.timestamps = false;
+      consoles[user] = std::make_unique<console::ConsoleAdapter>(io, cs, clock, out, nullptr);
+    }
+    outbox = std::make_unique<bot::Outbox>(config.outbox, clock, metrics);
+    the_bot = std::make_unique<bot::Bot>(config.bot, bot::Registry{}, clock, bus, *outbox, metrics, nullptr);
+    cluster = std::make_unique<deploy::DemoCluster>(deploy::DemoClusterSettings{}, clock, bus);
+    backend = std::make_unique<deploy::DemoBackend>(deploy::DemoSettings{}, *cluster, clock);
+    provisioner = std::make_unique<deploy::Provisioner>(deploy::ProvisionerSettings{}, config.bot.apps, *backend, bus, clock);
+    bus.connect([this](const bot::Job& j) { provisioner->on_job(j); }, the_bot.get());
+    // One outbox adapter for the platform; every console user speaks through its own adapter.
+    the_bot->attach(*consoles["dev"]);
+    consoles["boss"]->start([this](const bot::InboundMessage& m) { the_bot->handle(m, *consoles["boss"]); });
+    consoles["guest"]->start([this](const bot::InboundMessage& m) { the_bot->handle(m, *consoles["guest"]); });
+    the_bot->start();
+  }
+
+  std::string say(const std::string& user, const std::string& line) {
+    out.str("");
+    consoles[user]->feed_line(line);
+    return out.str();
+  }
+  void run(bot::Duration d) {
+    for (bot::Duration t{}; t < d; t += 1s) {
+      clock.advance(1s);
+      io.poll();
+      io.restart();
+    }
+  }
+
+  testing::FakeClock clock;
+  boost::asio::io_context io;
+  bot::Metrics metrics;
+  testing::InMemoryBus bus{clock};
+  std::ostringstream out;
+  app::Config config;
+  std::map<std::string, std::unique_ptr<console::ConsoleAdapter>> consoles;
+  std::unique_ptr<bot::Outbox> outbox;
+  std::unique_ptr<bot::Bot> the_bot;
+  std::unique_ptr<deploy::DemoCluster> cluster;
+  std::unique_ptr<deploy::DemoBackend> backend;
+  std::unique_ptr<deploy::Provisioner> provisioner;
+};
+
+TEST_F(ConsolePolicy, DenialsQueueingApprovalsAndAudit) {
+  EXPECT_NE(say("guest", "up api 1").find("`up` needs the developer role; @guest has viewer. Ask @boss to grant it."),
+            std::string::npos);
+  EXPECT_NE(say("dev", "up api 1").find("Creating api-pr-1"), std::string::npos);
+  run(5min);
+  std::string queued = say("dev", "up api 2");
+  EXPECT_NE(queued.find("api-pr-2 is queued at position 1 (q-1)"), std::string::npos) << queued;
+  EXPECT_NE(say("dev", "list").find("q-1  api-pr-2  @dev  queued #1"), std::string::npos);
+  // front-end belongs to team web ($4 budget); 8h at $0.63/h would exceed it.
+  say("boss", "down api-pr-1");
+  say("boss", "yes");
+  run(3min);
+  std::string started = out.str();
+  EXPECT_NE(started.find("q-1 (api-pr-2) is starting now"), std::string::npos) << started;
+  std::string waits = say("boss", "up front-end 7");
+  EXPECT_NE(waits.find("front-end-pr-7 waits for an admin's approval (q-2)"), std::string::npos) << waits;
+  EXPECT_NE(waits.find("[#approvals] Approval needed: front-end-pr-7 for @boss (q-2)"), std::string::npos) << waits;
+  EXPECT_NE(waits.find("[Approve: `approve q-2`] [Deny: `deny q-2`]"), std::string::npos) << waits;
+  EXPECT_NE(say("boss", "approve q-2").find("Approved q-2 (front-end-pr-7)"), std::string::npos);
+  std::string audit = say("boss", "events --audit");
+  EXPECT_NE(audit.find("@guest  up  denied  up api 1"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("@boss  approve  ok  approve q-2"), std::string::npos) << audit;
+  EXPECT_NE(say("dev", "events --audit").find("needs the operator role"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace runbot
