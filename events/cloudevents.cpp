@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "bot/model_json.h"
+#include "events/decoder_detail.h"
 
 namespace runbot::events {
 namespace {
@@ -66,10 +67,7 @@ EncodedRecord encode(std::string key, std::string id, std::string_view source, s
   return r;
 }
 
-struct Parsed {
-  CloudEventAttributes attrs;
-  json data;
-};
+using Parsed = detail::ParsedCloudEvent;
 
 bot::Result<Parsed> parse_structured(const Record& r) {
   const std::string ct = lower(trim(*r.header("content-type")));
@@ -94,25 +92,29 @@ bot::Result<Parsed> parse_structured(const Record& r) {
     if (required && out.empty()) return invalid(std::string("cloudevent (structured): attribute '") + name + "' is empty");
     return std::nullopt;
   };
-  std::string datacontenttype;
   for (auto [name, out, required] : {std::tuple{"specversion", &specversion, true},
                                      std::tuple{"id", &p.attrs.id, true},
                                      std::tuple{"source", &p.attrs.source, true},
                                      std::tuple{"type", &p.attrs.type, true},
                                      std::tuple{"subject", &p.attrs.subject, false},
                                      std::tuple{"time", &p.attrs.time, false},
-                                     std::tuple{"datacontenttype", &datacontenttype, false}}) {
+                                     std::tuple{"datacontenttype", &p.datacontenttype, false}}) {
     if (auto e = attr(name, *out, required)) return *e;
   }
   if (specversion != "1.0") return invalid("cloudevent: unsupported specversion '" + specversion + "' (expected 1.0)");
-  if (!datacontenttype.empty() && !is_json_media_type(datacontenttype)) {
-    return invalid("cloudevent: unsupported datacontenttype '" + datacontenttype + "' (expected application/json)");
+  if (!p.datacontenttype.empty() && !is_json_media_type(p.datacontenttype)) {
+    p.data_problem = "cloudevent: unsupported datacontenttype '" + p.datacontenttype + "' (expected application/json)";
+    return p;
   }
   if (auto b64 = j.find("data_base64"); b64 != j.end() && !b64->is_null()) {
-    return invalid("cloudevent: data_base64 is not supported (expected JSON data)");
+    p.data_problem = "cloudevent: data_base64 is not supported (expected JSON data)";
+    return p;
   }
   auto data = j.find("data");
-  if (data == j.end() || data->is_null()) return invalid("cloudevent: event has no data");
+  if (data == j.end() || data->is_null()) {
+    p.data_problem = "cloudevent: event has no data";
+    return p;
+  }
   p.data = std::move(*data);
   return p;
 }
@@ -138,21 +140,26 @@ bot::Result<Parsed> parse_binary(const Record& r) {
   }
   (void)header("ce_subject", p.attrs.subject, false);
   (void)header("ce_time", p.attrs.time, false);
-  if (const std::string* ct = r.header("content-type"); ct && !is_json_media_type(*ct)) {
-    return invalid("cloudevent: unsupported content-type '" + *ct + "' (expected application/json)");
+  if (const std::string* ct = r.header("content-type")) {
+    p.datacontenttype = *ct;
+    if (!is_json_media_type(*ct)) {
+      p.data_problem = "cloudevent: unsupported content-type '" + *ct + "' (expected application/json)";
+      return p;
+    }
   }
-  if (!r.value) return invalid("cloudevent: null value (event has no data)");
+  if (!r.value) {
+    p.data_problem = "cloudevent: null value (event has no data)";
+    return p;
+  }
   p.data = json::parse(*r.value, nullptr, /*allow_exceptions=*/false);
-  if (p.data.is_discarded()) return invalid("cloudevent: data is not valid JSON");
+  if (p.data.is_discarded()) p.data_problem = "cloudevent: data is not valid JSON";
   return p;
 }
 
 bot::Result<Parsed> parse(const Record& r) {
-  auto p = is_structured(r) ? parse_structured(r) : parse_binary(r);
+  auto p = detail::parse_cloudevent(r);
   if (!p) return p;
-  if (!p->attrs.time.empty()) {
-    if (auto t = bot::parse_time(p->attrs.time); !t) return invalid("cloudevent: attribute time: " + t.error().message);
-  }
+  if (p->data_problem) return invalid(*p->data_problem);
   return p;
 }
 
@@ -257,4 +264,16 @@ bot::Result<bot::ClusterEvent> decode_cluster_cloudevent(const Record& record) {
   return event;
 }
 
+namespace detail {
+
+bot::Result<ParsedCloudEvent> parse_cloudevent(const Record& record) {
+  auto p = is_structured(record) ? parse_structured(record) : parse_binary(record);
+  if (!p) return p;
+  if (!p->attrs.time.empty()) {
+    if (auto t = bot::parse_time(p->attrs.time); !t) return invalid("cloudevent: attribute time: " + t.error().message);
+  }
+  return p;
+}
+
+}  // namespace detail
 }  // namespace runbot::events

@@ -7,13 +7,14 @@
 #include <map>
 
 #include "events/cloudevents.h"
+#include "events/decoder_detail.h"
+#include "events/event_time.h"
 
 namespace runbot::events {
 namespace {
 
 using nlohmann::json;
-
-bot::Error invalid(std::string message) { return bot::make_error(bot::Errc::invalid_argument, std::move(message)); }
+using detail::invalid;
 
 struct KindInfo {
   bot::ClusterEventKind kind;
@@ -51,10 +52,10 @@ class NthReader {
   // Go's zero time means "not set".
   std::optional<bot::TimePoint> time(const char* key) {
     std::string s = str(key);
-    if (s.empty() || s.rfind("0001-01-01T00:00:00", 0) == 0) return std::nullopt;
-    auto t = bot::parse_time(s);
+    if (s.empty() || is_go_zero_time(s)) return std::nullopt;
+    auto t = parse_event_time(s);
     if (!t) {
-      fail(std::string("field '") + key + "' is not an RFC 3339 time: '" + s + "'");
+      fail(std::string("field '") + key + "': " + t.error().message);
       return std::nullopt;
     }
     return *t;
@@ -153,16 +154,6 @@ bot::Result<bot::ClusterEvent> decode_nth(const json& j, std::optional<bot::Time
   return e;
 }
 
-std::string key_list(const json& j) {
-  std::string out;
-  int n = 0;
-  for (const auto& [k, v] : j.items()) {
-    if (n++ == 6) return out + ", ...";
-    out += (out.empty() ? "" : ", ") + k;
-  }
-  return out;
-}
-
 }  // namespace
 
 bot::Result<bot::ClusterEvent> decode_nth_webhook(std::string_view json_body,
@@ -173,8 +164,86 @@ bot::Result<bot::ClusterEvent> decode_nth_webhook(std::string_view json_body,
   return decode_nth(j, reported_at);
 }
 
-bot::Result<bot::ClusterEvent> decode_cluster_record(const Record& record) {
-  if (is_cloudevent(record)) return decode_cluster_cloudevent(record);
+namespace {
+
+constexpr int kMaxNesting = 3;  // CE -> SNS -> ASG message is the deepest real nesting
+
+bot::Result<bot::ClusterEvent> classify_json(const json& j, const detail::DecodeContext& ctx, int depth);
+
+// §7 (1)/(2) for CloudEvents that are not runbot's own: unwrap `data` and classify it like a
+// plain record; the CE's source + id is the dedupe key, its time stands in for a missing one.
+bot::Result<bot::ClusterEvent> foreign_cloudevent(const detail::ParsedCloudEvent& ce, const detail::DecodeContext& outer,
+                                                  int depth) {
+  const std::string which = "cloudevent type '" + ce.attrs.type + "' from '" + ce.attrs.source + "' at " + outer.where;
+  if (ce.data_problem) return invalid("unrecognised record: " + which + ": " + *ce.data_problem);
+  detail::DecodeContext ctx = outer;
+  ctx.dedupe_override = ce.attrs.source + "/" + ce.attrs.id;
+  if (!ce.attrs.time.empty()) {
+    if (auto t = bot::parse_time(ce.attrs.time)) ctx.envelope_time = *t;
+  }
+  if (ce.data.is_string()) {
+    // A JSON-typed event whose data is a string is just a string (§1.2): not a record we know.
+    return invalid("unrecognised record: " + which + ": data is a string, not a JSON object");
+  }
+  auto inner = classify_json(ce.data, ctx, depth + 1);
+  if (!inner) return invalid(inner.error().message.rfind("unrecognised record: ", 0) == 0
+                                 ? inner.error().message
+                                 : "cloudevent type '" + ce.attrs.type + "': " + inner.error().message);
+  return inner;
+}
+
+bot::Result<bot::ClusterEvent> cloudevent(const Record& record, const detail::DecodeContext& ctx) {
+  auto ce = detail::parse_cloudevent(record);
+  if (!ce) return ce.error();
+  if (ce->attrs.type.rfind("io.runbot.", 0) == 0) return decode_cluster_cloudevent(record);
+  return foreign_cloudevent(*ce, ctx, 0);
+}
+
+bot::Result<bot::ClusterEvent> classify_json(const json& j, const detail::DecodeContext& ctx, int depth) {
+  if (depth > kMaxNesting) return invalid("unrecognised record: envelopes nested too deep at " + ctx.where);
+  if (j.is_object()) {
+    if (detail::looks_like_k8s_event(j)) return detail::decode_k8s_event(j, ctx);
+    if (detail::looks_like_eventbridge(j)) return detail::decode_eventbridge(j, ctx);
+    if (j.contains("EventID") && j.contains("Kind")) {
+      auto e = decode_nth(j, ctx.record_time ? ctx.record_time : ctx.envelope_time);
+      if (e && ctx.dedupe_override) e->dedupe_key = *ctx.dedupe_override;
+      return e;
+    }
+    if (j.contains("specversion") && j.contains("type") && j.contains("id")) {
+      // A structured CloudEvent without its content-type header: what an exporter `layout`
+      // writes (§2.2). Re-read it as one.
+      Record r;
+      r.value = j.dump();
+      r.headers = {{"content-type", "application/cloudevents+json"}};
+      auto ce = detail::parse_cloudevent(r);
+      if (!ce) return invalid("unrecognised record: header-less " + ce.error().message + " at " + ctx.where);
+      return foreign_cloudevent(*ce, ctx, depth);
+    }
+    if (detail::looks_like_sns(j)) {
+      json inner = json::parse(j["Message"].get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (inner.is_discarded()) return invalid("unrecognised record: SNS notification at " + ctx.where + ": Message is not JSON");
+      return classify_json(inner, ctx, depth + 1);
+    }
+    if (detail::looks_like_asg_message(j)) return detail::decode_asg_message(j, ctx);
+  }
+  if (detail::looks_like_imds(j)) return detail::decode_imds(j, ctx);
+  if (!j.is_object()) {
+    return invalid("unrecognised record: value at " + ctx.where + " is not a JSON object (" +
+                   std::string(j.type_name()) + ")");
+  }
+  return invalid("unrecognised record: JSON at " + ctx.where +
+                 " is not a CloudEvent, Kubernetes Event, EventBridge event, ASG message, IMDS document or NTH "
+                 "webhook (keys: " + detail::key_list(j) + ")");
+}
+
+}  // namespace
+
+bot::Result<bot::ClusterEvent> decode_cluster_record(const Record& record) try {
+  detail::DecodeContext ctx;
+  ctx.where = record.where();
+  ctx.key = record.key;
+  ctx.record_time = record.timestamp;
+  if (is_cloudevent(record)) return cloudevent(record, ctx);
   if (!record.value) return invalid("unrecognised record: null value at " + record.where());
   json j = json::parse(*record.value, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
@@ -183,10 +252,10 @@ bot::Result<bot::ClusterEvent> decode_cluster_record(const Record& record) {
                            : "";
     return invalid("unrecognised record: value at " + record.where() + " is not valid JSON" + hint);
   }
-  if (!j.is_object()) return invalid("unrecognised record: value at " + record.where() + " is not a JSON object");
-  if (j.contains("EventID") && j.contains("Kind")) return decode_nth(j, record.timestamp);
-  return invalid("unrecognised record: JSON at " + record.where() +
-                 " is neither a runbot CloudEvent nor an NTH webhook (keys: " + key_list(j) + ")");
+  return classify_json(j, ctx, 0);
+} catch (const std::exception& ex) {
+  // nlohmann throws on type mismatches we did not foresee; a record must never stop the consumer.
+  return invalid("unrecognised record: at " + record.where() + ": " + ex.what());
 }
 
 }  // namespace runbot::events

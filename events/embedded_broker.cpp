@@ -1,6 +1,7 @@
 #include "events/embedded_broker.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "events/rdkafka_util.h"
 // After rdkafka.h (pulled in by rdkafka_util.h), as rdkafka_mock.h requires.
@@ -9,6 +10,10 @@
 namespace runbot::events {
 
 using detail::log;
+
+namespace {
+constexpr std::int16_t kProduceApiKey = 0;  // RD_KAFKAP_Produce (not in the public headers)
+}  // namespace
 
 struct EmbeddedBroker::Impl {
   detail::HandlePtr rk;  // the dedicated handle the mock cluster hangs off
@@ -59,5 +64,12 @@ bot::Status EmbeddedBroker::create_topic(const std::string& name, int partitions
   }
   return bot::ok();
 }
+
+void EmbeddedBroker::fail_produce_requests(int count) {
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(std::max(count, 0)), RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, kProduceApiKey, errors.size(), errors.data());
+}
+
+void EmbeddedBroker::clear_produce_errors() { rd_kafka_mock_clear_request_errors(impl_->cluster, kProduceApiKey); }
 
 }  // namespace runbot::events

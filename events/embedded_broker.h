@@ -34,6 +34,12 @@ class EmbeddedBroker {
   // Creates another topic (the mock has no Admin API). Creating an existing topic fails.
   bot::Status create_topic(const std::string& name, int partitions);
 
+  // Test fault injection: the next `count` Produce requests, from any producer, fail with the
+  // retriable NOT_ENOUGH_REPLICAS (producers retry until message.timeout.ms). clear_produce_errors()
+  // drops the ones not used up yet.
+  void fail_produce_requests(int count);
+  void clear_produce_errors();
+
  private:
   struct Impl;
   explicit EmbeddedBroker(std::unique_ptr<Impl> impl);

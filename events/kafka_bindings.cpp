@@ -49,9 +49,11 @@ bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::a
     raw->sink_->on_cluster(*event);
     return bot::ok();
   };
+  ConsumerOptions options;
+  options.dead_letter.enabled = true;
   auto consumer = KafkaConsumer::create(io, settings, std::move(group_id),
                                         {settings.topics.events, settings.topics.cluster_events},
-                                        std::move(handler));
+                                        std::move(handler), options);
   if (!consumer) return consumer.error();
   self->consumer_ = std::move(*consumer);
   return self;
@@ -61,6 +63,8 @@ bot::EventSourceStats KafkaEventSource::stats() const {
   ConsumerStats s = consumer_->stats();
   return bot::EventSourceStats{s.consumed, s.skipped_invalid, s.lag, s.last_record};
 }
+
+std::uint64_t KafkaEventSource::dead_lettered() const { return consumer_->stats().dead_lettered; }
 
 bot::Status KafkaEventSource::close() { return consumer_->close(); }
 

@@ -3,8 +3,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <deque>
+#include <map>
 
+#include "events/kafka_producer.h"
 #include "events/queue_waker.h"
 #include "events/rdkafka_util.h"
 
@@ -16,12 +21,58 @@ namespace {
 // Records handled per wake-up before yielding to other work on the loop.
 constexpr int kMaxBatch = 256;
 constexpr std::chrono::seconds kPollTick{1};
+constexpr std::chrono::seconds kDlqCloseWait{5};
+constexpr size_t kMaxDlqErrorMessage = 1000;
+
+using PartitionKey = std::pair<std::string, std::int32_t>;
+
+bool copied_to_dlq(const std::string& header) {
+  if (header.size() >= 3 && std::tolower(static_cast<unsigned char>(header[0])) == 'c' &&
+      std::tolower(static_cast<unsigned char>(header[1])) == 'e' && header[2] == '_') {
+    return true;
+  }
+  std::string lower(header);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower == "content-type";
+}
+
+// What goes to "<topic>.dlq" for a rejected record (§6.5).
+Headers dlq_headers(const Record& r, const bot::Error& error, bot::TimePoint first_failure) {
+  Headers h;
+  for (const auto& [name, value] : r.headers) {
+    if (copied_to_dlq(name)) h.emplace_back(name, value);
+  }
+  std::string message = error.message.substr(0, kMaxDlqErrorMessage);
+  h.emplace_back("dlq.original.topic", r.topic);
+  h.emplace_back("dlq.original.partition", std::to_string(r.partition));
+  h.emplace_back("dlq.original.offset", std::to_string(r.offset));
+  h.emplace_back("dlq.error.class", bot::to_string(error.code));
+  h.emplace_back("dlq.error.message", std::move(message));
+  h.emplace_back("dlq.attempts", "1");
+  h.emplace_back("dlq.first_failure_ts", bot::format_time(first_failure));
+  return h;
+}
+
+bot::TimePoint wall_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
 }  // namespace
 
 struct KafkaConsumer::Impl {
+  // A partition whose rejected record is on its way to the DLQ: later records wait here.
+  struct Held {
+    bool waiting = true;           // the DLQ delivery is not confirmed yet
+    std::deque<Record> backlog;    // fetched meanwhile, handled in order once confirmed
+  };
+
   boost::asio::io_context& io;
   std::string group_id;
   Handler handler;
+  ConsumerOptions options;
+  std::unique_ptr<KafkaProducer> dlq;    // only with options.dead_letter.enabled
+  std::map<PartitionKey, Held> held;
+  std::uint64_t generation = 0;          // bumped when partitions are revoked
+  bool closing = false;
   detail::HandlePtr rk;
   detail::QueuePtr queue;
   std::unique_ptr<detail::QueueWaker> waker;
@@ -31,8 +82,8 @@ struct KafkaConsumer::Impl {
   bool closed = false;
   std::shared_ptr<int> alive = std::make_shared<int>(0);
 
-  Impl(boost::asio::io_context& ctx, std::string group, Handler h)
-      : io(ctx), group_id(std::move(group)), handler(std::move(h)), tick(ctx) {}
+  Impl(boost::asio::io_context& ctx, std::string group, Handler h, ConsumerOptions opts)
+      : io(ctx), group_id(std::move(group)), handler(std::move(h)), options(std::move(opts)), tick(ctx) {}
 
   ~Impl() {
     (void)close();
@@ -42,6 +93,13 @@ struct KafkaConsumer::Impl {
 
   bot::Status close() {
     if (closed || !rk) return bot::ok();
+    if (dlq && !held.empty()) {
+      // Let in-flight DLQ deliveries finish so their offsets are stored before the final commit.
+      closing = true;
+      if (auto st = dlq->flush(kDlqCloseWait); !st) {
+        log().warn("kafka dlq flush on close group={} error={}", group_id, st.error().message);
+      }
+    }
     closed = true;
     waker.reset();
     tick.cancel();
@@ -50,8 +108,8 @@ struct KafkaConsumer::Impl {
       log().warn("kafka consumer close group={} error={}", group_id, rd_kafka_err2name(err));
       return detail::to_error(err, "kafka consumer close (group " + group_id + ")");
     }
-    log().info("kafka consumer closed group={} consumed={} skipped_invalid={}", group_id,
-               stats.consumed, stats.skipped_invalid);
+    log().info("kafka consumer closed group={} consumed={} skipped_invalid={} dead_lettered={}", group_id,
+               stats.consumed, stats.skipped_invalid, stats.dead_lettered);
     return bot::ok();
   }
 
@@ -95,14 +153,42 @@ struct KafkaConsumer::Impl {
 
   void handle(const rd_kafka_message_t& msg) {
     Record record = detail::to_record(msg);
+    auto h = held.find(PartitionKey{record.topic, record.partition});
+    if (h != held.end()) {
+      h->second.backlog.push_back(std::move(record));  // keep the partition's order
+      return;
+    }
+    process(std::move(record));
+  }
+
+  // Runs the handler; returns false if the record went to the DLQ path (partition now held).
+  bool process(Record record) {
     ++stats.consumed;
     bot::Status st = handler(record);
-    stats.last_record = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    if (!st) {
-      ++stats.skipped_invalid;
+    stats.last_record = wall_now();
+    if (st) {
+      store(record);
+      return true;
+    }
+    ++stats.skipped_invalid;
+    if (!dlq) {
       log().warn("kafka record skipped group={} topic={} partition={} offset={} reason={}", group_id,
                  record.topic, record.partition, record.offset, st.error().message);
+      store(record);
+      return true;
     }
+    log().warn("kafka record rejected, sending to dead-letter topic group={} topic={} partition={} offset={} "
+               "reason={}", group_id, record.topic, record.partition, record.offset, st.error().message);
+    PartitionKey key{record.topic, record.partition};
+    held[key].waiting = true;
+    pause_one(key, true);
+    auto shared = std::make_shared<const Record>(std::move(record));
+    send_to_dlq(shared, std::make_shared<const Headers>(dlq_headers(*shared, st.error(), wall_now())), generation,
+                options.dead_letter.retry_backoff);
+    return false;
+  }
+
+  void store(const Record& record) {
     if (closed) return;
     detail::PartitionListPtr list{rd_kafka_topic_partition_list_new(1)};
     rd_kafka_topic_partition_list_add(list.get(), record.topic.c_str(), record.partition)->offset =
@@ -111,6 +197,67 @@ struct KafkaConsumer::Impl {
       // ERR__STATE: the partition was revoked meanwhile; its new owner will see the record again.
       log().debug("kafka offset store group={} where={} error={}", group_id, record.where(),
                   rd_kafka_err2name(err));
+    }
+  }
+
+  void send_to_dlq(std::shared_ptr<const Record> record, std::shared_ptr<const Headers> headers, std::uint64_t gen,
+                   std::chrono::milliseconds backoff) {
+    const std::string topic = record->topic + options.dead_letter.suffix;
+    std::weak_ptr<int> token = alive;
+    dlq->produce(topic, record->key.value_or(""), record->value, *headers,
+                 [this, token, record, headers, gen, backoff, topic](bot::Status st) {
+                   if (!token.lock() || closed || gen != generation) return;  // revoked: the next owner redoes it
+                   if (!st) {
+                     ++stats.dead_letter_retries;
+                     log().warn("kafka dlq delivery failed group={} dlq={} where={} retry_in_ms={} error={}", group_id,
+                                topic, record->where(), backoff.count(), st.error().message);
+                     retry_dlq(record, headers, gen, backoff);
+                     return;
+                   }
+                   ++stats.dead_lettered;
+                   store(*record);
+                   log().info("kafka record dead-lettered group={} where={} dlq={}", group_id, record->where(), topic);
+                   release(PartitionKey{record->topic, record->partition});
+                 });
+  }
+
+  void retry_dlq(std::shared_ptr<const Record> record, std::shared_ptr<const Headers> headers, std::uint64_t gen,
+                 std::chrono::milliseconds backoff) {
+    auto timer = std::make_shared<boost::asio::steady_timer>(io, backoff);
+    std::weak_ptr<int> token = alive;
+    auto next = std::min(backoff * 2, options.dead_letter.max_backoff);
+    timer->async_wait([this, token, timer, record, headers, gen, next](const boost::system::error_code& ec) {
+      if (ec || !token.lock() || closed || closing || gen != generation) return;
+      send_to_dlq(record, headers, gen, next);
+    });
+  }
+
+  // The DLQ has the record: handle what was held back, in order, then let the partition fetch.
+  void release(const PartitionKey& key) {
+    auto it = held.find(key);
+    if (it == held.end()) return;
+    it->second.waiting = false;
+    if (closing) return;  // close() is flushing: handle nothing more
+    while (!it->second.backlog.empty()) {
+      Record next = std::move(it->second.backlog.front());
+      it->second.backlog.pop_front();
+      if (!process(std::move(next))) return;  // another rejected record: held again, backlog kept
+      if (closed) return;
+      it = held.find(key);  // the handler may have run anything; re-find
+      if (it == held.end()) return;
+    }
+    held.erase(it);
+    if (!paused) pause_one(key, false);
+  }
+
+  void pause_one(const PartitionKey& key, bool pause) {
+    if (closed) return;
+    detail::PartitionListPtr list{rd_kafka_topic_partition_list_new(1)};
+    rd_kafka_topic_partition_list_add(list.get(), key.first.c_str(), key.second);
+    auto err = pause ? rd_kafka_pause_partitions(rk.get(), list.get()) : rd_kafka_resume_partitions(rk.get(), list.get());
+    if (err) {
+      log().warn("kafka {} partition group={} topic={} partition={} error={}", pause ? "pause" : "resume", group_id,
+                 key.first, key.second, rd_kafka_err2name(err));
     }
   }
 
@@ -123,6 +270,13 @@ struct KafkaConsumer::Impl {
       log().info("kafka partitions assigned group={} count={}", self->group_id, parts->cnt);
     } else {
       // Eager protocol: everything is revoked; stored offsets are committed by auto-commit.
+      // Records held behind a DLQ delivery are dropped: the next owner fetches them again.
+      ++self->generation;
+      if (!self->held.empty()) {
+        log().info("kafka partitions revoked while waiting for dead-letter deliveries group={} partitions={}",
+                   self->group_id, self->held.size());
+      }
+      self->held.clear();
       rd_kafka_assign(rk, nullptr);
       log().info("kafka partitions revoked group={} count={}", self->group_id, parts->cnt);
     }
@@ -161,6 +315,17 @@ struct KafkaConsumer::Impl {
     paused = pause;
     auto list = assignment();
     if (!list) return;
+    if (!pause && !held.empty()) {
+      // Partitions waiting for a DLQ delivery stay paused.
+      detail::PartitionListPtr rest{rd_kafka_topic_partition_list_new(list->cnt)};
+      for (int i = 0; i < list->cnt; ++i) {
+        const auto& p = list->elems[i];
+        if (!held.contains(PartitionKey{p.topic, p.partition})) {
+          rd_kafka_topic_partition_list_add(rest.get(), p.topic, p.partition);
+        }
+      }
+      list = std::move(rest);
+    }
     auto err = pause ? rd_kafka_pause_partitions(rk.get(), list.get())
                      : rd_kafka_resume_partitions(rk.get(), list.get());
     if (err) log().warn("kafka {} group={} error={}", pause ? "pause" : "resume", group_id, rd_kafka_err2name(err));
@@ -172,12 +337,19 @@ bot::Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(boost::asio::i
                                                                   const KafkaSettings& settings,
                                                                   std::string group_id,
                                                                   std::vector<std::string> topics,
-                                                                  Handler handler) {
+                                                                  Handler handler,
+                                                                  ConsumerOptions options) {
   if (topics.empty()) return bot::make_error(bot::Errc::invalid_argument, "kafka consumer: no topics to subscribe to");
   if (group_id.empty()) return bot::make_error(bot::Errc::invalid_argument, "kafka consumer: empty group id");
   auto conf = detail::make_conf(settings, detail::consumer_properties(settings, group_id));
   if (!conf) return conf.error();
-  auto impl = std::make_unique<Impl>(io, group_id, std::move(handler));
+  const bool dead_letter = options.dead_letter.enabled;
+  auto impl = std::make_unique<Impl>(io, group_id, std::move(handler), std::move(options));
+  if (dead_letter) {
+    auto producer = KafkaProducer::create(io, settings);
+    if (!producer) return producer.error();
+    impl->dlq = std::move(*producer);
+  }
   rd_kafka_conf_set_opaque(conf->get(), impl.get());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::on_rebalance);
   auto rk = detail::make_handle(RD_KAFKA_CONSUMER, std::move(*conf), "consumer");
@@ -200,7 +372,7 @@ bot::Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(boost::asio::i
   if (!waker) return waker.error();
   impl->waker = std::move(*waker);
   impl->start_tick();
-  log().info("kafka consumer started group={} topics={}", group_id, topics.size());
+  log().info("kafka consumer started group={} topics={} dead_letter={}", group_id, topics.size(), dead_letter);
   return std::unique_ptr<KafkaConsumer>(new KafkaConsumer(std::move(impl)));
 }
 
@@ -215,6 +387,7 @@ bool KafkaConsumer::paused() const { return impl_->paused; }
 ConsumerStats KafkaConsumer::stats() const {
   ConsumerStats s = impl_->stats;
   s.lag = impl_->lag();
+  s.held_partitions = impl_->held.size();
   return s;
 }
 

@@ -2,12 +2,25 @@
 // KafkaConsumer: a high-level (group) librdkafka consumer bound to the Asio loop, delivering
 // records one at a time to a synchronous handler with at-least-once semantics.
 //
-// Delivery: for each record the handler runs on the loop thread; after it returns (success or
-// error) the record's offset + 1 is stored, and librdkafka's auto-commit commits stored offsets
-// in the background (and on close()). A record whose handler fails is logged once with
-// topic/partition/offset and the reason, counted in skipped_invalid, and the partition moves on
-// (no dead-letter topic yet). If the process dies between handling and commit the record is
-// delivered again, so handlers must be idempotent.
+// Delivery: for each record the handler runs on the loop thread; after it returns ok the
+// record's offset + 1 is stored, and librdkafka's auto-commit commits stored offsets in the
+// background (and on close()). A record whose handler fails is logged once with
+// topic/partition/offset and the reason and counted in skipped_invalid; then
+//  * without a dead-letter topic: its offset is stored and the partition moves on;
+//  * with one (ConsumerOptions::dead_letter.enabled): the record is produced to
+//    "<topic><suffix>" (".dlq") with the same key, value and ce_* / content-type headers plus
+//    dlq.original.topic, dlq.original.partition, dlq.original.offset, dlq.error.class (the
+//    bot::Errc name, e.g. "invalid_argument"), dlq.error.message, dlq.attempts (handler
+//    attempts, "1") and dlq.first_failure_ts (RFC 3339, ms). The partition is paused and later
+//    records of it are held back until the DLQ delivery report succeeds; only then is the
+//    offset stored, counted in dead_lettered, and the held-back records handled in order. A
+//    failed DLQ delivery is logged and produced again after a backoff (doubling from
+//    dead_letter.retry_backoff up to dead_letter.max_backoff), for as long as it takes: the
+//    partition does not move past a record that is in neither place. Other partitions go on.
+//    If the partition is revoked meanwhile, the wait is abandoned; its next owner handles the
+//    record again (it may reach the DLQ twice: DLQ readers dedupe on dlq.original.*).
+// If the process dies between handling and commit the record is delivered again, so handlers
+// must be idempotent.
 //
 // Config: enable.auto.commit=true, enable.auto.offset.store=false, auto.offset.reset=earliest,
 // partition.assignment.strategy=range,roundrobin (eager), enable.partition.eof=false,
@@ -22,6 +35,7 @@
 // Errors: create() fails with Errc::invalid_argument naming a bad property or an empty topic
 // list. Consumer errors reported by librdkafka are logged (transient ones at warn) and never stop
 // the consumer.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,30 +57,51 @@ namespace runbot::events {
 struct ConsumerStats {
   std::uint64_t consumed = 0;         // records handed to the handler
   std::uint64_t skipped_invalid = 0;  // of those, records whose handler returned an error
+  std::uint64_t dead_lettered = 0;    // of those, records confirmed delivered to the DLQ
+  std::uint64_t dead_letter_retries = 0;  // DLQ deliveries that failed (each produced again later)
+  std::size_t held_partitions = 0;    // partitions paused behind a DLQ delivery right now
   std::int64_t lag = -1;              // sum over assigned partitions of high watermark - position
   std::optional<bot::TimePoint> last_record;  // wall-clock time the last record was handled
+};
+
+// Where records the handler rejects go (§6.5). Off by default.
+struct DeadLetterSettings {
+  bool enabled = false;
+  std::string suffix = ".dlq";                     // DLQ topic = original topic + suffix
+  std::chrono::milliseconds retry_backoff{250};    // first wait after a failed DLQ delivery
+  std::chrono::milliseconds max_backoff{30000};    // the wait doubles up to this
+};
+
+struct ConsumerOptions {
+  DeadLetterSettings dead_letter;
 };
 
 class KafkaConsumer {
  public:
   using Handler = std::function<bot::Status(const Record&)>;
 
+  // With options.dead_letter.enabled the consumer also owns an idempotent KafkaProducer built
+  // from `settings` (same brokers and pass-through properties) for the DLQ.
   static bot::Result<std::unique_ptr<KafkaConsumer>> create(boost::asio::io_context& io,
                                                             const KafkaSettings& settings,
                                                             std::string group_id,
                                                             std::vector<std::string> topics,
-                                                            Handler handler);
+                                                            Handler handler,
+                                                            ConsumerOptions options = {});
   // Closes the consumer if close() was not called (blocks like close()).
   ~KafkaConsumer();
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
 
-  // Leaves the group and commits stored offsets (rd_kafka_consumer_close). Blocks the calling
-  // thread for the commit and leave round trips; for shutdown. Idempotent.
+  // Leaves the group and commits stored offsets (rd_kafka_consumer_close). First waits (up to
+  // 5 s) for DLQ deliveries still in flight, storing the offsets of those that succeed; held-back
+  // records are not handled. Blocks the calling thread for the commit and leave round trips;
+  // for shutdown. Idempotent.
   bot::Status close();
 
   // Backpressure: stops fetching on every assigned partition (and on partitions assigned later)
   // until resume(). Records already fetched may still be handled before the pause takes effect.
+  // resume() leaves partitions that wait for a DLQ delivery paused.
   void pause();
   void resume();
   bool paused() const;

@@ -1,9 +1,11 @@
 #pragma once
 // KafkaEventSource: bot::EventSource on Kafka. One KafkaConsumer (group "runbot-bot" by default)
 // over settings.topics.events and settings.topics.cluster_events. Lifecycle CloudEvents go to
-// sink.on_lifecycle, cluster records (decode_cluster_record) to sink.on_cluster; undecodable
-// records are logged once, counted in stats().skipped_invalid and skipped. Offsets are stored
-// after the sink returns (at-least-once: the sink must be idempotent).
+// sink.on_lifecycle, cluster records (decode_cluster_record) to sink.on_cluster. Undecodable
+// records are logged once, counted in stats().skipped_invalid and sent to the dead-letter topic
+// "<topic>.dlq" (KafkaConsumer, dead_letter enabled); their offset is stored once the DLQ has
+// them, and dead_lettered() counts them. Offsets of good records are stored after the sink
+// returns (at-least-once: the sink must be idempotent).
 //
 // Ownership: owned by bot/app; borrows the sink, which must outlive it. Threading: the sink is
 // called on the loop thread of `io`; all methods must be called there. Errors: create() fails
@@ -29,6 +31,8 @@ class KafkaEventSource : public bot::EventSource {
                                                                std::string group_id = "runbot-bot");
 
   bot::EventSourceStats stats() const override;
+  // Records confirmed in "<topic>.dlq" (bot::EventSourceStats has no field for it yet).
+  std::uint64_t dead_lettered() const;
   // Graceful shutdown: commits stored offsets and leaves the group (blocks briefly).
   bot::Status close();
   KafkaConsumer& consumer() { return *consumer_; }

@@ -73,7 +73,7 @@ TEST(NthWebhook, ImdsModeSpotInterruptionDeadlineIsStartTime) {
 }
 
 TEST(NthWebhook, RealImdsLogEventWithoutMonitorIsImdsMode) {
-  auto e = decode_fixture("nth-interruption-event-log-imds-spot-itn.json");
+  auto e = decode_fixture("real/nth-interruption-event-log-imds-spot-itn.json");
   EXPECT_EQ(e.kind, bot::ClusterEventKind::spot_interruption);
   EXPECT_EQ(e.node.name.str(), "ip-10-128-37-128.ec2.internal");
   ASSERT_TRUE(e.deadline);
@@ -166,8 +166,8 @@ TEST(NthWebhook, UnparseableBodiesGiveSpecificErrors) {
       {mutated([](json& j) { j["EventID"] = ""; }), "nth webhook: field 'EventID' is missing or empty"},
       {mutated([](json& j) { j["NodeName"] = ""; }), "nth webhook: field 'NodeName' is missing or empty"},
       {mutated([](json& j) { j.erase("StartTime"); }), "nth webhook: field 'StartTime' is missing"},
-      {mutated([](json& j) { j["StartTime"] = "2026-11-20 14:20:00 +0000 UTC"; }),
-       "nth webhook: field 'StartTime' is not an RFC 3339 time"},
+      {mutated([](json& j) { j["StartTime"] = "Friday afternoon"; }),
+       "nth webhook: field 'StartTime': 'Friday afternoon' is not a time"},
       {mutated([](json& j) { j["Kind"] = 3; }), "nth webhook: field 'Kind' must be a string"},
       {mutated([](json& j) { j["NodeLabels"] = "zone=a"; }), "nth webhook: field 'NodeLabels' must be an object"},
   };
@@ -179,11 +179,21 @@ TEST(NthWebhook, UnparseableBodiesGiveSpecificErrors) {
   }
 }
 
+TEST(NthWebhook, GoFormattedStartTimeFromACustomTemplateIsAccepted) {
+  auto j = json::parse(fixture("nth-webhook-tojson-sqs-spot-itn.json"));
+  j["StartTime"] = "2026-11-20 14:20:00 +0000 UTC";
+  auto e = decode_cluster_record(record_of(j.dump()));
+  ASSERT_TRUE(e) << e.error().message;
+  ASSERT_TRUE(e->deadline);
+  EXPECT_EQ(*e->deadline, at("2026-11-20T14:22:00Z"));
+}
+
 TEST(ClusterDecoder, OtherJsonIsUnrecognised) {
-  auto e = decode_cluster_record(record_of(R"({"involvedObject":{"kind":"Pod"},"reason":"BackOff"})"));
+  auto e = decode_cluster_record(record_of(R"({"hello":"world","involved":{"kind":"Pod"}})"));
   ASSERT_FALSE(e);
-  EXPECT_THAT(e.error().message, HasSubstr("unrecognised record: JSON at runbot.cluster-events/2@17 is neither"));
-  EXPECT_THAT(e.error().message, HasSubstr("involvedObject"));
+  EXPECT_THAT(e.error().message,
+              HasSubstr("unrecognised record: JSON at runbot.cluster-events/2@17 is not a CloudEvent, Kubernetes Event"));
+  EXPECT_THAT(e.error().message, HasSubstr("(keys: hello, involved)"));
   Record tombstone = record_of("");
   tombstone.value.reset();
   auto t = decode_cluster_record(tombstone);

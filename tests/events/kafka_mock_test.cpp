@@ -10,6 +10,7 @@
 
 #include "events/embedded_broker.h"
 #include "events/kafka_consumer.h"
+#include "events/kafka_event_source.h"
 #include "events/kafka_job_queue.h"
 #include "events/kafka_producer.h"
 #include "tests/events/kafka_scenarios.h"
@@ -37,6 +38,62 @@ TEST(KafkaMock, LifecycleEventsAndNthRecordsReachTheSink) {
   auto broker = start_broker();
   ASSERT_TRUE(broker);
   testing::lifecycle_and_cluster_flow(test_settings(broker->bootstrap_servers()), "runbot-bot");
+}
+
+TEST(KafkaMock, PoisonRecordsGoToTheDeadLetterTopicAndCommittedOffsetsPassThem) {
+  auto broker = start_broker();
+  ASSERT_TRUE(broker);
+  testing::poison_records_go_to_the_dead_letter_topic(test_settings(broker->bootstrap_servers()), "runbot-bot");
+}
+
+TEST(KafkaMock, FailingDeadLetterDeliveryHoldsThePartitionUntilItSucceeds) {
+  auto broker = start_broker();
+  ASSERT_TRUE(broker);
+  KafkaSettings settings = test_settings(broker->bootstrap_servers());
+  settings.message_timeout = std::chrono::milliseconds(1500);
+  boost::asio::io_context io;
+  const std::string topic = settings.topics.cluster_events;
+  testing::produce_all(io, settings, topic,
+                       {{"k", std::string("good-1"), {}}, {"k", std::string("poison-1"), {}}, {"k", std::string("good-2"), {}},
+                        {"other-key", std::string("good-other"), {}}});
+
+  std::vector<std::string> handled;
+  auto handler = [&](const Record& r) -> bot::Status {
+    if (r.value->rfind("poison", 0) == 0) return bot::make_error(bot::Errc::invalid_argument, "poison " + *r.value);
+    handled.push_back(*r.value);
+    return bot::ok();
+  };
+  ConsumerOptions options;
+  options.dead_letter.enabled = true;
+  options.dead_letter.retry_backoff = std::chrono::milliseconds(100);
+  options.dead_letter.max_backoff = std::chrono::milliseconds(400);
+  // Every produce request fails (retriable) until cleared: DLQ deliveries time out.
+  broker->fail_produce_requests(100000);
+  auto consumer = KafkaConsumer::create(io, settings, "dlq-failure", {topic}, handler, options);
+  ASSERT_TRUE(consumer) << consumer.error().message;
+  ASSERT_TRUE(run_until(io, [&] { return (*consumer)->stats().dead_letter_retries >= 2; }, std::chrono::seconds(60)))
+      << "retries=" << (*consumer)->stats().dead_letter_retries;
+  // The poison record is neither in the DLQ nor committed past, and good-2 behind it waits.
+  EXPECT_THAT(handled, ::testing::Contains("good-1"));
+  EXPECT_THAT(handled, ::testing::Not(::testing::Contains("good-2")));
+  EXPECT_EQ((*consumer)->stats().dead_lettered, 0u);
+  EXPECT_EQ((*consumer)->stats().held_partitions, 1u);
+
+  broker->clear_produce_errors();
+  ASSERT_TRUE(run_until(io, [&] { return (*consumer)->stats().dead_lettered == 1 && handled.size() == 3; },
+                        std::chrono::seconds(60)))
+      << "dead_lettered=" << (*consumer)->stats().dead_lettered << " handled=" << handled.size();
+  std::vector<std::string> same_key;
+  for (const auto& h : handled) {
+    if (h != "good-other") same_key.push_back(h);
+  }
+  EXPECT_THAT(same_key, ::testing::ElementsAre("good-1", "good-2"));
+  EXPECT_EQ((*consumer)->stats().held_partitions, 0u);
+  ASSERT_TRUE((*consumer)->close());
+  auto dlq = testing::read_topic(io, settings, topic + ".dlq", "dlq-failure-reader", 1);
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(dlq[0].value, std::optional<std::string>("poison-1"));
+  EXPECT_EQ(*dlq[0].header("dlq.error.message"), "poison poison-1");
 }
 
 TEST(KafkaMock, UndeliverableJobReportsARetryableTimeout) {

@@ -46,5 +46,12 @@ TEST(KafkaRealBroker, LifecycleEventsAndNthRecordsReachTheSink) {
   testing::lifecycle_and_cluster_flow(testing::test_settings(addr, suffix), "runbot-bot" + suffix);
 }
 
+TEST(KafkaRealBroker, PoisonRecordsGoToTheDeadLetterTopicAndCommittedOffsetsPassThem) {
+  std::string addr = broker_or_fail();
+  if (addr.empty()) return;
+  std::string suffix = run_suffix("dlq");
+  testing::poison_records_go_to_the_dead_letter_topic(testing::test_settings(addr, suffix), "runbot-bot" + suffix);
+}
+
 }  // namespace
 }  // namespace runbot::events

@@ -1,6 +1,7 @@
 #include "tests/events/kafka_scenarios.h"
 
 #include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,7 @@
 #include "events/kafka_event_source.h"
 #include "events/kafka_job_queue.h"
 #include "events/kafka_job_source.h"
+#include "events/kafka_consumer.h"
 #include "events/kafka_producer.h"
 
 namespace runbot::events::testing {
@@ -162,6 +164,140 @@ void lifecycle_and_cluster_flow(const KafkaSettings& settings, const std::string
   EXPECT_EQ(stats.consumed, 4u);
   EXPECT_EQ(stats.skipped_invalid, 1u);
   EXPECT_TRUE(stats.last_event.has_value());
+  ASSERT_TRUE((*source)->close());
+}
+
+std::string nth_body(const std::string& event_id) {
+  std::ifstream in(std::string(RUNBOT_TESTDATA_DIR) + "/events/nth-webhook-tojson-sqs-spot-itn.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str());
+  j["EventID"] = event_id;
+  return j.dump();
+}
+
+void produce_all(boost::asio::io_context& io, const KafkaSettings& settings, const std::string& topic,
+                 const std::vector<RawRecord>& records) {
+  auto producer = KafkaProducer::create(io, settings);
+  ASSERT_TRUE(producer) << producer.error().message;
+  size_t reported = 0;
+  for (const auto& r : records) {
+    (*producer)->produce(topic, r.key, r.value, r.headers, [&](bot::Status st) {
+      EXPECT_TRUE(st) << (st ? "" : st.error().message);
+      ++reported;
+    });
+  }
+  ASSERT_TRUE(run_until(io, [&] { return reported == records.size(); }))
+      << "delivery reports: " << reported << " of " << records.size();
+}
+
+std::vector<Record> read_topic(boost::asio::io_context& io, const KafkaSettings& settings, const std::string& topic,
+                               const std::string& group, size_t count) {
+  std::vector<Record> got;
+  auto reader = KafkaConsumer::create(io, settings, group, {topic}, [&](const Record& r) {
+    got.push_back(r);
+    return bot::ok();
+  });
+  EXPECT_TRUE(reader) << reader.error().message;
+  if (!reader) return got;
+  EXPECT_TRUE(run_until(io, [&] { return got.size() >= count; }, std::chrono::seconds(60)))
+      << "read " << got.size() << " of " << count << " records from " << topic;
+  (void)(*reader)->close();
+  return got;
+}
+
+void poison_records_go_to_the_dead_letter_topic(const KafkaSettings& settings, const std::string& group) {
+  boost::asio::io_context io;
+  const std::string topic = settings.topics.cluster_events;
+  const std::string key = "ip-10-0-3-17.ec2.internal";  // one key: one partition, offsets 0..n-1 in order
+  const Headers poison_ce{{"ce_specversion", "1.0"},
+                          {"ce_id", "bogus-1"},
+                          {"ce_source", "/runbot/test"},
+                          {"ce_type", "io.runbot.cluster.meteor-strike.v1"},
+                          {"content-type", "application/json"},
+                          {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
+  const std::vector<RawRecord> records{
+      {key, nth_body("spot-itn-event-good-1"), {}},          // 0
+      {key, std::string("this is not json"), {}},            // 1 poison
+      {key, nth_body("spot-itn-event-good-2"), {}},          // 2
+      {key, nth_body("spot-itn-event-good-3"), {}},          // 3
+      {key, std::string("{\"kind\":\"Pod\"}"), poison_ce},   // 4 poison, a CloudEvent
+      {key, nth_body("spot-itn-event-good-4"), {}},          // 5
+      {key, std::string("{\"hello\":\"world\"}"), {}},       // 6 poison
+      {key, std::string("[1,2,3]"), {}},                     // 7 poison, right after another
+      {key, nth_body("spot-itn-event-good-5"), {}},          // 8
+      {key, nth_body("spot-itn-event-good-6"), {}},          // 9
+  };
+  const std::vector<std::int64_t> poison_offsets{1, 4, 6, 7};
+  produce_all(io, settings, topic, records);
+
+  RecordingSink sink;
+  {
+    auto source = KafkaEventSource::create(io, settings, sink, group);
+    ASSERT_TRUE(source) << source.error().message;
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() >= 6 && (*source)->dead_lettered() >= 4; },
+                          std::chrono::seconds(60)))
+        << "good=" << sink.cluster.size() << " dead_lettered=" << (*source)->dead_lettered();
+    std::vector<std::string> ids;
+    for (const auto& e : sink.cluster) ids.push_back(e.dedupe_key);
+    EXPECT_THAT(ids, ::testing::ElementsAre("spot-itn-event-good-1", "spot-itn-event-good-2", "spot-itn-event-good-3",
+                                            "spot-itn-event-good-4", "spot-itn-event-good-5", "spot-itn-event-good-6"));
+    EXPECT_EQ((*source)->dead_lettered(), 4u);
+    bot::EventSourceStats stats = (*source)->stats();
+    EXPECT_EQ(stats.consumed, 10u);
+    EXPECT_EQ(stats.skipped_invalid, 4u);
+    EXPECT_TRUE(run_until(io, [&] { return (*source)->stats().lag == 0; })) << "lag=" << (*source)->stats().lag;
+    EXPECT_EQ((*source)->consumer().stats().held_partitions, 0u);
+    ASSERT_TRUE((*source)->close());
+  }
+
+  std::vector<Record> dlq = read_topic(io, settings, topic + ".dlq", group + "-dlq-reader", poison_offsets.size());
+  ASSERT_EQ(dlq.size(), poison_offsets.size());
+  std::string partition;
+  for (size_t i = 0; i < dlq.size(); ++i) {
+    const Record& d = dlq[i];
+    const RawRecord& original = records[static_cast<size_t>(poison_offsets[i])];
+    SCOPED_TRACE("dlq record " + std::to_string(i));
+    EXPECT_EQ(d.key, std::optional<std::string>(key));
+    EXPECT_EQ(d.value, original.value);
+    ASSERT_TRUE(d.header("dlq.original.topic"));
+    EXPECT_EQ(*d.header("dlq.original.topic"), topic);
+    ASSERT_TRUE(d.header("dlq.original.offset"));
+    EXPECT_EQ(*d.header("dlq.original.offset"), std::to_string(poison_offsets[i]));
+    ASSERT_TRUE(d.header("dlq.original.partition"));
+    if (partition.empty()) partition = *d.header("dlq.original.partition");
+    EXPECT_EQ(*d.header("dlq.original.partition"), partition) << "one key, one partition";
+    ASSERT_TRUE(d.header("dlq.error.class"));
+    EXPECT_EQ(*d.header("dlq.error.class"), "invalid_argument");
+    ASSERT_TRUE(d.header("dlq.error.message"));
+    ASSERT_TRUE(d.header("dlq.attempts"));
+    EXPECT_EQ(*d.header("dlq.attempts"), "1");
+    ASSERT_TRUE(d.header("dlq.first_failure_ts"));
+    EXPECT_TRUE(bot::parse_time(*d.header("dlq.first_failure_ts"))) << *d.header("dlq.first_failure_ts");
+  }
+  EXPECT_THAT(*dlq[0].header("dlq.error.message"), ::testing::HasSubstr("is not valid JSON"));
+  EXPECT_THAT(*dlq[1].header("dlq.error.message"), ::testing::HasSubstr("cloudevent data: "));
+  EXPECT_THAT(*dlq[2].header("dlq.error.message"), ::testing::HasSubstr("unrecognised record"));
+  // The CloudEvent's ce_* and content-type headers travel along; others do not.
+  Record original_ce;
+  original_ce.headers = poison_ce;
+  for (const char* h : {"ce_specversion", "ce_id", "ce_source", "ce_type", "content-type"}) {
+    ASSERT_TRUE(dlq[1].header(h)) << h;
+    EXPECT_EQ(*dlq[1].header(h), *original_ce.header(h)) << h;
+  }
+  EXPECT_EQ(dlq[1].header("traceparent"), nullptr);
+  EXPECT_EQ(dlq[0].header("ce_id"), nullptr);
+
+  // Same group again: the committed offsets are past every record, poison included.
+  produce_all(io, settings, topic, {{key, nth_body("spot-itn-event-good-7"), {}}});
+  RecordingSink again;
+  auto source = KafkaEventSource::create(io, settings, again, group);
+  ASSERT_TRUE(source) << source.error().message;
+  ASSERT_TRUE(run_until(io, [&] { return !again.cluster.empty(); }, std::chrono::seconds(60))) << "good-7 never arrived";
+  ASSERT_EQ(again.cluster.size(), 1u);
+  EXPECT_EQ(again.cluster[0].dedupe_key, "spot-itn-event-good-7");
+  EXPECT_EQ((*source)->stats().consumed, 1u) << "records before the restart were delivered again";
+  EXPECT_EQ((*source)->dead_lettered(), 0u);
   ASSERT_TRUE((*source)->close());
 }
 

@@ -7,9 +7,12 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "events/kafka_settings.h"
+#include "events/record.h"
 
 namespace runbot::events::testing {
 
@@ -46,5 +49,28 @@ void jobs_flow_with_poison_and_restart(const KafkaSettings& settings, const std:
 // Lifecycle events and an NTH webhook body published with KafkaEventPublisher reach a recording
 // EventSink through KafkaEventSource, decoded and equal to what was sent.
 void lifecycle_and_cluster_flow(const KafkaSettings& settings, const std::string& group);
+
+// Good cluster records (NTH webhook bodies) interleaved with poison ones, all on one key and so
+// one partition, reach KafkaEventSource: every good one reaches the sink in order; every poison
+// one is in "<cluster topic>.dlq" with the same key/value, its ce_*/content-type headers and the
+// dlq.* headers; dead_lettered() counts them; after close + re-create with the same group only
+// a new record arrives (the committed offsets are past the poison records).
+void poison_records_go_to_the_dead_letter_topic(const KafkaSettings& settings, const std::string& group);
+
+// A valid NTH webhook body (toJson template) with the given EventID, node ip-10-0-3-17.
+std::string nth_body(const std::string& event_id);
+
+// Produces raw records and waits for every delivery report; asserts they all succeeded.
+struct RawRecord {
+  std::string key;
+  std::optional<std::string> value;
+  Headers headers;
+};
+void produce_all(boost::asio::io_context& io, const KafkaSettings& settings, const std::string& topic,
+                 const std::vector<RawRecord>& records);
+
+// Reads `count` records of `topic` from the beginning (a fresh group), or fails after kPatience.
+std::vector<Record> read_topic(boost::asio::io_context& io, const KafkaSettings& settings, const std::string& topic,
+                               const std::string& group, size_t count);
 
 }  // namespace runbot::events::testing
