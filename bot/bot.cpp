@@ -384,8 +384,8 @@ void Bot::on_cluster(const ClusterEvent& e) {
     case ClusterEventKind::rebalance_recommendation:
     case ClusterEventKind::scheduled_maintenance:
     case ClusterEventKind::node_termination: {
-      NodeRecord& node = registry_.node(e.node, now);
-      node.interruption_deadline = e.deadline;
+      // AWS records may name an instance rather than a Kubernetes node: no node to mark then.
+      if (!e.node.name.empty()) registry_.node(e.node, now).interruption_deadline = e.deadline;
       std::vector<const Environment*> view;
       for (auto* env : affected) {
         env->interrupted_at = now;
@@ -401,6 +401,7 @@ void Bot::on_cluster(const ClusterEvent& e) {
       break;
     }
     case ClusterEventKind::pod_scheduled:
+      if (e.node.name.empty()) break;
       for (auto* env : affected) {
         NodeRecord& node = registry_.node(e.node, now);
         if (std::find(env->nodes.begin(), env->nodes.end(), e.node.name) == env->nodes.end()) {

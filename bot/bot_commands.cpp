@@ -555,7 +555,8 @@ Message Bot::cmd_status() const {
     EventSourceStats s = hooks_.event_stats();
     std::string lag = s.lag < 0 ? "unknown" : std::to_string(s.lag) + " records";
     m.fields.push_back({"Event lag", lag + ", " + std::to_string(s.consumed) + " consumed, " +
-                                         std::to_string(s.skipped_invalid) + " invalid skipped" +
+                                         std::to_string(s.skipped_invalid) + " invalid skipped (" +
+                                         std::to_string(s.dead_lettered) + " in the dead-letter topic)" +
                                          (s.last_event ? ", last " + format_time(*s.last_event) : "")});
   }
   std::string adapters;

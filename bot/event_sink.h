@@ -17,6 +17,7 @@ class EventSink {
 struct EventSourceStats {
   std::uint64_t consumed = 0;
   std::uint64_t skipped_invalid = 0;
+  std::uint64_t dead_lettered = 0;     // of those, records now in the dead-letter topic
   std::int64_t lag = -1;               // records behind the high watermark, -1 = unknown
   std::optional<TimePoint> last_event;
 };

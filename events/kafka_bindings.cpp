@@ -61,7 +61,7 @@ bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::a
 
 bot::EventSourceStats KafkaEventSource::stats() const {
   ConsumerStats s = consumer_->stats();
-  return bot::EventSourceStats{s.consumed, s.skipped_invalid, s.lag, s.last_record};
+  return bot::EventSourceStats{s.consumed, s.skipped_invalid, s.dead_lettered, s.lag, s.last_record};
 }
 
 std::uint64_t KafkaEventSource::dead_lettered() const { return consumer_->stats().dead_lettered; }
