@@ -1,6 +1,7 @@
 #pragma once
 // SlackSettings: what the Slack adapter needs from the configuration (config key `slack:`).
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 namespace runbot::slack {
@@ -17,6 +18,14 @@ struct SlackSettings {
   std::chrono::milliseconds backoff_max{30000};
   std::chrono::milliseconds request_timeout{10000};    // Web API calls
   std::string slash_command = "/ephemeral";
+  // Added for the transport (adapters/slack/README.md):
+  std::chrono::milliseconds connect_timeout{10000};    // apps.connections.open → hello
+  std::string slash_response_type = "ephemeral";       // "ephemeral" or "in_channel" for slash answers
+  std::size_t max_message_bytes = std::size_t{1} << 20; // a larger Socket Mode frame ends that socket
+  std::size_t dedupe_capacity = 10000;                 // envelope/event ids remembered for dedupe
+  // After a refresh, how long the old socket stays open (still acking) once its replacement said
+  // hello, unless Slack closes it first. Slack sends `warning` about 10 s before it closes.
+  std::chrono::milliseconds retire_grace{10000};
 };
 
 }  // namespace runbot::slack

@@ -317,6 +317,36 @@ void parse_policy(Walker& w, const YAML::Node& p, Config& c) {
   }
 }
 
+void parse_slack(Walker& w, const YAML::Node& n, Config& c) {
+  if (!w.mapping(n, "slack", {"app_token", "bot_token", "api_base_url", "ca_file", "connections", "ping_interval",
+                             "idle_timeout", "request_timeout", "slash_command", "slash_response_type",
+                             "messages_per_second", "burst"})) {
+    return;
+  }
+  slack::SlackSettings s;
+  if (auto v = w.str(n, "app_token", "slack")) s.app_token = *v;
+  if (auto v = w.str(n, "bot_token", "slack")) s.bot_token = *v;
+  if (s.app_token.rfind("xapp-", 0) != 0) w.problem("slack.app_token", "must be an app-level token (xapp-…) with connections:write");
+  if (s.bot_token.rfind("xoxb-", 0) != 0) w.problem("slack.bot_token", "must be a bot token (xoxb-…)");
+  if (auto v = w.str(n, "api_base_url", "slack")) {
+    if (v->rfind("https://", 0) != 0 && v->rfind("http://", 0) != 0) w.problem("slack.api_base_url", "must be an http(s) URL");
+    s.api_base_url = *v;
+  }
+  if (auto v = w.str(n, "ca_file", "slack")) s.ca_file = *v;
+  if (auto v = w.integer(n, "connections", "slack", 1, 10)) s.connections = static_cast<int>(*v);
+  if (auto v = w.duration(n, "ping_interval", "slack")) s.ping_interval = *v;
+  if (auto v = w.duration(n, "idle_timeout", "slack")) s.idle_timeout = *v;
+  if (auto v = w.duration(n, "request_timeout", "slack")) s.request_timeout = *v;
+  if (auto v = w.str(n, "slash_command", "slack")) s.slash_command = *v;
+  if (auto v = w.str(n, "slash_response_type", "slack")) {
+    if (*v != "ephemeral" && *v != "in_channel") w.problem("slack.slash_response_type", "must be ephemeral or in_channel");
+    s.slash_response_type = *v;
+  }
+  if (auto v = w.number(n, "messages_per_second", "slack", 0.01)) c.slack_outbox.messages_per_second = *v;
+  if (auto v = w.number(n, "burst", "slack", 1)) c.slack_outbox.burst = *v;
+  c.slack = std::move(s);
+}
+
 void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, Config& c) {
   auto get = [&env](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -355,7 +385,8 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
                        ": not valid YAML: " + e.msg);
   }
   if (problems.empty() && root && !root.IsNull()) {
-    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest", "policy"})) {
+    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest", "policy",
+                             "slack"})) {
       if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
         if (auto v = w.str(http, "address", "http")) c.http_address = *v;
         if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
@@ -426,6 +457,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
       }
       parse_apps(w, root["apps"], c);
       parse_policy(w, root["policy"], c);
+      parse_slack(w, root["slack"], c);
       for (const auto& [app, teams] : c.bot.policy.app_teams) {
         for (const auto& t : teams) {
           if (!c.bot.policy.teams.count(t)) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/slack/slack_settings.h"
 #include "bot/outbox.h"
 #include "bot/result.h"
 #include "bot/settings.h"
@@ -50,6 +51,8 @@ struct Config {
   bot::OutboxSettings outbox;
   std::string console_user;  // empty = $USER
   std::string nth_ingest_secret;  // enables POST /ingest/nth when set
+  std::optional<slack::SlackSettings> slack;  // the Slack adapter, when `slack:` is configured
+  bot::OutboxSettings slack_outbox{1.0, 4};   // Slack allows about 1 message per second per channel
   std::string log_format = "text";
   std::string log_level = "info";
 };

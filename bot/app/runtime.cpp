@@ -15,6 +15,7 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/http_server.h"
 #include "adapters/console/console_adapter.h"
+#include "adapters/slack/slack_adapter.h"
 #include "bot/app/config.h"
 #include "bot/app/file_state_store.h"
 #include "bot/app/json_log.h"
@@ -223,6 +224,15 @@ int run(const RunOptions& opts, Options mode) {
     console_adapter = std::make_unique<console::ConsoleAdapter>(io, cs, domain_clock, std::cout, &std::cin);
   }
 
+  // Slack, when configured: Socket Mode needs no public endpoint.
+  std::unique_ptr<slack::SlackAdapter> slack_adapter;
+  if (the_bot && config.slack) {
+    auto created = slack::SlackAdapter::create(io, *config.slack);
+    if (!created) return fail("slack: " + created.error().message);
+    slack_adapter = std::move(*created);
+    outbox.set_platform_settings("slack", config.slack_outbox);
+  }
+
   // HTTP: health, readiness, metrics.
   std::unique_ptr<common::HttpServer> http;
   std::unique_ptr<NthIngest> nth_ingest;
@@ -236,6 +246,7 @@ int run(const RunOptions& opts, Options mode) {
       std::string problems;
       if (the_bot && !the_bot->state_healthy()) problems += "state file cannot be written\n";
       if (console_adapter && !console_adapter->healthy()) problems += "console adapter down\n";
+      if (slack_adapter && !slack_adapter->healthy()) problems += "slack: " + slack_adapter->problem() + "\n";
       if (problems.empty()) return common::HttpResponse{200, "text/plain; charset=utf-8", "ready\n", {}};
       return common::HttpResponse{503, "text/plain; charset=utf-8", problems, {}};
     });
@@ -246,6 +257,7 @@ int run(const RunOptions& opts, Options mode) {
         auto s = event_source->stats();
         metrics.set("runbot_events_records_consumed", {}, static_cast<double>(s.consumed));
         metrics.set("runbot_events_records_invalid", {}, static_cast<double>(s.skipped_invalid));
+        metrics.set("runbot_events_records_dead_lettered", {}, static_cast<double>(s.dead_lettered));
         metrics.set("runbot_events_consumer_lag", {}, static_cast<double>(s.lag));
       }
       if (prov.provisioner) {
@@ -288,6 +300,7 @@ int run(const RunOptions& opts, Options mode) {
     shutting_down = true;
     spdlog::info("shutting down: {}", why);
     if (console_adapter) console_adapter->stop();
+    if (slack_adapter) slack_adapter->stop();
     if (the_bot) the_bot->stop();
     if (http) http->stop();
     if (event_source) (void)event_source->close();
@@ -327,8 +340,24 @@ int run(const RunOptions& opts, Options mode) {
 
   // Commands are taken once the consumers have joined their groups, so the first job is not
   // left waiting for a rebalance (the first join takes about 3 s, longer on a real broker).
+  int exit_code = 0;
   auto start_bot = [&] {
     if (!the_bot) return;
+    if (slack_adapter) {
+      // A rejected token stops the process with a clear message; an unreachable Slack does not.
+      slack_adapter->on_started([&](bot::Status s) {
+        if (s) {
+          spdlog::info("slack connected bot_user={}", slack_adapter->bot_user_id());
+        } else if (!s.error().is_retryable()) {
+          std::cerr << "runbot: slack: " << s.error().message << "\n";
+          exit_code = 1;
+          shutdown("slack rejected the configuration");
+        } else {
+          spdlog::warn("slack not reachable yet, retrying: {}", s.error().message);
+        }
+      });
+      the_bot->attach(*slack_adapter);
+    }
     if (console_adapter) {
       console_adapter->on_input_end([&] {
         if (console_adapter->input_done()) check_idle();
@@ -358,7 +387,7 @@ int run(const RunOptions& opts, Options mode) {
   if (mode.demo) std::cerr << "runbot: waiting for the Kafka consumer groups to form…\n";
   wait_for_groups();
   io.run();
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

@@ -1,0 +1,389 @@
+#include "adapters/common/websocket_client.h"
+
+#include <algorithm>
+#include <deque>
+#include <exception>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adapters/common/log.h"
+#include "adapters/common/tls_context_impl.h"
+#include "adapters/common/url.h"
+
+namespace runbot::common {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+enum class State { idle, connecting, open, closing, closed };
+
+struct Item {
+  enum class Kind { text, ping, close } kind = Kind::text;
+  std::string data;  // text, or the close reason
+};
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  (void)asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+void log_escape(const char* root, const std::exception_ptr& e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log().error("websocket: coroutine ended by an exception root={} error={}", root, ex.what());
+  } catch (...) {
+    log().error("websocket: coroutine ended by an exception root={} error=unknown", root);
+  }
+}
+
+}  // namespace
+
+struct WebSocketClient::Impl {
+  Impl(asio::io_context& io_, std::shared_ptr<TlsContext> tls_, WebSocketSettings settings_)
+      : io(io_), tls(std::move(tls_)), settings(settings_), signal(io_), watchdog(io_) {}
+
+  asio::io_context& io;
+  std::shared_ptr<TlsContext> tls;
+  WebSocketSettings settings;
+  std::optional<WsStream> ws;
+  MessageHandler on_message;
+  ClosedHandler on_closed;
+  State state = State::idle;
+  std::deque<Item> queue;
+  std::size_t queued_bytes = 0;
+  asio::steady_timer signal;    // wakes the writer when the queue gets work
+  asio::steady_timer watchdog;  // pings, idle and write deadlines
+  bool writer_waiting = false;
+  bool write_pending = false;
+  SteadyClock::time_point last_rx{};
+  SteadyClock::time_point last_ping{};
+  SteadyClock::time_point write_started{};
+  SteadyClock::time_point close_started{};
+  std::string local_reason;  // set when this side ended the socket
+  std::string host;
+  bool alive = true;         // false once the WebSocketClient is gone: no more callbacks
+
+  void wake_writer() {
+    if (writer_waiting) signal.cancel();
+  }
+  void enqueue(Item item) {
+    queued_bytes += item.data.size();
+    queue.push_back(std::move(item));
+    wake_writer();
+  }
+  // Ends the transport at once; the read loop then finishes and reports.
+  void teardown(std::string why) {
+    if (local_reason.empty()) local_reason = std::move(why);
+    error_code ec;
+    if (ws) beast::get_lowest_layer(*ws).socket().close(ec);
+  }
+};
+
+namespace {
+
+using ImplPtr = std::shared_ptr<WebSocketClient::Impl>;
+
+std::string describe_close(const WsStream& ws) {
+  const auto& r = ws.reason();
+  std::string s = "closed by peer (" + std::to_string(r.code);
+  if (!r.reason.empty()) s += " " + std::string(r.reason.c_str());
+  return s + ")";
+}
+
+void finish(const ImplPtr& impl, const error_code& ec) {
+  if (impl->state == State::closed) return;
+  impl->state = State::closed;
+  impl->watchdog.cancel();
+  impl->signal.cancel();
+  WebSocketClosed info;
+  if (!impl->local_reason.empty()) {
+    info.reason = impl->local_reason;
+    info.clean = ec == websocket::error::closed;
+  } else if (ec == websocket::error::closed) {
+    info.reason = describe_close(*impl->ws);
+    info.by_peer = true;
+    info.clean = true;
+  } else if (ec == websocket::error::message_too_big) {
+    info.reason = "message too big (over " + std::to_string(impl->settings.max_message_bytes) + " bytes)";
+  } else {
+    info.reason = "connection lost: " + ec.message();
+    info.by_peer = true;
+  }
+  error_code ignored;
+  beast::get_lowest_layer(*impl->ws).socket().close(ignored);
+  impl->queue.clear();
+  impl->queued_bytes = 0;
+  if (!impl->alive || !impl->on_closed) return;
+  auto cb = impl->on_closed;  // a copy: the callback may destroy the WebSocketClient
+  cb(info);
+}
+
+asio::awaitable<void> write_loop(ImplPtr impl) {
+  for (;;) {
+    while (impl->queue.empty()) {
+      if (impl->state == State::closed) co_return;
+      impl->signal.expires_at(SteadyClock::time_point::max());
+      impl->writer_waiting = true;
+      auto [ec] = co_await impl->signal.async_wait(kUseTuple);
+      (void)ec;
+      impl->writer_waiting = false;
+      if (impl->state == State::closed) co_return;
+    }
+    Item item = std::move(impl->queue.front());
+    impl->queue.pop_front();
+    impl->write_pending = true;
+    impl->write_started = SteadyClock::now();
+    error_code ec;
+    switch (item.kind) {
+      case Item::Kind::text: {
+        impl->ws->text(true);
+        auto [wec, n] = co_await impl->ws->async_write(asio::buffer(item.data), kUseTuple);
+        ec = wec;
+        break;
+      }
+      case Item::Kind::ping: {
+        auto [pec] = co_await impl->ws->async_ping({}, kUseTuple);
+        ec = pec;
+        break;
+      }
+      case Item::Kind::close: {
+        impl->close_started = SteadyClock::now();
+        websocket::close_reason cr(websocket::close_code::normal);
+        cr.reason = item.data.substr(0, 120);
+        auto [cec] = co_await impl->ws->async_close(cr, kUseTuple);
+        ec = cec;
+        break;
+      }
+    }
+    impl->write_pending = false;
+    impl->queued_bytes -= std::min(impl->queued_bytes, item.data.size());
+    if (impl->state == State::closed) co_return;
+    if (ec) {
+      if (item.kind == Item::Kind::close) {
+        // The close handshake ended (or failed): the read loop reports the outcome.
+        impl->teardown(impl->local_reason.empty() ? "closed" : impl->local_reason);
+        co_return;
+      }
+      impl->teardown("write failed: " + ec.message());
+      co_return;
+    }
+    if (item.kind == Item::Kind::close) co_return;
+  }
+}
+
+asio::awaitable<void> watchdog_loop(ImplPtr impl) {
+  const auto& s = impl->settings;
+  auto tick = std::min({s.ping_interval, s.idle_timeout / 2, s.write_timeout / 2, std::chrono::milliseconds(1000)});
+  tick = std::max(tick, std::chrono::milliseconds(5));
+  impl->last_ping = SteadyClock::now();
+  for (;;) {
+    impl->watchdog.expires_after(tick);
+    auto [ec] = co_await impl->watchdog.async_wait(kUseTuple);
+    (void)ec;
+    if (impl->state == State::closed) co_return;
+    const auto now = SteadyClock::now();
+    if (now - impl->last_rx > s.idle_timeout) {
+      log().warn("websocket: nothing received, reconnecting host={} idle_ms={}", impl->host, s.idle_timeout.count());
+      impl->teardown("idle timeout");
+      co_return;
+    }
+    if (impl->write_pending && now - impl->write_started > s.write_timeout) {
+      impl->teardown("write timeout");
+      co_return;
+    }
+    if (impl->state == State::closing && now - impl->close_started > s.write_timeout) {
+      impl->teardown(impl->local_reason.empty() ? "close timed out" : impl->local_reason);
+      co_return;
+    }
+    if (impl->state == State::open && now - impl->last_ping >= s.ping_interval) {
+      impl->last_ping = now;
+      impl->enqueue(Item{Item::Kind::ping, {}});
+    }
+  }
+}
+
+asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::OpenHandler on_open) {
+  const auto deadline = SteadyClock::now() + impl->settings.connect_timeout;
+  auto fail = [&](const char* step, error_code ec) {
+    impl->state = State::closed;
+    if (ec == asio::error::operation_aborted && impl->local_reason.empty()) ec = beast::error::timeout;
+    const bool timed_out = ec == beast::error::timeout;
+    std::string what = std::string("websocket ") + step + " " + url.authority() + ": " + ec.message();
+    if (ec.category() == asio::error::get_ssl_category()) what += " (TLS: check the server certificate and the CA bundle)";
+    if (impl->alive && on_open) on_open(bot::make_error(timed_out ? bot::Errc::timeout : bot::Errc::unavailable, what));
+  };
+  tcp::resolver::results_type endpoints;
+  if (is_ip_literal(url.host)) {
+    endpoints = tcp::resolver::results_type::create(tcp::endpoint(asio::ip::make_address(url.host), url.port),
+                                                     url.host, std::to_string(url.port));
+  } else {
+    auto resolver = std::make_shared<tcp::resolver>(impl->io);
+    auto timer = std::make_shared<asio::steady_timer>(impl->io, deadline);
+    timer->async_wait([resolver](error_code ec) {
+      if (!ec) resolver->cancel();
+    });
+    auto [rec, results] = co_await resolver->async_resolve(url.host, std::to_string(url.port), kUseTuple);
+    timer->cancel();
+    if (rec) co_return fail("resolve", rec);
+    endpoints = std::move(results);
+  }
+  if (!impl->alive) co_return;
+  if (!impl->local_reason.empty()) co_return fail("connect", asio::error::operation_aborted);
+  impl->ws.emplace(impl->io, impl->tls->impl().ctx);
+  auto& ws = *impl->ws;
+  auto& lowest = beast::get_lowest_layer(ws);
+  lowest.expires_at(deadline);
+  auto [cec, ep] = co_await lowest.async_connect(endpoints, kUseTuple);
+  if (cec) co_return fail("connect", cec);
+  if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url.host.c_str());
+  ws.next_layer().set_verify_callback(ssl::host_name_verification(url.host));
+  auto [hec] = co_await ws.next_layer().async_handshake(ssl::stream_base::client, kUseTuple);
+  if (hec) co_return fail("tls handshake", hec);
+  lowest.expires_never();
+  websocket::stream_base::timeout opt{};
+  opt.handshake_timeout = std::max(std::chrono::milliseconds(1),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
+  opt.idle_timeout = websocket::stream_base::none();
+  opt.keep_alive_pings = false;
+  ws.set_option(opt);
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "runbot"); }));
+  ws.read_message_max(impl->settings.max_message_bytes);
+  WebSocketClient::Impl* raw = impl.get();  // the stream lives inside Impl, so the callback cannot outlive it
+  ws.control_callback([raw](websocket::frame_type, beast::string_view) { raw->last_rx = SteadyClock::now(); });
+  websocket::response_type res;
+  const std::string host_header = url.port == 443 ? url.host : url.authority();
+  auto [wec] = co_await ws.async_handshake(res, host_header, url.target, kUseTuple);
+  if (wec) {
+    if (wec == websocket::error::upgrade_declined) {
+      impl->state = State::closed;
+      if (impl->alive && on_open) {
+        on_open(bot::make_error(bot::Errc::unavailable, "websocket upgrade refused by " + url.authority() +
+                                                            ": HTTP " + std::to_string(res.result_int())));
+      }
+      co_return;
+    }
+    co_return fail("handshake", wec);
+  }
+  // From now on the handshake timeout bounds the closing handshake.
+  opt.handshake_timeout = impl->settings.write_timeout;
+  ws.set_option(opt);
+  if (!impl->alive) {
+    error_code ignored;
+    lowest.socket().close(ignored);
+    co_return;
+  }
+  impl->state = State::open;
+  impl->last_rx = SteadyClock::now();
+  asio::co_spawn(impl->io, write_loop(impl), [](std::exception_ptr e) { log_escape("writer", e); });
+  asio::co_spawn(impl->io, watchdog_loop(impl), [](std::exception_ptr e) { log_escape("watchdog", e); });
+  if (on_open) on_open(bot::ok());
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
+    if (ec) {
+      finish(impl, ec);
+      co_return;
+    }
+    impl->last_rx = SteadyClock::now();
+    if (!ws.got_text()) {
+      log().warn("websocket: binary message ignored host={} bytes={}", impl->host, n);
+      buffer.consume(buffer.size());
+      continue;
+    }
+    std::string text = beast::buffers_to_string(buffer.data());
+    buffer.consume(buffer.size());
+    if (impl->state == State::closed) co_return;
+    if (impl->alive && impl->on_message) impl->on_message(std::move(text));
+  }
+}
+
+}  // namespace
+
+WebSocketClient::WebSocketClient(asio::io_context& io, std::shared_ptr<TlsContext> tls, WebSocketSettings settings)
+    : impl_(std::make_shared<Impl>(io, std::move(tls), settings)) {}
+
+WebSocketClient::~WebSocketClient() {
+  impl_->alive = false;
+  if (impl_->state != State::closed && impl_->state != State::idle) impl_->teardown("client destroyed");
+  impl_->watchdog.cancel();
+  impl_->signal.cancel();
+}
+
+void WebSocketClient::on_message(MessageHandler handler) { impl_->on_message = std::move(handler); }
+void WebSocketClient::on_closed(ClosedHandler handler) { impl_->on_closed = std::move(handler); }
+
+void WebSocketClient::connect(const std::string& url_text, OpenHandler on_open) {
+  auto fail_later = [&](bot::Error e) {
+    asio::post(impl_->io, [impl = impl_, on_open = std::move(on_open), e = std::move(e)] {
+      if (impl->alive && on_open) on_open(e);
+    });
+  };
+  if (impl_->state != State::idle) {
+    return fail_later(bot::make_error(bot::Errc::conflict, "websocket: connect() called twice"));
+  }
+  auto url = parse_url(url_text);
+  if (!url) return fail_later(url.error());
+  if (url->scheme != "wss") {
+    return fail_later(bot::make_error(bot::Errc::invalid_argument, "websocket: only wss:// URLs are supported"));
+  }
+  impl_->state = State::connecting;
+  impl_->host = url->host;
+  asio::co_spawn(impl_->io, connect_and_run(impl_, std::move(*url), std::move(on_open)),
+                 [](std::exception_ptr e) { log_escape("connect", e); });
+}
+
+bool WebSocketClient::send(std::string text) {
+  if (impl_->state != State::open) return false;
+  impl_->enqueue(Item{Item::Kind::text, std::move(text)});
+  return true;
+}
+
+void WebSocketClient::close(std::string reason) {
+  if (impl_->state == State::connecting) {
+    impl_->local_reason = "closed: " + reason;
+    impl_->teardown(impl_->local_reason);
+    return;
+  }
+  if (impl_->state != State::open) return;
+  impl_->state = State::closing;
+  impl_->local_reason = "closed: " + reason;
+  impl_->close_started = std::chrono::steady_clock::now();
+  impl_->enqueue(Item{Item::Kind::close, std::move(reason)});
+}
+
+bool WebSocketClient::is_open() const { return impl_->state == State::open; }
+
+std::size_t WebSocketClient::queued_bytes() const { return impl_->queued_bytes; }
+
+}  // namespace runbot::common

@@ -1,0 +1,593 @@
+#include "adapters/slack/slack_adapter.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/common/asio_clock.h"
+#include "adapters/common/https_client.h"
+#include "adapters/common/tls_context.h"
+#include "adapters/common/websocket_client.h"
+#include "adapters/slack/slack_log.h"
+#include "adapters/slack/slack_renderer.h"
+#include "adapters/slack/slack_web_api.h"
+#include "adapters/slack/socket_mode.h"
+
+namespace runbot::slack {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool permanent(const bot::Error& e) { return e.code == bot::Errc::unauthorized || e.code == bot::Errc::invalid_argument; }
+
+// Runs asynchronous steps one after the other; each step gets a continuation to call once.
+struct Sequence : std::enable_shared_from_this<Sequence> {
+  using Step = std::function<void(std::function<void()>)>;
+  std::vector<Step> steps;
+  std::size_t next = 0;
+  void run() {
+    if (next >= steps.size()) return;
+    auto self = shared_from_this();
+    auto step = std::move(steps[next++]);
+    step([self] { self->run(); });
+  }
+};
+
+}  // namespace
+
+struct SlackAdapter::Impl {
+  enum class ConnState { opening, connecting, awaiting_hello, open, retiring };
+  struct Conn {
+    std::shared_ptr<common::WebSocketClient> ws;
+    ConnState state = ConnState::opening;
+    std::uint64_t replaces = 0;  // the retiring socket to close once this one says hello
+    bot::TimerId hello_timer = 0;
+  };
+  // What reply() needs to know about the inbound message being handled right now.
+  struct ReplyContext {
+    const bot::InboundMessage* message = nullptr;
+    std::vector<bot::Message>* captured = nullptr;  // slash commands: the answer goes in the ack
+    std::string response_url;
+    bool direct = false;
+  };
+
+  Impl(boost::asio::io_context& io_, SlackSettings settings_, std::shared_ptr<common::TlsContext> tls_)
+      : io(io_),
+        settings(std::move(settings_)),
+        tls(std::move(tls_)),
+        clock(io_),
+        http(io_, tls, http_settings(settings)),
+        api(http, settings),
+        envelopes(settings.dedupe_capacity),
+        events(settings.dedupe_capacity),
+        rng(std::random_device{}()) {}
+
+  static common::HttpClientSettings http_settings(const SlackSettings& s) {
+    common::HttpClientSettings h;
+    h.connect_timeout = s.connect_timeout;
+    return h;
+  }
+
+  boost::asio::io_context& io;
+  SlackSettings settings;
+  std::shared_ptr<common::TlsContext> tls;
+  common::AsioClock clock;  // timers for backoff and hello deadlines
+  common::HttpsClient http;
+  SlackWebApi api;
+  InboundHandler handler;
+  std::function<void(bot::Status)> started_cb;
+  std::optional<bot::Status> startup;  // the startup outcome, once known
+  std::map<std::uint64_t, Conn> conns;
+  std::uint64_t next_conn = 1;
+  DedupeSet envelopes;
+  DedupeSet events;
+  ReplyContext* ctx = nullptr;
+  std::string bot_user;
+  bool auth_ok = false;
+  bool started = false;
+  bool stopped = false;
+  bool link_disabled = false;
+  std::string fatal;        // a rejected token or bad configuration: no more reconnects
+  std::string web_problem;  // the last unauthorized Web API error, until a call succeeds
+  int attempt = 0;
+  bot::TimerId reconnect_timer = 0;
+  std::mt19937_64 rng;
+  SlackStats stats;
+
+  // ---- startup and connections ----
+
+  void report_started(bot::Status s) {
+    if (startup) return;
+    if (s && (!auth_ok || stats.connects == 0)) return;  // wait for both
+    startup = s;
+    if (!started_cb) return;
+    auto cb = std::move(started_cb);
+    started_cb = nullptr;
+    cb(std::move(s));
+  }
+
+  // Whether `to` is the message being handled right now (the bot replies inside handle()).
+  bool current(const bot::InboundMessage& to) const {
+    return ctx && (ctx->message == &to || (ctx->message->channel == to.channel && ctx->message->user == to.user &&
+                                           ctx->message->text == to.text));
+  }
+
+  void fail_permanently(std::string why) {
+    if (fatal.empty()) fatal = why;
+    log().error("slack: giving up, fix the configuration and restart: {}", why);
+    if (reconnect_timer) clock.cancel(reconnect_timer);
+    reconnect_timer = 0;
+    report_started(bot::make_error(bot::Errc::unauthorized, why));
+  }
+
+  bool may_connect() const { return !stopped && !link_disabled && fatal.empty(); }
+
+  std::size_t live() const {
+    return static_cast<std::size_t>(std::count_if(conns.begin(), conns.end(), [](const auto& kv) {
+      return kv.second.state != ConnState::retiring;
+    }));
+  }
+
+  void ensure_connections() {
+    while (may_connect() && live() < static_cast<std::size_t>(settings.connections)) open_connection(0);
+  }
+
+  std::chrono::milliseconds backoff() {
+    const std::int64_t base = settings.backoff_initial.count();
+    const std::int64_t cap = std::max<std::int64_t>(settings.backoff_max.count(), base);
+    std::int64_t delay = base;
+    for (int i = 0; i < attempt && delay < cap; ++i) delay *= 2;
+    delay = std::min(delay, cap);
+    ++attempt;
+    std::uniform_int_distribution<std::int64_t> jitter(delay / 2, delay);
+    return std::chrono::milliseconds(jitter(rng));
+  }
+
+  void schedule_reconnect(std::chrono::milliseconds at_least) {
+    if (!may_connect() || reconnect_timer) return;
+    const auto delay = std::max(backoff(), at_least);
+    log().info("slack: reconnecting delay_ms={} attempt={}", delay.count(), attempt);
+    reconnect_timer = clock.call_after(delay, [this] {
+      reconnect_timer = 0;
+      ensure_connections();
+    });
+  }
+
+  void connect_failed(std::uint64_t id, const bot::Error& e) {
+    conns.erase(id);
+    if (permanent(e)) {
+      const bool token = e.code == bot::Errc::unauthorized;
+      fail_permanently(token ? "slack app token (xapp-…) rejected: " + e.message
+                             : "slack socket mode cannot connect: " + e.message);
+      return;
+    }
+    log().warn("slack: socket mode connection failed conn={} error={}", id, e.message);
+    report_started(e);
+    schedule_reconnect(e.retry_after);
+  }
+
+  void open_connection(std::uint64_t replaces) {
+    const std::uint64_t id = next_conn++;
+    Conn& c = conns[id];
+    c.replaces = replaces;
+    api.connections_open([this, id](bot::Result<std::string> url) {
+      auto it = conns.find(id);
+      if (it == conns.end()) return;
+      if (!url) return connect_failed(id, url.error());
+      if (!may_connect()) {
+        conns.erase(it);
+        return;
+      }
+      common::WebSocketSettings ws;
+      ws.connect_timeout = settings.connect_timeout;
+      ws.ping_interval = settings.ping_interval;
+      ws.idle_timeout = settings.idle_timeout;
+      ws.max_message_bytes = settings.max_message_bytes;
+      it->second.ws = std::make_shared<common::WebSocketClient>(io, tls, ws);
+      it->second.state = ConnState::connecting;
+      it->second.ws->on_message([this, id](std::string text) { on_frame(id, text); });
+      it->second.ws->on_closed([this, id](const common::WebSocketClosed& why) { on_closed(id, why); });
+      it->second.ws->connect(*url, [this, id](bot::Status s) {
+        auto c2 = conns.find(id);
+        if (c2 == conns.end()) return;
+        if (!s) return connect_failed(id, s.error());
+        c2->second.state = ConnState::awaiting_hello;
+        c2->second.hello_timer = clock.call_after(settings.connect_timeout, [this, id] {
+          auto c3 = conns.find(id);
+          if (c3 == conns.end() || c3->second.state != ConnState::awaiting_hello) return;
+          c3->second.hello_timer = 0;
+          log().warn("slack: no hello from socket mode, reconnecting conn={}", id);
+          c3->second.ws->close("no hello");
+        });
+      });
+    });
+  }
+
+  void on_closed(std::uint64_t id, const common::WebSocketClosed& why) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    const bool was_open = it->second.state == ConnState::open || it->second.state == ConnState::retiring;
+    const bool retiring = it->second.state == ConnState::retiring;
+    if (it->second.hello_timer) clock.cancel(it->second.hello_timer);
+    if (was_open && stats.open_sockets > 0) --stats.open_sockets;
+    // The client may be in the middle of its own callback: release it from the loop.
+    clock.call_after(0ms, [ws = std::move(it->second.ws)] {});
+    conns.erase(it);
+    if (stopped) return;
+    if (retiring) {
+      log().info("slack: old socket closed after refresh conn={} reason={}", id, why.reason);
+      ensure_connections();  // in case its replacement failed meanwhile
+      return;
+    }
+    if (link_disabled || !fatal.empty()) return;
+    log().warn("slack: socket closed conn={} reason={}", id, why.reason);
+    schedule_reconnect(0ms);
+  }
+
+  // ---- frames ----
+
+  void on_frame(std::uint64_t id, const std::string& text) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Frame f = parse_frame(text);
+    switch (f.kind) {
+      case FrameKind::hello: return on_hello(id, it->second, f);
+      case FrameKind::disconnect: return on_disconnect(id, it->second, f);
+      case FrameKind::envelope: return on_envelope(id, it->second, std::move(f));
+      case FrameKind::unknown:
+        ++stats.unknown;
+        if (!f.envelope_id.empty()) ack(id, it->second, ack_json(f.envelope_id));
+        log().warn("slack: unknown frame type ignored conn={} type={} bytes={}", id, f.type.substr(0, 64), text.size());
+        return;
+      case FrameKind::malformed:
+        ++stats.malformed;
+        log().warn("slack: malformed frame ignored conn={} bytes={} error={}", id, text.size(), f.error);
+        return;
+    }
+  }
+
+  void on_hello(std::uint64_t id, Conn& c, const Frame& f) {
+    if (c.state != ConnState::awaiting_hello) return;
+    if (c.hello_timer) clock.cancel(c.hello_timer);
+    c.hello_timer = 0;
+    c.state = ConnState::open;
+    ++stats.connects;
+    ++stats.open_sockets;
+    attempt = 0;
+    log().info("slack: socket mode connected conn={} num_connections={}", id, f.num_connections);
+    if (c.replaces) {
+      // Slack may still be sending on the old socket; it keeps acking until Slack closes it or
+      // the grace period ends (a close frame would make later envelopes unackable).
+      const std::uint64_t old_id = c.replaces;
+      c.replaces = 0;
+      clock.call_after(settings.retire_grace, [this, old_id] {
+        auto old = conns.find(old_id);
+        if (old != conns.end() && old->second.ws) old->second.ws->close("replaced after refresh");
+      });
+    }
+    report_started(bot::ok());
+  }
+
+  void on_disconnect(std::uint64_t id, Conn& c, const Frame& f) {
+    if (f.reason == "link_disabled") {
+      link_disabled = true;
+      log().error("slack: socket mode was disabled for this app (disconnect link_disabled): not reconnecting; "
+                  "turn Socket Mode back on in the app settings and restart runbot");
+      if (reconnect_timer) clock.cancel(reconnect_timer);
+      reconnect_timer = 0;
+      for (auto& [cid, conn] : conns) {
+        if (conn.ws) conn.ws->close("link disabled");
+      }
+      report_started(bot::make_error(bot::Errc::unauthorized, "slack: socket mode is disabled for this app"));
+      return;
+    }
+    if (c.state == ConnState::retiring) return;
+    ++stats.refreshes;
+    log().info("slack: socket mode refresh conn={} reason={}", id, f.reason.substr(0, 64));
+    c.state = ConnState::retiring;
+    if (may_connect()) open_connection(id);
+  }
+
+  void ack(std::uint64_t id, Conn& c, std::string frame) {
+    if (c.ws && c.ws->send(std::move(frame))) {
+      ++stats.acks;
+    } else {
+      log().warn("slack: cannot ack, socket not open conn={}", id);
+    }
+  }
+
+  void on_envelope(std::uint64_t id, Conn& c, Frame f) {
+    ++stats.envelopes;
+    const bool first = envelopes.insert(f.envelope_id);
+    if (f.type == "slash_commands") return on_slash(id, c, f, first);
+    ack(id, c, ack_json(f.envelope_id));
+    if (!first) {
+      ++stats.duplicates;
+      log().debug("slack: duplicate envelope acked conn={} type={} retry_attempt={}", id, f.type, f.retry_attempt);
+      return;
+    }
+    Inbound in = to_inbound(f, bot_user);
+    if (!in.event_id.empty() && !events.insert(in.event_id)) {
+      ++stats.duplicates;
+      log().debug("slack: redelivered event acked conn={} retry_attempt={}", id, f.retry_attempt);
+      return;
+    }
+    if (in.kind == Inbound::Kind::ignore) {
+      ++stats.ignored;
+      log().debug("slack: envelope ignored type={} why={}", f.type, in.ignored_because);
+      return;
+    }
+    ReplyContext rc;
+    rc.message = &in.message;
+    rc.response_url = in.response_url;
+    rc.direct = in.direct;
+    dispatch(in.message, rc);
+  }
+
+  void on_slash(std::uint64_t id, Conn& c, const Frame& f, bool first) {
+    std::vector<bot::Message> answers;
+    Inbound in;
+    if (first) {
+      in = to_inbound(f, bot_user);
+      if (in.kind == Inbound::Kind::slash) {
+        ReplyContext rc;
+        rc.message = &in.message;
+        rc.captured = &answers;
+        rc.response_url = in.response_url;
+        dispatch(in.message, rc);
+      } else {
+        ++stats.ignored;
+        log().warn("slack: slash command ignored why={}", in.ignored_because);
+      }
+    } else {
+      ++stats.duplicates;
+    }
+    std::vector<json> parts;
+    for (const auto& m : answers) {
+      for (auto& p : render(m)) {
+        p["response_type"] = settings.slash_response_type;
+        parts.push_back(std::move(p));
+      }
+    }
+    if (parts.empty() || !f.accepts_response_payload) {
+      ack(id, c, ack_json(f.envelope_id));
+    } else {
+      ack(id, c, ack_json(f.envelope_id, parts.front()));
+      parts.erase(parts.begin());
+    }
+    if (!parts.empty()) respond_in_order(in.response_url, std::move(parts));
+  }
+
+  void dispatch(const bot::InboundMessage& m, ReplyContext& rc) {
+    if (!handler) return;
+    ++stats.handled;
+    ReplyContext* outer = ctx;
+    ctx = &rc;
+    handler(m);
+    ctx = outer;
+  }
+
+  // ---- outbound ----
+
+  void note(const bot::Error& e) {
+    if (e.code == bot::Errc::unauthorized) web_problem = e.message;
+  }
+
+  void respond_in_order(const std::string& url, std::vector<json> parts) {
+    if (url.empty()) {
+      log().warn("slack: answer has more parts than the ack carries and no response_url; dropped parts={}", parts.size());
+      return;
+    }
+    auto seq = std::make_shared<Sequence>();
+    for (auto& p : parts) {
+      seq->steps.push_back([this, url, p = std::move(p)](std::function<void()> next) mutable {
+        api.respond(url, std::move(p), [this, next](bot::Status s) {
+          if (!s) {
+            note(s.error());
+            log().warn("slack: reply through response_url failed error={}", s.error().message);
+          }
+          next();
+        });
+      });
+    }
+    seq->run();
+  }
+
+  void reply(const bot::InboundMessage& to, bot::Message message) {
+    if (current(to) && ctx->captured) {
+      ctx->captured->push_back(std::move(message));
+      return;
+    }
+    std::vector<json> parts = render(message);
+    if (current(to) && !ctx->response_url.empty()) {
+      for (auto& p : parts) {
+        p["response_type"] = "ephemeral";
+        p["replace_original"] = false;
+      }
+      return respond_in_order(ctx->response_url, std::move(parts));
+    }
+    const bool direct = current(to) && ctx->direct;
+    auto seq = std::make_shared<Sequence>();
+    for (auto& p : parts) {
+      seq->steps.push_back([this, direct, channel = to.channel.str(), user = to.user.str(), thread = to.thread,
+                            p = std::move(p)](std::function<void()> next) mutable {
+        auto done = [this, next](bot::Result<std::string> r) {
+          if (!r) {
+            note(r.error());
+            log().warn("slack: reply failed error={}", r.error().message);
+          }
+          next();
+        };
+        if (direct) {
+          api.post_message(channel, thread, std::move(p), done);
+        } else {
+          api.post_ephemeral(channel, user, thread, std::move(p), done);
+        }
+      });
+    }
+    seq->run();
+  }
+
+  struct PostState {
+    bot::PostRequest request;
+    std::vector<json> parts;
+    std::function<void(bot::Result<bot::PostResult>)> done;
+    std::size_t index = 0;
+    std::string root;
+  };
+
+  void post(std::shared_ptr<PostState> st) {
+    const auto& req = st->request;
+    json part = st->parts[st->index];
+    auto next = [this, st](bot::Result<std::string> r) {
+      if (!r) {
+        note(r.error());
+        if (st->index == 0) {
+          ++stats.post_failures;
+          log().warn("slack: post failed channel={} env={} error={} retryable={}", st->request.channel.str(),
+                     st->request.env.str(), r.error().message, r.error().is_retryable());
+          st->done(r.error());
+        } else {
+          log().warn("slack: a later part of a long message was not delivered channel={} part={} error={}",
+                     st->request.channel.str(), st->index, r.error().message);
+          st->done(bot::PostResult{st->root});
+        }
+        return;
+      }
+      web_problem.clear();
+      if (st->index == 0) st->root = st->request.edit.empty() ? *r : st->request.edit;
+      if (++st->index < st->parts.size()) return post(st);
+      st->done(bot::PostResult{st->root});
+    };
+    if (st->index == 0 && !req.edit.empty()) return api.update(req.channel.str(), req.edit, std::move(part), next);
+    std::string thread = req.thread;
+    if (st->index > 0 && thread.empty()) thread = st->root;
+    api.post_message(req.channel.str(), thread, std::move(part), next);
+  }
+};
+
+bot::Result<std::unique_ptr<SlackAdapter>> SlackAdapter::create(boost::asio::io_context& io, SlackSettings settings) {
+  std::vector<std::string> problems;
+  if (settings.app_token.empty()) {
+    problems.push_back("slack.app_token is empty (the xapp-… app-level token with connections:write)");
+  } else if (settings.app_token.rfind("xapp-", 0) != 0) {
+    problems.push_back("slack.app_token does not start with xapp- (Socket Mode needs the app-level token)");
+  }
+  if (settings.bot_token.empty()) {
+    problems.push_back("slack.bot_token is empty (the xoxb-… bot token)");
+  } else if (settings.bot_token.rfind("xoxb-", 0) != 0) {
+    problems.push_back("slack.bot_token does not start with xoxb-");
+  }
+  if (settings.connections < 1 || settings.connections > 10) problems.push_back("slack.connections must be 1 to 10");
+  if (settings.api_base_url.rfind("https://", 0) != 0) problems.push_back("slack.api_base_url must be an https:// URL");
+  if (settings.slash_response_type != "ephemeral" && settings.slash_response_type != "in_channel") {
+    problems.push_back("slack.slash_response_type must be ephemeral or in_channel");
+  }
+  if (settings.backoff_initial <= 0ms || settings.idle_timeout <= 0ms || settings.ping_interval <= 0ms) {
+    problems.push_back("slack: backoff_initial, ping_interval and idle_timeout must be positive");
+  }
+  auto tls = common::TlsContext::create(settings.ca_file);
+  if (!tls) problems.push_back("slack.ca_file: " + tls.error().message);
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    return bot::make_error(bot::Errc::invalid_argument, all);
+  }
+  auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*tls));
+  return std::unique_ptr<SlackAdapter>(new SlackAdapter(std::move(impl)));
+}
+
+SlackAdapter::SlackAdapter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SlackAdapter::~SlackAdapter() {
+  impl_->stopped = true;
+  impl_->conns.clear();  // WebSocketClient destructors close without calling back
+  impl_->http.stop();
+}
+
+void SlackAdapter::start(InboundHandler handler) { start_checked(std::move(handler), nullptr); }
+
+void SlackAdapter::on_started(std::function<void(bot::Status)> started) {
+  Impl& d = *impl_;
+  if (!started) return;
+  if (d.startup) {
+    d.clock.call_after(0ms, [started = std::move(started), s = *d.startup] { started(s); });
+    return;
+  }
+  d.started_cb = std::move(started);
+}
+
+void SlackAdapter::start_checked(InboundHandler handler, std::function<void(bot::Status)> started) {
+  Impl& d = *impl_;
+  on_started(std::move(started));
+  if (handler) d.handler = std::move(handler);
+  if (d.started) return;
+  d.started = true;
+  d.api.auth_test([&d](bot::Result<json> r) {
+    if (!r) {
+      if (permanent(r.error())) return d.fail_permanently("slack bot token (xoxb-…) rejected by auth.test: " + r.error().message);
+      log().warn("slack: auth.test failed, continuing error={}", r.error().message);
+      d.report_started(r.error());
+      return;
+    }
+    d.auth_ok = true;
+    d.bot_user = r->value("user_id", json()).is_string() ? (*r)["user_id"].get<std::string>() : "";
+    log().info("slack: authenticated team={} bot_user={}",
+               r->value("team", json()).is_string() ? (*r)["team"].get<std::string>() : "", d.bot_user);
+    d.report_started(bot::ok());
+  });
+  d.ensure_connections();
+}
+
+void SlackAdapter::post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) {
+  Impl& d = *impl_;
+  ++d.stats.posts;
+  auto st = std::make_shared<Impl::PostState>();
+  st->parts = render(request.message);
+  st->request = std::move(request);
+  st->done = std::move(done);
+  if (st->parts.empty()) {
+    d.clock.call_after(0ms, [st] { st->done(bot::make_error(bot::Errc::invalid_argument, "slack: nothing to post")); });
+    return;
+  }
+  d.post(std::move(st));
+}
+
+void SlackAdapter::reply(const bot::InboundMessage& to, bot::Message message) { impl_->reply(to, std::move(message)); }
+
+void SlackAdapter::stop() {
+  Impl& d = *impl_;
+  if (d.stopped) return;
+  d.stopped = true;
+  if (d.reconnect_timer) d.clock.cancel(d.reconnect_timer);
+  d.reconnect_timer = 0;
+  for (auto& [id, c] : d.conns) {
+    if (c.ws) c.ws->close("shutting down");
+  }
+  log().info("slack: stopped");
+}
+
+bool SlackAdapter::healthy() const { return problem().empty(); }
+
+std::string SlackAdapter::problem() const {
+  const Impl& d = *impl_;
+  if (!d.fatal.empty()) return d.fatal;
+  if (d.link_disabled) return "slack: socket mode disabled for this app (link_disabled)";
+  if (!d.started) return "slack: not started";
+  if (d.stopped) return "slack: stopped";
+  if (!d.web_problem.empty()) return d.web_problem;
+  if (d.stats.open_sockets == 0) return "slack: no socket mode connection open";
+  return "";
+}
+
+SlackStats SlackAdapter::stats() const { return impl_->stats; }
+
+std::string SlackAdapter::bot_user_id() const { return impl_->bot_user; }
+
+}  // namespace runbot::slack

@@ -1,0 +1,79 @@
+// The real bot::Bot behind the SlackAdapter, over FakeSlack: a slash command is acked with the
+// bot's answer and becomes a job; a button click goes through the same command path.
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "adapters/common/asio_clock.h"
+#include "adapters/slack/slack_adapter.h"
+#include "bot/app/config.h"
+#include "bot/bot.h"
+#include "tests/adapters/common/run_until.h"
+#include "tests/support/fake_slack.h"
+
+namespace runbot::slack {
+namespace {
+
+using namespace std::chrono_literals;
+using common::testing::run_until;
+
+// Accepts every job at once (from the loop, never inline) and counts them.
+class CountingJobQueue final : public bot::JobQueue {
+ public:
+  explicit CountingJobQueue(bot::Clock& clock) : clock_(clock) {}
+  void publish(const bot::Job& job, std::function<void(bot::Status)> done) override {
+    jobs.push_back(job);
+    clock_.call_after(bot::Duration{0}, [done = std::move(done)] { done(bot::ok()); });
+  }
+  std::vector<bot::Job> jobs;
+
+ private:
+  bot::Clock& clock_;
+};
+
+TEST(SlackBotFlow, SlashUpIsAnsweredInTheAckAndBecomesAJob) {
+  auto ca = testing::TestCa::make();
+  boost::asio::io_context io;
+  testing::FakeSlack fake(io, ca);
+  fake.start();
+  common::AsioClock clock(io);
+  auto cfg = app::parse_config(app::demo_config_yaml(), {});
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  bot::Metrics metrics;
+  CountingJobQueue jobs(clock);
+  bot::Outbox outbox(cfg->outbox, clock, metrics);
+  bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, nullptr);
+  SlackSettings s;
+  s.app_token = "xapp-1-test";
+  s.bot_token = "xoxb-test";
+  s.api_base_url = fake.api_base_url();
+  s.ca_file = ca.ca_file;
+  auto adapter = SlackAdapter::create(io, s);
+  ASSERT_TRUE(adapter) << adapter.error().message;
+  std::optional<bot::Status> started;
+  (*adapter)->on_started([&](bot::Status st) { started = st; });
+  the_bot.attach(**adapter);
+  the_bot.start();
+  ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
+  ASSERT_TRUE(*started) << started->error().message;
+
+  const std::string id = fake.send_slash(-1, "up front-end pr-123");
+  ASSERT_TRUE(run_until(io, [&] { return fake.ack_for(id) != nullptr; }));
+  const auto* ack = fake.ack_for(id);
+  ASSERT_TRUE(ack->has_payload);
+  const std::string text = ack->payload.value("text", "");
+  EXPECT_NE(text.find("Creating front-end-pr-123"), std::string::npos) << text;
+  ASSERT_EQ(jobs.jobs.size(), 1u);
+  EXPECT_EQ(jobs.jobs[0].verb, bot::JobVerb::up);
+  EXPECT_EQ(jobs.jobs[0].env.str(), "front-end-pr-123");
+
+  const std::string bad = fake.send_slash(-1, "up nope 1");
+  ASSERT_TRUE(run_until(io, [&] { return fake.ack_for(bad) != nullptr; }));
+  EXPECT_NE(fake.ack_for(bad)->payload.value("text", "").find("unknown app 'nope'"), std::string::npos);
+  EXPECT_EQ(jobs.jobs.size(), 1u) << "a bad command publishes nothing";
+  EXPECT_TRUE(fake.problems.empty()) << ::testing::PrintToString(fake.problems);
+  the_bot.stop();
+  (*adapter)->stop();
+}
+
+}  // namespace
+}  // namespace runbot::slack

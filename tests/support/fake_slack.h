@@ -1,0 +1,139 @@
+#pragma once
+// FakeSlack: a loopback Slack for component tests and the benchmark (chat-protocols.md §1).
+// HTTPS and WSS on 127.0.0.1, port 0, with a certificate from TestCa:
+//
+//   POST /api/apps.connections.open  app token → {"ok":true,"url":"wss://127.0.0.1:<port>/link/?ticket=…"}
+//   GET  /link/?ticket=…             the Socket Mode socket (single-use ticket); sends hello
+//   POST /api/auth.test              bot token → user_id, team
+//   POST /api/chat.postMessage | chat.update | chat.postEphemeral
+//   POST /respond/<id>               a response_url
+//
+// Wrong or missing tokens get ok:false invalid_auth / not_authed (HTTP 200, as Slack does).
+// fail_next()/rate_limit_next() inject ok:false errors and HTTP 429 with Retry-After.
+//
+// It records everything runbot sends (acks per socket with their latency, Web API calls,
+// response_url posts) and checks payload shapes against §1: an ack must be a JSON object whose
+// envelope_id was delivered on that same socket, a payload only where accepts_response_payload
+// was true, chat.* bodies need channel and text/blocks, thread_ts and chat.update's ts must name
+// a message it returned. Every violation is appended to `problems` (tests assert it stays empty).
+//
+// Ownership and executor: borrows an io_context (it may be the test's own, or one run by another
+// thread for the benchmark); every method must be called on that io_context's thread.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/tls_test_ca.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace runbot::testing {
+
+struct FakeSlackSettings {
+  std::string app_token = "xapp-1-test";
+  std::string bot_token = "xoxb-test";
+  std::string bot_user_id = "UBOT";
+  std::string team = "acme";
+  std::string app_id = "A0001";
+  bool send_hello = true;
+};
+
+struct FakeEnvelopeOptions {
+  std::string envelope_id;      // empty = a fresh one
+  int retry_attempt = 0;
+  std::string retry_reason;
+  std::optional<bool> accepts_response_payload;  // default: true for slash_commands only
+};
+
+class FakeSlack {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct Ack {
+    int socket = 0;
+    std::string envelope_id;
+    bool has_payload = false;
+    nlohmann::json payload;
+    Clock::duration latency{};  // from writing the envelope to reading its ack
+  };
+  struct ApiCall {
+    std::string method;           // "chat.postMessage", "auth.test", "apps.connections.open", ...
+    nlohmann::json body;          // parsed JSON body (null for form bodies)
+    int status = 200;             // what the fake answered
+    std::string error;            // ok:false error it answered, if any
+    std::string ts;               // ts it returned for chat.* calls
+  };
+  struct Response {
+    std::string id;               // /respond/<id>
+    nlohmann::json body;
+  };
+  using EnvelopeOptions = FakeEnvelopeOptions;
+
+  FakeSlack(boost::asio::io_context& io, const TestCa& ca, FakeSlackSettings settings = {});
+  ~FakeSlack();
+  FakeSlack(const FakeSlack&) = delete;
+  FakeSlack& operator=(const FakeSlack&) = delete;
+
+  // Binds 127.0.0.1:0 and starts accepting; returns the port. Throws on failure.
+  std::uint16_t start();
+  void stop();
+  std::string api_base_url() const;                    // https://127.0.0.1:<port>/api
+  std::string response_url(const std::string& id) const;
+
+  // ---- Socket Mode ----
+  // Ids of sockets that are open and got hello, oldest first.
+  std::vector<int> open_sockets() const;
+  int sockets_accepted() const;
+  // Sends an envelope on `socket` (-1: the newest open socket); returns its envelope_id.
+  std::string send_envelope(int socket, const std::string& type, nlohmann::json payload, EnvelopeOptions opts = {});
+  std::string send_slash(int socket, const std::string& text, const std::string& user = "U0002",
+                         const std::string& channel = "C0003", const std::string& user_name = "alice",
+                         EnvelopeOptions opts = {});
+  std::string send_mention(int socket, const std::string& text, const std::string& user = "U0002",
+                           const std::string& channel = "C0003", const std::string& event_id = "",
+                           EnvelopeOptions opts = {});
+  std::string send_dm(int socket, const std::string& text, const std::string& user = "U0002",
+                      const std::string& channel = "D0004", const std::string& event_id = "", EnvelopeOptions opts = {});
+  std::string send_block_action(int socket, const std::string& action_id, const std::string& value,
+                                const std::string& user = "U0002", const std::string& channel = "C0003",
+                                EnvelopeOptions opts = {});
+  void send_raw(int socket, std::string text);
+  void send_disconnect(int socket, const std::string& reason);
+  void ping(int socket);
+  void drop(int socket);   // abrupt: TCP closed without a close frame or TLS close_notify
+  void close(int socket);  // clean close, code 1000
+
+  // ---- Web API failure injection ----
+  void fail_next(const std::string& method, const std::string& error, int count = 1);
+  void rate_limit_next(const std::string& method, int retry_after_seconds, int count = 1);
+
+  // ---- records ----
+  std::vector<Ack> acks;
+  std::vector<ApiCall> calls;
+  std::vector<Response> responses;
+  std::vector<std::string> problems;
+  int pings_from_client = 0;
+  std::function<void(const Ack&)> on_ack;  // called for each ack (the benchmark)
+
+  std::vector<ApiCall> calls_to(const std::string& method) const;
+  int acks_for(const std::string& envelope_id) const;
+  const Ack* ack_for(const std::string& envelope_id) const;
+  int connections_opened() const;          // successful apps.connections.open calls
+  std::map<int, int> acks_per_socket() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace runbot::testing
