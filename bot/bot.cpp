@@ -59,6 +59,9 @@ void Bot::start() {
 
 void Bot::stop() {
   stopped_ = true;
+  if (save_timer_) clock_.cancel(save_timer_);
+  save_timer_ = 0;
+  flush_state();
   if (ttl_timer_) clock_.cancel(ttl_timer_);
   ttl_timer_ = 0;
 }
@@ -220,13 +223,19 @@ void Bot::post_to_channel(const std::string& where, Message message) {
 }
 
 void Bot::save() {
-  std::map<std::string, double> by_state;
-  for (const auto& [id, e] : registry_.environments()) by_state[to_string(e.state)] += 1;
-  for (const char* s : {"requested", "provisioning", "ready", "updating", "suspended", "failed", "expired",
-                        "tearing_down", "deleted"}) {
-    metrics_.set("runbot_environments", {{"state", s}}, by_state[s]);
-  }
-  if (!store_) return;
+  // Many events arrive in one loop turn (a Kafka drain): write the snapshot once after them, not
+  // once per event. Offsets of those records are committed later still (every few seconds).
+  state_dirty_ = true;
+  if (!store_ || save_timer_) return;
+  save_timer_ = clock_.call_after(Duration::zero(), [this] {
+    save_timer_ = 0;
+    flush_state();
+  });
+}
+
+void Bot::flush_state() {
+  if (!store_ || !state_dirty_) return;
+  state_dirty_ = false;
   auto s = store_->save(registry_.snapshot());
   if (!s) {
     if (state_ok_) spdlog::error("state save failed: {}", s.error().message);
@@ -234,6 +243,16 @@ void Bot::save() {
   } else {
     state_ok_ = true;
   }
+}
+
+void Bot::refresh_metrics() {
+  std::map<std::string, double> by_state;
+  for (const auto& [id, e] : registry_.environments()) by_state[to_string(e.state)] += 1;
+  for (const char* st : {"requested", "provisioning", "ready", "updating", "suspended", "failed", "expired",
+                         "tearing_down", "deleted"}) {
+    metrics_.set("runbot_environments", {{"state", st}}, by_state[st]);
+  }
+  metrics_.set("runbot_requests_waiting", {}, static_cast<double>(registry_.pending().size()));
 }
 
 void Bot::on_lifecycle(const LifecycleEvent& e) {

@@ -68,6 +68,10 @@ class Bot final : public EventSink {
   const Registry& registry() const { return registry_; }
   // Whether state could be saved last time (for /readyz).
   bool state_healthy() const { return state_ok_; }
+  // Brings gauges (environments by state, queue length) up to date; called when /metrics is read.
+  void refresh_metrics();
+  // Writes pending state now (shutdown); normally state is written once per loop turn.
+  void flush_state();
 
  private:
   struct Pending {
@@ -130,6 +134,8 @@ class Bot final : public EventSink {
   TimerId ttl_timer_ = 0;
   bool stopped_ = false;
   bool state_ok_ = true;
+  bool state_dirty_ = false;
+  TimerId save_timer_ = 0;
   std::uint64_t job_seq_ = 0;
   std::uint64_t instance_ = 0;
   AppSpec unknown_app_;

@@ -30,19 +30,29 @@ void Outbox::known_card(const std::string& platform, const ChannelId& channel, c
   if (!card_id.empty()) cards_[{platform, channel, env, ""}] = std::move(card_id);
 }
 
+Outbox::Item* Outbox::waiting_last_of(Channel& ch, const EnvId& env) {
+  auto it = ch.last_of_env.find(env);
+  if (it == ch.last_of_env.end()) return nullptr;
+  if (ch.in_flight && !ch.queue.empty() && it->second == &ch.queue.front()) return nullptr;
+  return it->second;
+}
+
+void Outbox::pop_front(Channel& ch) {
+  Item* front = &ch.queue.front();
+  auto last = ch.last_of_env.find(front->env);
+  if (last != ch.last_of_env.end() && last->second == front) ch.last_of_env.erase(last);
+  if (front->kind == Kind::keyed) ch.keyed.erase({front->env, front->key});
+  ch.queue.pop_front();
+}
+
 void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card) {
   auto& ch = channels_[{platform, channel}];
-  // Replace a queued (not in-flight) update of the same card: only the newest state matters.
-  size_t first_waiting = ch.in_flight ? 1 : 0;
-  for (size_t i = ch.queue.size(); i-- > first_waiting;) {
-    Item& item = ch.queue[i];
-    if (item.kind == Kind::card && item.env == env) {
-      item.message = std::move(card);
-      metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
-      return;
-    }
-    // Stop at a reply of the same env: the card must not jump ahead of what the thread says.
-    if (item.env == env) break;
+  // Replace a queued (not in-flight) update of the same card when nothing of the environment
+  // follows it: only the newest state matters, and the card must not jump ahead of its thread.
+  if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::card) {
+    last->message = std::move(card);
+    metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+    return;
   }
   enqueue(platform, channel, make_item(Kind::card, env, std::move(card)));
 }
@@ -51,14 +61,10 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
   auto& ch = channels_[{platform, channel}];
   if (ch.queue.size() >= settings_for(platform).coalesce_after) {
     // Merge into this environment's last queued reply, if nothing of the env follows it.
-    size_t first_waiting = ch.in_flight ? 1 : 0;
-    for (size_t i = ch.queue.size(); i-- > first_waiting;) {
-      Item& item = ch.queue[i];
-      if (item.env != env) continue;
-      if (item.kind != Kind::reply) break;
-      if (item.merged.empty()) item.merged.push_back(item.message);
-      item.merged.push_back(message);
-      item.message = std::move(message);
+    if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::reply) {
+      if (last->merged.empty()) last->merged.push_back(last->message);
+      last->merged.push_back(message);
+      last->message = std::move(message);
       metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
       return;
     }
@@ -69,14 +75,11 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
 void Outbox::keyed_reply(const std::string& platform, const ChannelId& channel, const EnvId& env,
                          const std::string& key, Message message) {
   auto& ch = channels_[{platform, channel}];
-  size_t first_waiting = ch.in_flight ? 1 : 0;
-  for (size_t i = ch.queue.size(); i-- > first_waiting;) {
-    Item& item = ch.queue[i];
-    if (item.kind == Kind::keyed && item.env == env && item.key == key) {
-      item.message = std::move(message);
-      metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
-      return;
-    }
+  auto it = ch.keyed.find({env, key});
+  if (it != ch.keyed.end() && !(ch.in_flight && it->second == &ch.queue.front())) {
+    it->second->message = std::move(message);
+    metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+    return;
   }
   Item item = make_item(Kind::keyed, env, std::move(message));
   item.key = key;
@@ -124,7 +127,11 @@ void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item
     it->second.tokens = settings_for(platform).burst;
     it->second.refilled = clock_.now();
   }
-  it->second.queue.push_back(std::move(item));
+  Channel& ch = it->second;
+  ch.queue.push_back(std::move(item));
+  Item* added = &ch.queue.back();
+  if (!added->env.empty()) ch.last_of_env[added->env] = added;
+  if (added->kind == Kind::keyed) ch.keyed[{added->env, added->key}] = added;
   pump(key);
 }
 
@@ -158,6 +165,8 @@ void Outbox::pump(const Key& key) {
                   ch.queue.size());
     metrics_.add("runbot_notifications_failed_total", {{"platform", platform}}, static_cast<double>(ch.queue.size()));
     ch.queue.clear();
+    ch.last_of_env.clear();
+    ch.keyed.clear();
     return;
   }
   ch.tokens -= 1.0;
@@ -194,7 +203,7 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
       }
     }
     metrics_.add("runbot_notifications_sent_total", {{"platform", platform}, {"kind", to_string(item.message.kind)}});
-    ch.queue.pop_front();
+    pop_front(ch);
     return pump(key);
   }
   const Error& err = result.error();
@@ -212,7 +221,7 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
   spdlog::error("outbox: giving up on a message platform={} channel={} env={} code={} error={}", platform,
                 channel.str(), item.env.str(), to_string(err.code), err.message);
   metrics_.add("runbot_notifications_failed_total", {{"platform", platform}});
-  ch.queue.pop_front();
+  pop_front(ch);
   pump(key);
 }
 

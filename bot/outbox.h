@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 
 #include "bot/chat_adapter.h"
 #include "bot/clock.h"
@@ -85,7 +86,11 @@ class Outbox {
   }
   using Key = std::tuple<std::string, ChannelId>;
   struct Channel {
+    // std::deque keeps references to its elements valid across push_back and pop_front, so the
+    // indexes below can point into it.
     std::deque<Item> queue;
+    std::unordered_map<EnvId, Item*> last_of_env;   // the newest queued item of each environment
+    std::map<std::pair<EnvId, std::string>, Item*> keyed;  // queued keyed replies
     bool in_flight = false;
     TimerId wake = 0;
     double tokens = 0;
@@ -94,6 +99,9 @@ class Outbox {
   };
 
   void enqueue(const std::string& platform, const ChannelId& channel, Item item);
+  // The newest queued item of `env` that is not in flight, or null.
+  static Item* waiting_last_of(Channel& ch, const EnvId& env);
+  static void pop_front(Channel& ch);
   void pump(const Key& key);
   void schedule(const Key& key, TimePoint when);
   void finished(const Key& key, Result<PostResult> result);

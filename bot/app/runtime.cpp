@@ -251,6 +251,7 @@ int run(const RunOptions& opts, Options mode) {
       return common::HttpResponse{503, "text/plain; charset=utf-8", problems, {}};
     });
     http->route("GET", "/metrics", [&](const common::HttpRequest&) {
+      if (the_bot) the_bot->refresh_metrics();
       metrics.set("runbot_outbox_pending", {}, static_cast<double>(outbox.pending()));
       metrics.set("runbot_kafka_produce_in_flight", {}, static_cast<double>((*producer)->in_flight()));
       if (event_source) {
