@@ -32,6 +32,12 @@ Bot::Bot(BotSettings settings, Registry registry, Clock& clock, JobQueue& jobs, 
   for (const auto& [id, env] : registry_.environments()) {
     for (const auto& t : env.threads) outbox_.known_card(t.platform, t.channel, id, t.card_id);
   }
+  outbox_.set_card_renderer([this](const EnvId& id) {
+    const Environment* env = registry_.find(id);
+    if (!env) return Message{};
+    const AppSpec* app = app_of(*env);
+    return announce::status_card(*env, app ? *app : unknown_app_, clock_.now());
+  });
   outbox_.on_card_posted([this](const EnvId& env, const std::string& platform, const ChannelId& channel,
                                 const std::string& card) {
     if (auto* e = registry_.find(env)) {
@@ -44,7 +50,12 @@ Bot::Bot(BotSettings settings, Registry registry, Clock& clock, JobQueue& jobs, 
   unknown_app_.name = AppName{"unknown"};
 }
 
-Bot::~Bot() { stop(); }
+Bot::~Bot() {
+  stop();
+  // The outbox may outlive the bot: it must not call back into it.
+  outbox_.set_card_renderer(nullptr);
+  outbox_.on_card_posted(nullptr);
+}
 
 void Bot::attach(ChatAdapter& adapter) {
   adapters_.push_back(&adapter);
@@ -206,9 +217,8 @@ bool Bot::move(Environment& env, EnvState to, const std::string& why) {
 }
 
 void Bot::refresh_card(const Environment& env) {
-  const AppSpec* app = app_of(env);
-  Message card = announce::status_card(env, app ? *app : unknown_app_, clock_.now());
-  for (const auto& t : env.threads) outbox_.card(t.platform, t.channel, env.id, card);
+  // Rendered when sent: the card shows the state at delivery, and a backlog stays small.
+  for (const auto& t : env.threads) outbox_.card(t.platform, t.channel, env.id);
 }
 
 void Bot::announce(const Environment& env, Message message) {

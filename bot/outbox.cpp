@@ -45,12 +45,26 @@ void Outbox::pop_front(Channel& ch) {
   ch.queue.pop_front();
 }
 
+void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env) {
+  auto& ch = channels_[{platform, channel}];
+  if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::card) {
+    last->message = Message{};
+    last->lazy = true;
+    metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+    return;
+  }
+  Item item = make_item(Kind::card, env, Message{});
+  item.lazy = true;
+  enqueue(platform, channel, std::move(item));
+}
+
 void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card) {
   auto& ch = channels_[{platform, channel}];
   // Replace a queued (not in-flight) update of the same card when nothing of the environment
   // follows it: only the newest state matters, and the card must not jump ahead of its thread.
   if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::card) {
     last->message = std::move(card);
+    last->lazy = false;
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     return;
   }
@@ -174,7 +188,7 @@ void Outbox::pump(const Key& key) {
   PostRequest req;
   req.channel = channel;
   req.env = item.env;
-  req.message = digest(item);
+  req.message = item.lazy && card_renderer_ ? card_renderer_(item.env) : digest(item);
   if (item.kind != Kind::plain) {
     auto card = cards_.find({platform, channel, item.env, ""});
     if (item.kind == Kind::card && card != cards_.end()) req.edit = card->second;

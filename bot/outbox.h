@@ -55,6 +55,11 @@ class Outbox {
 
   // Posts or edits `env`'s status card in `channel`.
   void card(const std::string& platform, const ChannelId& channel, const EnvId& env, Message card);
+  // The same, rendered only when it is sent (through the renderer set below): a queued card then
+  // costs a few bytes and always shows the newest state.
+  void card(const std::string& platform, const ChannelId& channel, const EnvId& env);
+  using CardRenderer = std::function<Message(const EnvId&)>;
+  void set_card_renderer(CardRenderer renderer) { card_renderer_ = std::move(renderer); }
   // Replies in `env`'s thread (after its card exists).
   void reply(const std::string& platform, const ChannelId& channel, const EnvId& env, Message message);
   // Posts `message` in `env`'s thread the first time `key` is used there, and edits that same
@@ -74,6 +79,7 @@ class Outbox {
     EnvId env;
     Message message;
     std::string key;                // keyed replies
+    bool lazy = false;              // a card rendered at send time
     std::vector<Message> merged;    // replies coalesced into this one, oldest first
     int attempts = 0;
   };
@@ -117,6 +123,7 @@ class Outbox {
   // Message ids of status cards (key "") and keyed replies, per thread.
   std::map<std::tuple<std::string, ChannelId, EnvId, std::string>, std::string> cards_;
   CardPosted card_posted_;
+  CardRenderer card_renderer_;
 };
 
 }  // namespace runbot::bot
