@@ -397,7 +397,8 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         if (auto v = w.str(k, "group_id", "kafka")) c.kafka.group_id = *v;
         if (auto v = w.str(k, "provisioner_group_id", "kafka")) c.kafka.provisioner_group_id = *v;
         if (auto v = w.duration(k, "session_timeout", "kafka")) c.kafka.session_timeout = *v;
-        if (const auto t = k["topics"]; w.mapping(t, "kafka.topics", {"jobs", "events", "cluster_events", "audit"})) {
+        if (const auto t = k["topics"]; w.mapping(t, "kafka.topics", {"jobs", "events", "cluster_events", "audit", "state"})) {
+          if (auto v = w.str(t, "state", "kafka.topics")) c.kafka.state_topic = *v;
           if (auto v = w.str(t, "audit", "kafka.topics")) c.kafka.audit_topic = *v;
           if (auto v = w.str(t, "jobs", "kafka.topics")) c.kafka.jobs_topic = *v;
           if (auto v = w.str(t, "events", "kafka.topics")) c.kafka.events_topic = *v;

@@ -21,6 +21,7 @@ struct KafkaConfig {
   std::string events_topic = "runbot.events";
   std::string cluster_events_topic = "runbot.cluster-events";
   std::string audit_topic = "runbot.audit";
+  std::string state_topic = "runbot.state";  // compacted; used when brokers are real
   std::string group_id = "runbot-bot";
   std::string provisioner_group_id = "runbot-provisioner";
   std::chrono::milliseconds session_timeout{45000};

@@ -30,6 +30,7 @@
 #include "events/kafka_job_queue.h"
 #include "events/kafka_job_source.h"
 #include "events/kafka_producer.h"
+#include "events/kafka_state_store.h"
 #include "events/topic_admin.h"
 
 namespace runbot::app {
@@ -156,22 +157,37 @@ int run(const RunOptions& opts, Options mode) {
   events::KafkaJobQueue job_queue(**producer, ks.topics);
   events::KafkaEventPublisher publisher(**producer, ks.topics);
 
-  // State.
-  std::unique_ptr<FileStateStore> store;
+  // State: a compacted Kafka topic with a real broker, a local file in the embedded default.
+  std::unique_ptr<bot::StateStore> store;
+  events::KafkaStateStore* kafka_store = nullptr;
+  std::string state_where;
   bot::Registry registry;
   if (mode.bot) {
-    store = std::make_unique<FileStateStore>(config.state_file);
-    if (!opts.fresh) {
-      auto snapshot = store->load();
-      if (!snapshot) return fail("cannot read the state file: " + snapshot.error().message);
-      if (*snapshot) {
-        auto restored = bot::Registry::restore(**snapshot);
-        if (!restored) {
-          return fail("the state file " + config.state_file + " cannot be used: " + restored.error().message +
-                      ". Move it away (or start with --fresh) to begin with no environments.");
-        }
-        registry = std::move(*restored);
+    if (broker) {
+      store = std::make_unique<FileStateStore>(config.state_file);
+      state_where = "the state file " + config.state_file;
+    } else {
+      events::StateTopicSettings sts;
+      sts.topic = config.kafka.state_topic;
+      if (auto c = events::ensure_compacted_topic(ks, sts.topic); !c) return fail("kafka state topic: " + c.error().message);
+      auto created = events::KafkaStateStore::create(io, ks, sts);
+      if (!created) return fail("kafka state store: " + created.error().message);
+      kafka_store = created->get();
+      store = std::move(*created);
+      state_where = "the state topic " + sts.topic;
+    }
+    // Always read (the Kafka store learns which keys exist, so it can delete them later); use
+    // what was read unless --fresh.
+    auto snapshot = store->load();
+    if (!snapshot) return fail("cannot read " + state_where + ": " + snapshot.error().message);
+    if (*snapshot && !opts.fresh) {
+      auto restored = bot::Registry::restore(**snapshot);
+      if (!restored) {
+        return fail(state_where + " cannot be used: " + restored.error().message +
+                    (kafka_store ? ". Start with --fresh to begin with no environments."
+                                 : ". Move it away (or start with --fresh) to begin with no environments."));
       }
+      registry = std::move(*restored);
     }
   }
 
@@ -244,7 +260,8 @@ int run(const RunOptions& opts, Options mode) {
     http->route("GET", "/healthz", [](const common::HttpRequest&) { return common::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}}; });
     http->route("GET", "/readyz", [&](const common::HttpRequest&) {
       std::string problems;
-      if (the_bot && !the_bot->state_healthy()) problems += "state file cannot be written\n";
+      if (the_bot && !the_bot->state_healthy()) problems += "state cannot be written\n";
+      if (kafka_store && !kafka_store->healthy()) problems += "state topic: " + kafka_store->problem() + "\n";
       if (console_adapter && !console_adapter->healthy()) problems += "console adapter down\n";
       if (slack_adapter && !slack_adapter->healthy()) problems += "slack: " + slack_adapter->problem() + "\n";
       if (problems.empty()) return common::HttpResponse{200, "text/plain; charset=utf-8", "ready\n", {}};
@@ -304,6 +321,7 @@ int run(const RunOptions& opts, Options mode) {
     if (slack_adapter) slack_adapter->stop();
     if (the_bot) the_bot->stop();
     if (http) http->stop();
+    if (kafka_store) (void)kafka_store->flush();
     if (event_source) (void)event_source->close();
     if (prov.jobs) (void)prov.jobs->close();
     auto flushed = (*producer)->flush(std::chrono::seconds(10));
@@ -360,9 +378,12 @@ int run(const RunOptions& opts, Options mode) {
       the_bot->attach(*slack_adapter);
     }
     if (console_adapter) {
-      console_adapter->on_input_end([&] {
-        if (console_adapter->input_done()) check_idle();
-      });
+      // A scripted demo ends with its input; a server keeps serving until it is told to stop.
+      if (mode.demo) {
+        console_adapter->on_input_end([&] {
+          if (console_adapter->input_done()) check_idle();
+        });
+      }
       the_bot->attach(*console_adapter);
     }
     the_bot->start();
