@@ -149,7 +149,11 @@ void Bot::handle(const InboundMessage& msg, ChatAdapter& adapter) {
       reply.title = allowed.error().message;
     } else {
       reply = execute(*parsed, msg);
-      if (reply.severity == Severity::warning || reply.severity == Severity::danger) outcome = "rejected";
+      if (reply.kind == NoticeKind::queued) {
+        outcome = "queued";
+      } else if (reply.severity == Severity::warning || reply.severity == Severity::danger) {
+        outcome = "rejected";
+      }
     }
   }
   metrics_.add("runbot_commands_total", {{"verb", verb}, {"outcome", outcome}});

@@ -166,8 +166,10 @@ Message Bot::cmd_up(const Command& cmd, const InboundMessage& msg) {
                             : (t != teams.end() && !t->second.channel.empty()) ? t->second.channel
                                                                                : settings_.oncall_channel;
         if (!where.empty()) post_to_channel(where, std::move(ask));
-        return refuse(p.env.str() + " waits for an admin's approval (" + p.id + ")",
-                      "Over budget: " + p.reason + ". `cancel " + p.id + "` withdraws it.");
+        Message waiting = refuse(p.env.str() + " waits for an admin's approval (" + p.id + ")",
+                                 "Over budget: " + p.reason + ". `cancel " + p.id + "` withdraws it.");
+        waiting.kind = NoticeKind::queued;
+        return waiting;
       }
     }
     if (auto why = policy_.over_quota(registry_, msg.user, app.team)) {

@@ -77,3 +77,91 @@ TEST(SlackBotFlow, SlashUpIsAnsweredInTheAckAndBecomesAJob) {
 
 }  // namespace
 }  // namespace runbot::slack
+
+namespace runbot::slack {
+namespace {
+
+// Policies through Slack: a viewer is denied, a second environment over quota is queued, an
+// over-budget request is approved with the button an admin sees, and the audit log shows it all.
+TEST(SlackBotFlow, DenialsQueueingApprovalButtonsAndAuditOverSlack) {
+  auto ca = testing::TestCa::make();
+  boost::asio::io_context io;
+  testing::FakeSlack fake(io, ca);
+  fake.start();
+  common::AsioClock clock(io);
+  auto cfg = app::parse_config(app::demo_config_yaml() + R"(
+policy:
+  bindings:
+    - {role: admin, platform: slack, users: [UBOSS]}
+    - {role: developer, platform: slack, users: [U0002]}
+  quotas: {per_user: 1}
+  approvals_channel: slack:CAPPROVE
+  teams:
+    web: {members: [U0002], monthly_budget: 4, channel: slack:CWEB}
+)",
+                               {});
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  bot::Metrics metrics;
+  CountingJobQueue jobs(clock);
+  bot::Outbox outbox(cfg->outbox, clock, metrics);
+  bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, nullptr);
+  SlackSettings s;
+  s.app_token = "xapp-1-test";
+  s.bot_token = "xoxb-test";
+  s.api_base_url = fake.api_base_url();
+  s.ca_file = ca.ca_file;
+  auto adapter = SlackAdapter::create(io, s);
+  ASSERT_TRUE(adapter) << adapter.error().message;
+  std::optional<bot::Status> started;
+  (*adapter)->on_started([&](bot::Status st) { started = st; });
+  the_bot.attach(**adapter);
+  the_bot.start();
+  ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
+  ASSERT_TRUE(*started) << started->error().message;
+
+  auto slash = [&](const std::string& text, const std::string& user) {
+    const std::string id = fake.send_slash(-1, text, user);
+    EXPECT_TRUE(run_until(io, [&] { return fake.ack_for(id) != nullptr; })) << text;
+    const auto* ack = fake.ack_for(id);
+    return ack && ack->has_payload ? ack->payload.value("text", "") : std::string();
+  };
+
+  EXPECT_NE(slash("up api 1", "UGUEST").find("`up` needs the developer role; @UGUEST has viewer. Ask @UBOSS to grant it."),
+            std::string::npos);
+  EXPECT_NE(slash("up api 1", "U0002").find("Creating api-pr-1"), std::string::npos);
+  EXPECT_NE(slash("up api 2", "U0002").find("api-pr-2 is queued at position 1 (q-1)"), std::string::npos);
+  ASSERT_EQ(jobs.jobs.size(), 1u);
+
+  // front-end belongs to team web, budget $4: 8 hours at $0.63/h would exceed it.
+  EXPECT_NE(slash("up front-end 7", "UBOSS").find("front-end-pr-7 waits for an admin's approval (q-2)"),
+            std::string::npos);
+  ASSERT_TRUE(run_until(io, [&] {
+    for (const auto& c : fake.calls_to("chat.postMessage")) {
+      if (c.body.value("channel", "") == "CAPPROVE") return true;
+    }
+    return false;
+  }));
+  std::string prompt;
+  for (const auto& c : fake.calls_to("chat.postMessage")) {
+    if (c.body.value("channel", "") == "CAPPROVE") prompt = c.body.dump();
+  }
+  EXPECT_NE(prompt.find("\"action_id\":\"approve\""), std::string::npos) << prompt;
+  EXPECT_NE(prompt.find("\"value\":\"q-2\""), std::string::npos) << prompt;
+  ASSERT_EQ(jobs.jobs.size(), 1u) << "nothing is published before approval";
+
+  fake.send_block_action(-1, "approve", "q-2", "U0002", "CAPPROVE");  // a developer's click is denied
+  fake.send_block_action(-1, "approve", "q-2", "UBOSS", "CAPPROVE");
+  ASSERT_TRUE(run_until(io, [&] { return jobs.jobs.size() == 2; }));
+  EXPECT_EQ(jobs.jobs[1].env.str(), "front-end-pr-7");
+
+  std::string audit = slash("events --audit", "UBOSS");
+  EXPECT_NE(audit.find("@UGUEST  up  denied"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("@U0002  approve (button)  denied"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("@UBOSS  approve (button)  ok"), std::string::npos) << audit;
+  EXPECT_TRUE(fake.problems.empty()) << ::testing::PrintToString(fake.problems);
+  the_bot.stop();
+  (*adapter)->stop();
+}
+
+}  // namespace
+}  // namespace runbot::slack
