@@ -91,9 +91,14 @@ TEST(Config, TheShippedExampleIsValidGivenItsSecrets) {
   ss << in.rdbuf();
   std::string yaml = ss.str();
   yaml.replace(yaml.find("/var/run/secrets/kafka/password"), std::string("/var/run/secrets/kafka/password").size(), secret);
-  auto c = parse_config(yaml, {{"KAFKA_BROKERS", "kafka:9092"}, {"NTH_WEBHOOK_SECRET", "0123456789abcdef"}});
+  auto c = parse_config(yaml, {{"KAFKA_BROKERS", "kafka:9092"},
+                                 {"NTH_WEBHOOK_SECRET", "0123456789abcdef"},
+                                 {"SLACK_APP_TOKEN", "xapp-1-A"},
+                                 {"SLACK_BOT_TOKEN", "xoxb-1"}});
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->provisioner.backend, "exec");
+  ASSERT_TRUE(c->slack.has_value());
+  EXPECT_EQ(c->slack->connections, 2);
 }
 
 }  // namespace
