@@ -276,7 +276,10 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
   opt.keep_alive_pings = false;
   ws.set_option(opt);
   ws.set_option(websocket::stream_base::decorator(
-      [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "runbot"); }));
+      [headers = impl->settings.headers](websocket::request_type& req) {
+        req.set(beast::http::field::user_agent, "runbot");
+        for (const auto& [name, value] : headers) req.set(name, value);
+      }));
   ws.read_message_max(impl->settings.max_message_bytes);
   WebSocketClient::Impl* raw = impl.get();  // the stream lives inside Impl, so the callback cannot outlive it
   ws.control_callback([raw](websocket::frame_type, beast::string_view) { raw->last_rx = SteadyClock::now(); });

@@ -29,6 +29,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/common/tls_context.h"
 #include "bot/result.h"
@@ -45,6 +47,8 @@ struct WebSocketSettings {
   std::chrono::milliseconds idle_timeout{30000};
   std::chrono::milliseconds write_timeout{10000};
   std::size_t max_message_bytes = std::size_t{1} << 20;
+  // Extra header fields on the upgrade request (e.g. {"Authorization", "Bearer …"}); never logged.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct WebSocketClosed {

@@ -347,6 +347,48 @@ void parse_slack(Walker& w, const YAML::Node& n, Config& c) {
   c.slack = std::move(s);
 }
 
+void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
+  if (!w.mapping(n, "mattermost", {"server_url", "token", "ca_file", "socket", "slash_token", "slash_command",
+                                  "slash_response_type", "command_path", "action_path", "action_url", "action_secret",
+                                  "ephemeral_mention_replies", "ping_interval", "idle_timeout", "backoff_initial",
+                                  "backoff_max", "request_timeout", "messages_per_second", "burst"})) {
+    return;
+  }
+  mattermost::MattermostSettings s;
+  if (auto v = w.str(n, "server_url", "mattermost")) s.server_url = *v;
+  if (s.server_url.rfind("https://", 0) != 0) w.problem("mattermost.server_url", "must be the server's https:// URL");
+  if (auto v = w.str(n, "token", "mattermost")) s.token = *v;
+  if (s.token.empty()) w.problem("mattermost.token", "is required (the bot account's access token)");
+  if (auto v = w.str(n, "ca_file", "mattermost")) s.ca_file = *v;
+  if (auto v = w.boolean(n, "socket", "mattermost")) s.socket = *v;
+  if (auto v = w.str(n, "slash_token", "mattermost")) s.slash_token = *v;
+  if (auto v = w.str(n, "slash_command", "mattermost")) s.slash_command = *v;
+  if (auto v = w.str(n, "slash_response_type", "mattermost")) {
+    if (*v != "ephemeral" && *v != "in_channel") w.problem("mattermost.slash_response_type", "must be ephemeral or in_channel");
+    s.slash_response_type = *v;
+  }
+  for (const char* key : {"command_path", "action_path"}) {
+    if (auto v = w.str(n, key, "mattermost")) {
+      if (v->empty() || v->front() != '/') w.problem(std::string("mattermost.") + key, "must start with /");
+      (std::string(key) == "command_path" ? s.command_path : s.action_path) = *v;
+    }
+  }
+  if (auto v = w.str(n, "action_url", "mattermost")) {
+    if (v->rfind("https://", 0) != 0 && v->rfind("http://", 0) != 0) w.problem("mattermost.action_url", "must be an http(s) URL");
+    s.action_url = *v;
+  }
+  if (auto v = w.str(n, "action_secret", "mattermost")) s.action_secret = *v;
+  if (auto v = w.boolean(n, "ephemeral_mention_replies", "mattermost")) s.ephemeral_mention_replies = *v;
+  if (auto v = w.duration(n, "ping_interval", "mattermost")) s.ping_interval = *v;
+  if (auto v = w.duration(n, "idle_timeout", "mattermost")) s.idle_timeout = *v;
+  if (auto v = w.duration(n, "backoff_initial", "mattermost")) s.backoff_initial = *v;
+  if (auto v = w.duration(n, "backoff_max", "mattermost")) s.backoff_max = *v;
+  if (auto v = w.duration(n, "request_timeout", "mattermost")) s.request_timeout = *v;
+  if (auto v = w.number(n, "messages_per_second", "mattermost", 0.01)) c.mattermost_outbox.messages_per_second = *v;
+  if (auto v = w.number(n, "burst", "mattermost", 1)) c.mattermost_outbox.burst = *v;
+  c.mattermost = std::move(s);
+}
+
 void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, Config& c) {
   auto get = [&env](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -386,7 +428,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
   }
   if (problems.empty() && root && !root.IsNull()) {
     if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest", "policy",
-                             "slack"})) {
+                             "slack", "mattermost"})) {
       if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
         if (auto v = w.str(http, "address", "http")) c.http_address = *v;
         if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
@@ -459,6 +501,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
       parse_apps(w, root["apps"], c);
       parse_policy(w, root["policy"], c);
       parse_slack(w, root["slack"], c);
+      parse_mattermost(w, root["mattermost"], c);
       for (const auto& [app, teams] : c.bot.policy.app_teams) {
         for (const auto& t : teams) {
           if (!c.bot.policy.teams.count(t)) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/mattermost/mattermost_settings.h"
 #include "adapters/slack/slack_settings.h"
 #include "bot/outbox.h"
 #include "bot/result.h"
@@ -54,6 +55,8 @@ struct Config {
   std::string nth_ingest_secret;  // enables POST /ingest/nth when set
   std::optional<slack::SlackSettings> slack;  // the Slack adapter, when `slack:` is configured
   bot::OutboxSettings slack_outbox{1.0, 4};   // Slack allows about 1 message per second per channel
+  std::optional<mattermost::MattermostSettings> mattermost;  // the Mattermost adapter, when `mattermost:` is configured
+  bot::OutboxSettings mattermost_outbox{5.0, 10};  // Mattermost's limit (when enabled) is 10 req/s per server
   std::string log_format = "text";
   std::string log_level = "info";
 };

@@ -15,6 +15,7 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/http_server.h"
 #include "adapters/console/console_adapter.h"
+#include "adapters/mattermost/mattermost_adapter.h"
 #include "adapters/slack/slack_adapter.h"
 #include "bot/app/config.h"
 #include "bot/app/file_state_store.h"
@@ -249,6 +250,17 @@ int run(const RunOptions& opts, Options mode) {
     outbox.set_platform_settings("slack", config.slack_outbox);
   }
 
+  // Mattermost, when configured: the socket dials out; the slash command and buttons need the
+  // HTTP server (routed below).
+  std::unique_ptr<mattermost::MattermostAdapter> mattermost_adapter;
+  if (the_bot && config.mattermost) {
+    auto created = mattermost::MattermostAdapter::create(io, *config.mattermost);
+    if (!created) return fail("mattermost: " + created.error().message);
+    mattermost_adapter = std::move(*created);
+    outbox.set_platform_settings("mattermost", config.mattermost_outbox);
+    if (config.http_port < 0) spdlog::warn("mattermost: no HTTP server (http.port -1): the slash command and buttons cannot work");
+  }
+
   // HTTP: health, readiness, metrics.
   std::unique_ptr<common::HttpServer> http;
   std::unique_ptr<NthIngest> nth_ingest;
@@ -264,6 +276,7 @@ int run(const RunOptions& opts, Options mode) {
       if (kafka_store && !kafka_store->healthy()) problems += "state topic: " + kafka_store->problem() + "\n";
       if (console_adapter && !console_adapter->healthy()) problems += "console adapter down\n";
       if (slack_adapter && !slack_adapter->healthy()) problems += "slack: " + slack_adapter->problem() + "\n";
+      if (mattermost_adapter && !mattermost_adapter->healthy()) problems += mattermost_adapter->problem() + "\n";
       if (problems.empty()) return common::HttpResponse{200, "text/plain; charset=utf-8", "ready\n", {}};
       return common::HttpResponse{503, "text/plain; charset=utf-8", problems, {}};
     });
@@ -295,6 +308,7 @@ int run(const RunOptions& opts, Options mode) {
       });
       http->route("POST", NthIngest::kPath, [&](const common::HttpRequest& r) { return nth_ingest->handle(r); });
     }
+    if (mattermost_adapter) mattermost_adapter->route(*http);
     auto port = http->start();
     if (!port) return fail("HTTP server: " + port.error().message);
     spdlog::info("http listening address={} port={}", config.http_address, *port);
@@ -319,6 +333,7 @@ int run(const RunOptions& opts, Options mode) {
     spdlog::info("shutting down: {}", why);
     if (console_adapter) console_adapter->stop();
     if (slack_adapter) slack_adapter->stop();
+    if (mattermost_adapter) mattermost_adapter->stop();
     if (the_bot) the_bot->stop();
     if (http) http->stop();
     if (kafka_store) (void)kafka_store->flush();
@@ -376,6 +391,21 @@ int run(const RunOptions& opts, Options mode) {
         }
       });
       the_bot->attach(*slack_adapter);
+    }
+    if (mattermost_adapter) {
+      // Same policy as Slack: a rejected token stops the process; an unreachable server does not.
+      mattermost_adapter->on_started([&](bot::Status s) {
+        if (s) {
+          spdlog::info("mattermost connected bot_user={}", mattermost_adapter->bot_user_id());
+        } else if (!s.error().is_retryable()) {
+          std::cerr << "runbot: mattermost: " << s.error().message << "\n";
+          exit_code = 1;
+          shutdown("mattermost rejected the configuration");
+        } else {
+          spdlog::warn("mattermost not reachable yet, retrying: {}", s.error().message);
+        }
+      });
+      the_bot->attach(*mattermost_adapter);
     }
     if (console_adapter) {
       // A scripted demo ends with its input; a server keeps serving until it is told to stop.

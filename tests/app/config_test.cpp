@@ -170,3 +170,33 @@ policy:
 
 }  // namespace
 }  // namespace runbot::app
+
+namespace runbot::app {
+namespace {
+
+TEST(Config, MattermostSectionIsParsedAndValidated) {
+  auto c = parse_config(demo_config_yaml() + R"(
+mattermost:
+  server_url: https://chat.example.com
+  token: ${MM_TOKEN}
+  socket: false
+  slash_token: abc
+  action_url: https://runbot.example.com/hooks/mattermost/action
+  idle_timeout: 90s
+  messages_per_second: 2
+)",
+                        {{"MM_TOKEN", "tok"}});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->mattermost.has_value());
+  EXPECT_EQ(c->mattermost->token, "tok");
+  EXPECT_FALSE(c->mattermost->socket);
+  EXPECT_EQ(c->mattermost->slash_token, "abc");
+  EXPECT_EQ(c->mattermost->idle_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(c->mattermost_outbox.messages_per_second, 2.0);
+  EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: http://chat\n  token: x\n", {}));
+  EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: https://chat\n", {})) << "a token is required";
+  EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: https://chat\n  token: x\n  bogus: 1\n", {}));
+}
+
+}  // namespace
+}  // namespace runbot::app

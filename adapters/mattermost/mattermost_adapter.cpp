@@ -1,0 +1,662 @@
+#include "adapters/mattermost/mattermost_adapter.h"
+
+#include <algorithm>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/common/asio_clock.h"
+#include "adapters/common/https_client.h"
+#include "adapters/common/tls_context.h"
+#include "adapters/common/websocket_client.h"
+#include "adapters/mattermost/mattermost_log.h"
+#include "adapters/mattermost/mattermost_protocol.h"
+#include "adapters/mattermost/mattermost_renderer.h"
+#include "adapters/mattermost/mattermost_rest.h"
+#include "bot/command.h"
+
+namespace runbot::mattermost {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool permanent(const bot::Error& e) { return e.code == bot::Errc::unauthorized || e.code == bot::Errc::invalid_argument; }
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+common::HttpResponse json_response(int status, const json& body) {
+  return common::HttpResponse{status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+}
+
+// Runs asynchronous steps one after the other; each step gets a continuation to call once.
+struct Sequence : std::enable_shared_from_this<Sequence> {
+  using Step = std::function<void(std::function<void()>)>;
+  std::vector<Step> steps;
+  std::size_t next = 0;
+  void run() {
+    if (next >= steps.size()) return;
+    auto self = shared_from_this();
+    auto step = std::move(steps[next++]);
+    step([self] { self->run(); });
+  }
+};
+
+}  // namespace
+
+struct MattermostAdapter::Impl {
+  struct ReplyContext {
+    const bot::InboundMessage* message = nullptr;
+    std::vector<bot::Message>* captured = nullptr;  // slash commands and clicks: the HTTP answer
+    bool direct = false;
+  };
+
+  Impl(boost::asio::io_context& io_, MattermostSettings settings_, std::shared_ptr<common::TlsContext> tls_)
+      : io(io_),
+        settings(std::move(settings_)),
+        tls(std::move(tls_)),
+        clock(io_),
+        http(io_, tls, http_settings(settings)),
+        rest(http, settings.server_url, settings.token, settings.request_timeout),
+        seen(settings.dedupe_capacity),
+        rng(std::random_device{}()) {
+    render_options.action_url = settings.action_url;
+    render_options.action_secret =
+        settings.action_secret.empty() ? sign_action(settings.token, "runbot-button-key", "") : settings.action_secret;
+  }
+
+  static common::HttpClientSettings http_settings(const MattermostSettings& s) {
+    common::HttpClientSettings h;
+    h.connect_timeout = s.connect_timeout;
+    return h;
+  }
+
+  boost::asio::io_context& io;
+  MattermostSettings settings;
+  std::shared_ptr<common::TlsContext> tls;
+  common::AsioClock clock;
+  common::HttpsClient http;
+  MattermostRest rest;
+  RenderOptions render_options;
+  InboundHandler handler;
+  std::function<void(bot::Status)> started_cb;
+  std::optional<bot::Status> startup;
+  std::shared_ptr<common::WebSocketClient> ws;
+  bool ws_open = false;
+  std::string connection_id;      // to resume with
+  std::int64_t next_seq = 0;      // the seq expected next on this connection
+  std::int64_t client_seq = 0;    // our action seq
+  bool connected_before = false;  // a hello was received at some point
+  bool resuming = false;          // this socket asked to resume
+  bool lost_events = false;       // a gap was seen: catch up at the next hello
+  std::int64_t last_seen_ms = 0;  // create_at of the newest post seen
+  bool catching_up = false;
+  std::optional<std::int64_t> pending_catch_up;
+  DedupeSet seen;
+  ReplyContext* ctx = nullptr;
+  std::string bot_user;
+  std::string bot_name;
+  bool auth_ok = false;
+  bool started = false;
+  bool stopped = false;
+  std::string fatal;
+  std::string rest_problem;
+  int attempt = 0;
+  bot::TimerId reconnect_timer = 0;
+  std::mt19937_64 rng;
+  MattermostStats stats;
+
+  // ---- startup ----
+
+  void report_started(bot::Status s) {
+    if (startup) return;
+    if (s && (!auth_ok || (settings.socket && !ws_open))) return;
+    startup = s;
+    if (!started_cb) return;
+    auto cb = std::move(started_cb);
+    started_cb = nullptr;
+    cb(std::move(s));
+  }
+
+  void fail_permanently(std::string why) {
+    if (fatal.empty()) fatal = why;
+    log().error("mattermost: giving up, fix the configuration and restart: {}", why);
+    if (reconnect_timer) clock.cancel(reconnect_timer);
+    reconnect_timer = 0;
+    if (ws) ws->close("credentials rejected");
+    report_started(bot::make_error(bot::Errc::unauthorized, why));
+  }
+
+  bool may_connect() const { return !stopped && fatal.empty() && settings.socket; }
+
+  std::chrono::milliseconds backoff() {
+    const std::int64_t base = settings.backoff_initial.count();
+    const std::int64_t cap = std::max<std::int64_t>(settings.backoff_max.count(), base);
+    std::int64_t delay = base;
+    for (int i = 0; i < attempt && delay < cap; ++i) delay *= 2;
+    delay = std::min(delay, cap);
+    ++attempt;
+    std::uniform_int_distribution<std::int64_t> jitter(delay / 2, delay);
+    return std::chrono::milliseconds(jitter(rng));
+  }
+
+  void who_am_i() {
+    rest.users_me([this](bot::Result<json> r) {
+      if (stopped) return;
+      if (!r) {
+        if (permanent(r.error())) return fail_permanently("mattermost token rejected by users/me: " + r.error().message);
+        log().warn("mattermost: users/me failed, retrying error={}", r.error().message);
+        report_started(r.error());
+        clock.call_after(std::max(backoff(), r.error().retry_after), [this] { who_am_i(); });
+        return;
+      }
+      auth_ok = true;
+      attempt = 0;
+      bot_user = r->value("id", json()).is_string() ? (*r)["id"].get<std::string>() : "";
+      bot_name = r->value("username", json()).is_string() ? (*r)["username"].get<std::string>() : "";
+      log().info("mattermost: authenticated bot_user={} bot_name={}", bot_user, bot_name);
+      if (settings.socket) {
+        connect();
+      } else {
+        log().info("mattermost: socket disabled on this replica (mattermost.socket: false): posting only");
+      }
+      report_started(bot::ok());
+    });
+  }
+
+  // ---- socket ----
+
+  std::string socket_url() const {
+    std::string base = settings.server_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    base = "wss://" + base.substr(base.find("://") + 3) + "/api/v4/websocket";
+    if (!connection_id.empty()) {
+      base += "?connection_id=" + connection_id + "&sequence_number=" + std::to_string(next_seq);
+    }
+    return base;
+  }
+
+  void schedule_reconnect(std::chrono::milliseconds at_least) {
+    if (!may_connect() || reconnect_timer) return;
+    const auto delay = std::max(backoff(), at_least);
+    log().info("mattermost: reconnecting delay_ms={} attempt={} resume={}", delay.count(), attempt, !connection_id.empty());
+    reconnect_timer = clock.call_after(delay, [this] {
+      reconnect_timer = 0;
+      connect();
+    });
+  }
+
+  void connect() {
+    if (!may_connect() || ws) return;
+    common::WebSocketSettings s;
+    s.connect_timeout = settings.connect_timeout;
+    s.ping_interval = settings.ping_interval;
+    s.idle_timeout = settings.idle_timeout;
+    s.max_message_bytes = settings.max_event_bytes;
+    s.headers.emplace_back("Authorization", "Bearer " + settings.token);
+    auto client = std::make_shared<common::WebSocketClient>(io, tls, s);
+    ws = client;
+    resuming = !connection_id.empty();
+    client->on_message([this](std::string text) { on_event(text); });
+    client->on_closed([this](const common::WebSocketClosed& why) { on_closed(why); });
+    client->connect(socket_url(), [this](bot::Status st) {
+      if (!st) {
+        release_socket();
+        const std::string& m = st.error().message;
+        if (m.find("HTTP 401") != std::string::npos || m.find("HTTP 403") != std::string::npos) {
+          return fail_permanently("mattermost websocket upgrade rejected the token: " + m);
+        }
+        log().warn("mattermost: websocket connect failed error={}", m);
+        report_started(st.error());
+        return schedule_reconnect(0ms);
+      }
+      ws_open = true;
+      stats.socket_open = true;
+      ++stats.connects;
+      // The header authenticated the upgrade already; the challenge is for servers or proxies
+      // that drop it. The frame stays far below the server's 8 KB read limit.
+      std::string challenge = challenge_json(++client_seq, settings.token);
+      if (challenge.size() <= kMaxClientFrameBytes) {
+        ws->send(std::move(challenge));
+      } else {
+        log().error("mattermost: token too long for an authentication_challenge frame; relying on the header");
+      }
+      log().info("mattermost: websocket open resume={}", resuming);
+      report_started(bot::ok());
+    });
+  }
+
+  void release_socket() {
+    ws_open = false;
+    stats.socket_open = false;
+    // The client may be in the middle of its own callback: release it from the loop.
+    clock.call_after(0ms, [w = std::move(ws)] {});
+    ws = nullptr;
+  }
+
+  void on_closed(const common::WebSocketClosed& why) {
+    release_socket();
+    if (stopped || !fatal.empty()) return;
+    log().warn("mattermost: websocket closed reason={}", why.reason);
+    schedule_reconnect(0ms);
+  }
+
+  void on_event(const std::string& text) {
+    ++stats.events;
+    Event e = parse_event(text);
+    if (e.kind == EventKind::malformed) {
+      ++stats.malformed;
+      log().warn("mattermost: malformed event ignored bytes={} error={}", text.size(), e.error);
+      // A malformed event with a valid seq still counts for the sequence.
+      if (e.seq) (void)accept_seq(*e.seq);
+      return;
+    }
+    if (e.kind == EventKind::reply) {
+      if (e.status != "OK") log().warn("mattermost: action failed seq_reply={} error={}", e.seq_reply, e.error);
+      return;
+    }
+    if (e.kind == EventKind::hello) return on_hello(e);
+    if (!accept_seq(*e.seq)) return;
+    if (resuming) {
+      resuming = false;
+      ++stats.resumes;
+      attempt = 0;
+      log().info("mattermost: resumed connection without loss");
+    }
+    if (e.kind != EventKind::posted) return;
+    last_seen_ms = std::max(last_seen_ms, e.post.create_at);
+    handle_post(e.post, e.channel_type, e.sender_name, false);
+  }
+
+  // Whether an event with `seq` is the next one; a replayed one is skipped, a gap restarts.
+  bool accept_seq(std::int64_t seq) {
+    if (seq < next_seq) {
+      ++stats.duplicates;
+      return false;
+    }
+    if (seq > next_seq) {
+      ++stats.gaps;
+      log().warn("mattermost: sequence gap expected={} got={}; reconnecting afresh and catching up", next_seq, seq);
+      connection_id.clear();
+      lost_events = true;
+      if (ws) ws->close("sequence gap");
+      return false;
+    }
+    next_seq = seq + 1;
+    return true;
+  }
+
+  void on_hello(const Event& e) {
+    ++stats.hellos;
+    attempt = 0;
+    const bool lost = lost_events || (connected_before && e.connection_id != connection_id);
+    if (lost && !lost_events) ++stats.gaps;
+    resuming = false;
+    lost_events = false;
+    connection_id = e.connection_id;
+    next_seq = *e.seq + 1;
+    log().info("mattermost: hello server_version={} new_connection={}", e.server_version, connected_before);
+    if (!connected_before) {
+      connected_before = true;
+      if (last_seen_ms == 0) last_seen_ms = wall_ms();
+      return;
+    }
+    if (lost) start_catch_up(last_seen_ms);
+  }
+
+  // ---- catch-up over REST ----
+
+  void start_catch_up(std::int64_t since) {
+    if (catching_up) {
+      pending_catch_up = std::min(pending_catch_up.value_or(since), since);
+      return;
+    }
+    catching_up = true;
+    log().info("mattermost: events were lost; catching up over REST since_ms={}", since);
+    rest.my_channels([this, since](bot::Result<std::vector<ChannelRef>> channels) {
+      if (stopped) return;
+      if (!channels) {
+        log().error("mattermost: catch-up failed, listing channels error={}", channels.error().message);
+        return finish_catch_up(since, false);
+      }
+      auto seq = std::make_shared<Sequence>();
+      auto ok = std::make_shared<bool>(true);
+      for (const auto& c : *channels) {
+        seq->steps.push_back([this, c, since, ok](std::function<void()> next) {
+          rest.posts_since(c.id, since, [this, c, next, ok](bot::Result<std::vector<Post>> posts) {
+            if (stopped) return;
+            if (!posts) {
+              *ok = false;
+              log().error("mattermost: catch-up failed channel={} error={}", c.id, posts.error().message);
+              return next();
+            }
+            for (const auto& p : *posts) {
+              last_seen_ms = std::max(last_seen_ms, p.create_at);
+              if (handle_post(p, c.type, "", true)) ++stats.caught_up;
+            }
+            next();
+          });
+        });
+      }
+      seq->steps.push_back([this, since, ok](std::function<void()>) { finish_catch_up(since, *ok); });
+      seq->run();
+    });
+  }
+
+  void finish_catch_up(std::int64_t since, bool ok) {
+    catching_up = false;
+    if (ok) {
+      ++stats.catch_ups;
+      log().info("mattermost: catch-up done posts={}", stats.caught_up);
+    } else if (!pending_catch_up) {
+      // Try again later from the same point rather than lose commands.
+      pending_catch_up = since;
+      clock.call_after(std::max(settings.backoff_initial, 1000ms), [this] {
+        if (!catching_up && pending_catch_up) {
+          const auto s = *pending_catch_up;
+          pending_catch_up.reset();
+          start_catch_up(s);
+        }
+      });
+      return;
+    }
+    if (pending_catch_up) {
+      const auto s = *pending_catch_up;
+      pending_catch_up.reset();
+      start_catch_up(s);
+    }
+  }
+
+  // Returns whether the post was given to the handler.
+  bool handle_post(const Post& post, const std::string& channel_type, const std::string& sender, bool from_rest) {
+    if (!seen.insert(post.id)) {
+      ++stats.duplicates;
+      return false;
+    }
+    Inbound in = to_inbound(post, channel_type, sender, bot_user, bot_name);
+    if (!in.act) {
+      ++stats.ignored;
+      log().debug("mattermost: post ignored why={} from_rest={}", in.ignored_because, from_rest);
+      return false;
+    }
+    ReplyContext rc;
+    rc.message = &in.message;
+    rc.direct = in.direct;
+    dispatch(in.message, rc);
+    return true;
+  }
+
+  void dispatch(const bot::InboundMessage& m, ReplyContext& rc) {
+    if (!handler) return;
+    ++stats.handled;
+    ReplyContext* outer = ctx;
+    ctx = &rc;
+    handler(m);
+    ctx = outer;
+  }
+
+  bool current(const bot::InboundMessage& to) const {
+    return ctx && (ctx->message == &to || (ctx->message->channel == to.channel && ctx->message->user == to.user &&
+                                           ctx->message->text == to.text));
+  }
+
+  // ---- outbound ----
+
+  void note(const bot::Error& e) {
+    if (e.code == bot::Errc::unauthorized) rest_problem = e.message;
+  }
+
+  void reply(const bot::InboundMessage& to, bot::Message message) {
+    if (current(to) && ctx->captured) {
+      ctx->captured->push_back(std::move(message));
+      return;
+    }
+    const bool is_current = current(to);
+    const bool direct = is_current && ctx->direct;
+    const bool visible = is_current && (direct || !settings.ephemeral_mention_replies);
+    auto seq = std::make_shared<Sequence>();
+    for (auto& p : render(message, render_options)) {
+      seq->steps.push_back([this, visible, direct, channel = to.channel.str(), user = to.user.str(),
+                            thread = direct ? std::string() : to.thread, p = std::move(p)](std::function<void()> next) mutable {
+        auto done = [this, next](bot::Result<std::string> r) {
+          if (!r) {
+            note(r.error());
+            log().warn("mattermost: reply failed error={}", r.error().message);
+          }
+          next();
+        };
+        if (visible) {
+          rest.create_post(channel, thread, std::move(p), done);
+        } else {
+          rest.ephemeral_post(user, channel, thread, std::move(p), done);
+        }
+      });
+    }
+    seq->run();
+  }
+
+  struct PostState {
+    bot::PostRequest request;
+    std::vector<json> parts;
+    std::function<void(bot::Result<bot::PostResult>)> done;
+    std::size_t index = 0;
+    std::string root;
+  };
+
+  void post(std::shared_ptr<PostState> st) {
+    const auto& req = st->request;
+    json part = st->parts[st->index];
+    auto next = [this, st](bot::Result<std::string> r) {
+      if (!r) {
+        note(r.error());
+        if (st->index == 0) {
+          ++stats.post_failures;
+          log().warn("mattermost: post failed channel={} env={} error={} retryable={}", st->request.channel.str(),
+                     st->request.env.str(), r.error().message, r.error().is_retryable());
+          st->done(r.error());
+        } else {
+          log().warn("mattermost: a later part of a long message was not delivered channel={} part={} error={}",
+                     st->request.channel.str(), st->index, r.error().message);
+          st->done(bot::PostResult{st->root});
+        }
+        return;
+      }
+      rest_problem.clear();
+      if (st->index == 0) st->root = st->request.edit.empty() ? (st->request.thread.empty() ? *r : *r) : st->request.edit;
+      if (++st->index < st->parts.size()) return post(st);
+      st->done(bot::PostResult{st->root});
+    };
+    if (st->index == 0 && !req.edit.empty()) return rest.patch_post(req.edit, std::move(part), next);
+    std::string thread = req.thread;
+    if (st->index > 0 && thread.empty()) thread = st->root;
+    rest.create_post(req.channel.str(), thread, std::move(part), next);
+  }
+
+  // ---- HTTP endpoints ----
+
+  json slash_part(const json& part) const {
+    json out{{"response_type", settings.slash_response_type}, {"text", part.value("message", "")}};
+    if (part.contains("props") && part["props"].contains("attachments")) out["attachments"] = part["props"]["attachments"];
+    return out;
+  }
+
+  common::HttpResponse handle_slash(const common::HttpRequest& req) {
+    auto form = parse_form(req.body);
+    std::string token = form["token"];
+    if (auto h = req.headers.find("authorization"); h != req.headers.end() && h->second.rfind("Token ", 0) == 0) {
+      token = h->second.substr(6);
+    }
+    if (settings.slash_token.empty() || !constant_time_equal(token, settings.slash_token)) {
+      ++stats.rejected;
+      log().warn("mattermost: slash command with a bad token refused remote={}", req.remote);
+      return json_response(401, {{"text", "runbot: this slash command's token is not accepted"}});
+    }
+    if (!handler) return json_response(503, {{"response_type", "ephemeral"}, {"text", "runbot is starting; try again"}});
+    ++stats.slash_commands;
+    bot::InboundMessage m;
+    m.platform = "mattermost";
+    m.channel = bot::ChannelId{form["channel_id"]};
+    m.user = bot::UserId{form["user_id"]};
+    m.user_name = form["user_name"];
+    m.text = form["text"];
+    m.thread = form["root_id"];
+    std::vector<bot::Message> answers;
+    ReplyContext rc;
+    rc.message = &m;
+    rc.captured = &answers;
+    dispatch(m, rc);
+    std::vector<json> parts;
+    for (const auto& a : answers) {
+      for (const auto& p : render(a, render_options)) parts.push_back(slash_part(p));
+    }
+    if (parts.empty()) return json_response(200, {{"response_type", "ephemeral"}, {"text", "OK"}});
+    json out = parts.front();
+    if (parts.size() > 1) out["extra_responses"] = json(std::vector<json>(parts.begin() + 1, parts.end()));
+    return json_response(200, out);
+  }
+
+  common::HttpResponse handle_action(const common::HttpRequest& req) {
+    std::string why;
+    auto a = parse_action_request(req.body, &why);
+    if (!a) {
+      ++stats.rejected;
+      log().warn("mattermost: bad button request remote={} error={}", req.remote, why);
+      return json_response(400, {{"ephemeral_text", "runbot could not read this click"}});
+    }
+    if (!constant_time_equal(a->sig, sign_action(render_options.action_secret, a->action, a->value))) {
+      ++stats.rejected;
+      log().warn("mattermost: button click with a bad signature refused remote={} action={}", req.remote, a->action);
+      return json_response(401, {{"ephemeral_text", "runbot could not verify this button"}});
+    }
+    ++stats.actions;
+    auto command = bot::command_for_button(a->action, a->value);
+    if (!command) return json_response(200, {{"ephemeral_text", "Nothing to do for this button."}});
+    if (!handler) return json_response(200, {{"ephemeral_text", "runbot is starting; try again"}});
+    bot::InboundMessage m;
+    m.platform = "mattermost";
+    m.channel = bot::ChannelId{a->channel_id};
+    m.user = bot::UserId{a->user_id};
+    m.user_name = a->user_name;
+    m.text = *command;
+    m.thread = a->post_id;
+    m.is_button = true;
+    std::vector<bot::Message> answers;
+    ReplyContext rc;
+    rc.message = &m;
+    rc.captured = &answers;
+    dispatch(m, rc);
+    std::string text;
+    for (const auto& ans : answers) text += (text.empty() ? "" : "\n\n") + render_markdown(ans);
+    if (text.size() > kMaxPostChars) text = text.substr(0, kMaxPostChars - 3) + "…";
+    return json_response(200, {{"ephemeral_text", text.empty() ? std::string("Done.") : text}});
+  }
+};
+
+bot::Result<std::unique_ptr<MattermostAdapter>> MattermostAdapter::create(boost::asio::io_context& io,
+                                                                          MattermostSettings settings) {
+  std::vector<std::string> problems;
+  if (settings.server_url.rfind("https://", 0) != 0) problems.push_back("mattermost.server_url must be an https:// URL");
+  if (settings.token.empty()) problems.push_back("mattermost.token is empty (the bot account's access token)");
+  if (settings.slash_response_type != "ephemeral" && settings.slash_response_type != "in_channel") {
+    problems.push_back("mattermost.slash_response_type must be ephemeral or in_channel");
+  }
+  if (settings.backoff_initial <= 0ms || settings.idle_timeout <= 0ms || settings.ping_interval <= 0ms) {
+    problems.push_back("mattermost: backoff_initial, ping_interval and idle_timeout must be positive");
+  }
+  auto tls = common::TlsContext::create(settings.ca_file);
+  if (!tls) problems.push_back("mattermost.ca_file: " + tls.error().message);
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    return bot::make_error(bot::Errc::invalid_argument, all);
+  }
+  auto impl = std::make_unique<Impl>(io, std::move(settings), std::move(*tls));
+  return std::unique_ptr<MattermostAdapter>(new MattermostAdapter(std::move(impl)));
+}
+
+MattermostAdapter::MattermostAdapter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+MattermostAdapter::~MattermostAdapter() {
+  impl_->stopped = true;
+  impl_->ws.reset();  // the WebSocketClient destructor closes without calling back
+  impl_->http.stop();
+}
+
+void MattermostAdapter::start(InboundHandler handler) {
+  Impl& d = *impl_;
+  if (handler) d.handler = std::move(handler);
+  if (d.started) return;
+  d.started = true;
+  d.who_am_i();
+}
+
+void MattermostAdapter::on_started(std::function<void(bot::Status)> started) {
+  Impl& d = *impl_;
+  if (!started) return;
+  if (d.startup) {
+    d.clock.call_after(0ms, [started = std::move(started), s = *d.startup] { started(s); });
+    return;
+  }
+  d.started_cb = std::move(started);
+}
+
+void MattermostAdapter::post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) {
+  Impl& d = *impl_;
+  ++d.stats.posts;
+  auto st = std::make_shared<Impl::PostState>();
+  st->parts = render(request.message, d.render_options);
+  st->request = std::move(request);
+  st->done = std::move(done);
+  d.post(std::move(st));
+}
+
+void MattermostAdapter::reply(const bot::InboundMessage& to, bot::Message message) { impl_->reply(to, std::move(message)); }
+
+void MattermostAdapter::stop() {
+  Impl& d = *impl_;
+  if (d.stopped) return;
+  d.stopped = true;
+  if (d.reconnect_timer) d.clock.cancel(d.reconnect_timer);
+  d.reconnect_timer = 0;
+  if (d.ws) d.ws->close("shutting down");
+  log().info("mattermost: stopped");
+}
+
+bool MattermostAdapter::healthy() const { return problem().empty(); }
+
+std::string MattermostAdapter::problem() const {
+  const Impl& d = *impl_;
+  if (!d.fatal.empty()) return d.fatal;
+  if (!d.started) return "mattermost: not started";
+  if (d.stopped) return "mattermost: stopped";
+  if (!d.rest_problem.empty()) return d.rest_problem;
+  if (!d.auth_ok) return "mattermost: users/me has not succeeded yet";
+  if (d.settings.socket && !d.ws_open) return "mattermost: no websocket connection open";
+  return "";
+}
+
+MattermostStats MattermostAdapter::stats() const { return impl_->stats; }
+
+std::string MattermostAdapter::bot_user_id() const { return impl_->bot_user; }
+
+common::HttpResponse MattermostAdapter::handle_slash(const common::HttpRequest& request) {
+  return impl_->handle_slash(request);
+}
+
+common::HttpResponse MattermostAdapter::handle_action(const common::HttpRequest& request) {
+  return impl_->handle_action(request);
+}
+
+void MattermostAdapter::route(common::HttpServer& server) {
+  if (!impl_->settings.slash_token.empty()) {
+    server.route("POST", impl_->settings.command_path, [this](const common::HttpRequest& r) { return handle_slash(r); });
+  }
+  server.route("POST", impl_->settings.action_path, [this](const common::HttpRequest& r) { return handle_action(r); });
+}
+
+}  // namespace runbot::mattermost

@@ -1,0 +1,75 @@
+#pragma once
+// MattermostRest: the REST calls runbot makes (chat-protocols.md §2.2, §2.6) over
+// common::HttpsClient, with `Authorization: Bearer <token>`. Errors come back as bot::Error
+// values classified by interpret_response() so the outbox knows whether retrying can help:
+//
+//   HTTP 429                      → rate_limited, retry_after = Retry-After, else
+//                                   X-Ratelimit-Reset (< 1e9: seconds; else an epoch), else 1 s
+//   HTTP 5xx, network errors      → unavailable (408 → timeout)
+//   HTTP 401, 403                 → unauthorized (not retried): the message says to check the token
+//   other 4xx                     → invalid_argument (not retried)
+//
+// Messages name the call and Mattermost's error id; they never contain the token or bodies.
+//
+// Ownership and executor: borrows the HttpsClient (which must outlive it); callbacks run on the
+// client's io_context thread, never inside the call.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "adapters/common/https_client.h"
+#include "adapters/mattermost/mattermost_protocol.h"
+#include "bot/result.h"
+
+namespace runbot::mattermost {
+
+struct ChannelRef {
+  std::string id;
+  std::string type;  // O, P, D, G
+};
+
+class MattermostRest {
+ public:
+  using JsonCallback = std::function<void(bot::Result<nlohmann::json>)>;
+  using IdCallback = std::function<void(bot::Result<std::string>)>;
+
+  // `server_url` without /api/v4.
+  MattermostRest(common::HttpsClient& http, std::string server_url, std::string token,
+                 std::chrono::milliseconds timeout);
+
+  // GET /users/me: id, username.
+  void users_me(JsonCallback done);
+  // POST /posts with channel_id, root_id (when not empty) and the rendered post; gives the id.
+  void create_post(const std::string& channel, const std::string& root_id, nlohmann::json post, IdCallback done);
+  // PUT /posts/{id}/patch with message and props; gives the id.
+  void patch_post(const std::string& post_id, nlohmann::json post, IdCallback done);
+  // POST /posts/ephemeral to `user`; gives the (ephemeral) id.
+  void ephemeral_post(const std::string& user, const std::string& channel, const std::string& root_id,
+                      nlohmann::json post, IdCallback done);
+  // The channels the bot is a member of, over all its teams (GET /users/me/teams, then
+  // /users/me/teams/{team}/channels for each).
+  void my_channels(std::function<void(bot::Result<std::vector<ChannelRef>>)> done);
+  // GET /channels/{id}/posts?since=<ms>: posts created or changed since then, oldest first.
+  void posts_since(const std::string& channel, std::int64_t since_ms, std::function<void(bot::Result<std::vector<Post>>)> done);
+
+  std::uint64_t calls() const { return calls_; }
+
+ private:
+  void send(std::string method, const std::string& path, std::string body, std::string what, JsonCallback done);
+
+  common::HttpsClient& http_;
+  std::string base_;
+  std::string token_;
+  std::chrono::milliseconds timeout_;
+  std::uint64_t calls_ = 0;
+};
+
+// Classifies one HTTP exchange. `now_epoch_s` turns an absolute X-Ratelimit-Reset into a delay.
+bot::Result<nlohmann::json> interpret_response(const std::string& what, const common::HttpClientResponse& res,
+                                               std::int64_t now_epoch_s);
+
+}  // namespace runbot::mattermost

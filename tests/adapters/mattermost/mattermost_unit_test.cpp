@@ -1,0 +1,293 @@
+// The Mattermost renderer against golden files (one per notification kind the announcer
+// produces), and the pure protocol functions: event parsing with the double-decoded post,
+// mention and DM rules, the challenge frame, forms, button signatures, REST error classes.
+// Regenerate the goldens after an intended change with
+//   RUNBOT_UPDATE_GOLDEN=1 ctest -R MattermostRenderer
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "adapters/mattermost/mattermost_protocol.h"
+#include "adapters/mattermost/mattermost_renderer.h"
+#include "adapters/mattermost/mattermost_rest.h"
+#include "bot/announcer.h"
+#include "bot/command.h"
+
+namespace runbot::mattermost {
+namespace {
+
+using namespace std::chrono_literals;
+using bot::Message;
+using nlohmann::json;
+
+constexpr const char* kGoldenDir = RUNBOT_MATTERMOST_GOLDEN_DIR;
+
+struct Fixture {
+  bot::TimePoint now = *bot::parse_time("2026-11-26T12:00:00Z");
+  bot::AppSpec app;
+  bot::Environment env;
+  bot::UserId alice{"U024BE7LH"};
+  bot::UserId bob{"U0G9QF9C6"};
+
+  Fixture() {
+    app.name = bot::AppName{"front-end"};
+    app.repo = "acme/front-end";
+    app.team = bot::TeamName{"web"};
+    app.rate_per_hour = bot::Money::dollars(0.625);
+    app.suspended_rate_per_hour = bot::Money::dollars(0.05);
+    env.id = bot::EnvId{"front-end-pr-123"};
+    env.app = app.name;
+    env.pr = 123;
+    env.namespace_name = "front-end-pr-123";
+    env.state = bot::EnvState::ready;
+    env.owner = alice;
+    env.requester = bob;
+    env.team = app.team;
+    env.url = "https://front-end-pr-123.preview.example.com";
+    env.image = "sha-4f2a9c1";
+    env.ttl = 8h;
+    env.created_at = env.metered_until = env.last_activity = now - 6min;
+    env.ready_at = now - 1min;
+    env.expires_at = now + 8h - 1min;
+    env.active_time = 6min;
+    env.nodes = {bot::NodeName{"ip-10-0-1-17"}};
+  }
+
+  bot::ClusterEvent spot() const {
+    bot::ClusterEvent e;
+    e.kind = bot::ClusterEventKind::spot_interruption;
+    e.source = "aws-node-termination-handler";
+    e.node = {bot::NodeName{"ip-10-0-1-17"}, bot::CapacityType::spot, "m5.large", "eu-west-1a"};
+    e.time = now;
+    e.deadline = now + 2min;
+    return e;
+  }
+};
+
+// The neutral messages of every notification kind, built by the real announcer.
+std::map<std::string, Message> announcer_cases() {
+  Fixture f;
+  std::map<std::string, Message> cases;
+
+  bot::Environment provisioning = f.env;
+  provisioning.state = bot::EnvState::provisioning;
+  provisioning.url.clear();
+  provisioning.ready_at.reset();
+  provisioning.expires_at.reset();
+  provisioning.stage = "deploy";
+  provisioning.nodes.clear();
+  cases["status_card_provisioning"] = bot::announce::status_card(provisioning, f.app, f.now);
+  cases["status_card_ready"] = bot::announce::status_card(f.env, f.app, f.now);
+  bot::Environment demo = f.env;
+  demo.simulated = true;
+  cases["status_card_simulated"] = bot::announce::status_card(demo, f.app, f.now);
+
+  cases["requested"] = bot::announce::requested(provisioning, f.app, false);
+
+  bot::LifecycleEvent stage;
+  stage.kind = bot::LifecycleKind::progress;
+  stage.env = f.env.id;
+  stage.stage = "deploy";
+  stage.stage_index = 2;
+  stage.stage_count = 3;
+  stage.message = "helm upgrade --install front-end";
+  cases["progress"] = bot::announce::progress(provisioning, stage, f.now, 8min);
+
+  cases["ready"] = bot::announce::ready(f.env, f.app, 5min, 4h);
+  cases["updated"] = bot::announce::updated(f.env, f.app);
+
+  bot::LifecycleEvent failure;
+  failure.kind = bot::LifecycleKind::failed;
+  failure.env = f.env.id;
+  failure.stage = "deploy";
+  failure.reason = "helm upgrade failed";
+  failure.exit_status = 1;
+  failure.log_tail = {"Release \"front-end-pr-123\" does not exist. Installing it now.",
+                      "Error: timed out waiting for the condition",
+                      "pod/front-end-7d9f4b-x2x8l  0/1  CrashLoopBackOff  4  2m"};
+  cases["failed"] = bot::announce::failed(provisioning, f.app, failure);
+
+  bot::LifecycleEvent cancel;
+  cancel.kind = bot::LifecycleKind::cancelled;
+  cancel.verb = bot::JobVerb::up;
+  cases["cancelled"] = bot::announce::cancelled(provisioning, cancel);
+
+  bot::Environment expiring = f.env;
+  expiring.expires_at = f.now + 30min;
+  cases["ttl_warning"] = bot::announce::ttl_warning(expiring, 30min - 5s, 4h);
+  cases["extended"] = bot::announce::extended(f.env, f.bob, 4h);
+  cases["expired"] = bot::announce::expired(f.env, f.app, f.now, false);
+  cases["deleted"] = bot::announce::deleted(f.env, f.app, f.now, "pr-closed");
+  cases["tearing_down"] = bot::announce::tearing_down(f.env, f.bob);
+  cases["suspended"] = bot::announce::suspended(f.env, f.app);
+  cases["resumed"] = bot::announce::resumed(f.env, f.app);
+  cases["interruption"] = bot::announce::interruption(f.env, f.spot(), f.now);
+
+  bot::Environment other = f.env;
+  other.id = bot::EnvId{"api-pr-7"};
+  other.owner = f.bob;
+  const std::vector<const bot::Environment*> affected = {&f.env, &other};
+  cases["interruption_summary"] = bot::announce::interruption_summary(f.spot(), affected, f.now);
+
+  bot::Environment back = f.env;
+  back.interrupted_at = f.now - 3min;
+  back.nodes = {bot::NodeName{"ip-10-0-2-40"}};
+  cases["recovered"] = bot::announce::recovered(back, f.now);
+
+  // The `down` confirmation comes from Bot::cmd_down, which needs a whole bot; this is its message.
+  Message confirm;
+  confirm.kind = bot::NoticeKind::confirmation;
+  confirm.title = "Tear down front-end-pr-123? Reply `yes` or `no` (within 2m).";
+  confirm.text = "It is ready at https://front-end-pr-123.preview.example.com, owned by @U024BE7LH.";
+  confirm.buttons = {{"Yes, tear down", "confirm", "yes", ""}, {"No", "confirm", "no", ""}};
+  cases["confirmation"] = confirm;
+  return cases;
+}
+
+
+RenderOptions options() { return RenderOptions{"https://runbot.internal/hooks/mattermost/action", "test-secret"}; }
+
+TEST(MattermostRenderer, EveryNotificationKindMatchesItsGoldenFile) {
+  const bool update = std::getenv("RUNBOT_UPDATE_GOLDEN") != nullptr;
+  for (const auto& [name, message] : announcer_cases()) {
+    const json got = json(render(message, options()));
+    const auto path = std::filesystem::path(kGoldenDir) / (name + ".json");
+    if (update) {
+      std::ofstream(path) << got.dump(2) << "\n";
+      continue;
+    }
+    std::ifstream in(path);
+    ASSERT_TRUE(in) << "missing golden " << path << " (run with RUNBOT_UPDATE_GOLDEN=1)";
+    std::stringstream ss;
+    ss << in.rdbuf();
+    EXPECT_EQ(got, json::parse(ss.str())) << name << ":\n" << got.dump(2);
+  }
+}
+
+TEST(MattermostRenderer, ButtonsCarryActionValueAndAValidSignatureAndMapBackToCommands) {
+  const auto cases = announcer_cases();
+  const auto posts = render(cases.at("ready"), options());
+  ASSERT_EQ(posts.size(), 1u);
+  const auto& actions = posts[0]["props"]["attachments"][0]["actions"];
+  ASSERT_EQ(actions.size(), 2u) << "Open is a link, Extend and Tear down are buttons";
+  for (const auto& a : actions) {
+    const auto& ctx = a["integration"]["context"];
+    EXPECT_EQ(a["integration"]["url"], options().action_url);
+    EXPECT_EQ(ctx["sig"], sign_action("test-secret", ctx["action"].get<std::string>(), ctx["value"].get<std::string>()));
+    EXPECT_TRUE(bot::command_for_button(ctx["action"].get<std::string>(), ctx["value"].get<std::string>()).has_value());
+  }
+  EXPECT_NE(posts[0]["props"]["attachments"][0]["text"].get<std::string>().find("[Open](https://front-end-pr-123"),
+            std::string::npos);
+}
+
+TEST(MattermostRenderer, WithoutAnActionUrlButtonsBecomeCommandsToType) {
+  const auto posts = render(announcer_cases().at("ready"), RenderOptions{});
+  const auto& att = posts[0]["props"]["attachments"][0];
+  EXPECT_FALSE(att.contains("actions"));
+  EXPECT_NE(att["text"].get<std::string>().find("`extend front-end-pr-123 4h`"), std::string::npos) << att.dump();
+}
+
+TEST(MattermostRenderer, AHugeLogIsSplitIntoPostsUnderTheLimit) {
+  Message m;
+  m.kind = bot::NoticeKind::failed;
+  m.title = "failed";
+  for (int i = 0; i < 3000; ++i) m.code.push_back("line " + std::to_string(i) + " of a very long log tail");
+  m.buttons = {{"Retry", "retry", "front-end-pr-1", ""}};
+  const auto posts = render(m, options());
+  ASSERT_GT(posts.size(), 1u);
+  for (const auto& p : posts) EXPECT_LE(p["message"].get<std::string>().size(), kMaxPostChars);
+  EXPECT_TRUE(posts.back()["props"]["attachments"][0].contains("actions")) << "the buttons ride on the last post";
+}
+
+TEST(MattermostProtocol, PostedEventIsDecodedTwice) {
+  json post{{"id", "p1"}, {"user_id", "u1"}, {"channel_id", "c1"}, {"root_id", ""}, {"message", "@runbot up api 1"},
+            {"create_at", 1714557600000}, {"type", ""}};
+  json ev{{"event", "posted"}, {"seq", 7},
+          {"data", {{"post", post.dump()}, {"channel_type", "O"}, {"sender_name", "@alice"}}},
+          {"broadcast", {{"omit_users", {{"x", true}}}}}};
+  Event e = parse_event(ev.dump());
+  ASSERT_EQ(e.kind, EventKind::posted) << e.error;
+  EXPECT_EQ(*e.seq, 7);
+  EXPECT_EQ(e.post.id, "p1");
+  EXPECT_EQ(e.post.create_at, 1714557600000);
+  Inbound in = to_inbound(e.post, e.channel_type, e.sender_name, "bot", "runbot");
+  ASSERT_TRUE(in.act);
+  EXPECT_EQ(in.message.text, "up api 1");
+  EXPECT_EQ(in.message.thread, "p1");
+  EXPECT_EQ(in.message.user_name, "alice");
+}
+
+TEST(MattermostProtocol, MalformedEventsAreReportedNotThrown) {
+  EXPECT_EQ(parse_event("not json").kind, EventKind::malformed);
+  EXPECT_EQ(parse_event("[1]").kind, EventKind::malformed);
+  EXPECT_EQ(parse_event(R"({"event":"posted","seq":1,"data":{"post":"{broken"}})").kind, EventKind::malformed);
+  EXPECT_EQ(parse_event(R"({"event":"posted","seq":1,"data":{"post":42}})").kind, EventKind::malformed);
+  EXPECT_EQ(parse_event(R"({"event":"typing","seq":2,"data":{}})").kind, EventKind::other);
+  Event r = parse_event(R"({"status":"OK","seq_reply":1})");
+  EXPECT_EQ(r.kind, EventKind::reply);
+  Event h = parse_event(R"({"event":"hello","seq":0,"data":{"connection_id":"abc","server_version":"9"}})");
+  EXPECT_EQ(h.kind, EventKind::hello);
+  EXPECT_EQ(h.connection_id, "abc");
+}
+
+TEST(MattermostProtocol, MentionsDirectMessagesAndIgnoredPosts) {
+  Post p;
+  p.id = "p";
+  p.user_id = "u";
+  p.message = "hey @RunBot: list";
+  EXPECT_EQ(to_inbound(p, "O", "", "bot", "runbot").message.text, "hey list");
+  p.message = "ping @runbot2 list";
+  EXPECT_FALSE(to_inbound(p, "O", "", "bot", "runbot").act) << "another user's name is no mention";
+  p.message = "list";
+  EXPECT_FALSE(to_inbound(p, "O", "", "bot", "runbot").act);
+  EXPECT_TRUE(to_inbound(p, "D", "", "bot", "runbot").act) << "every DM counts";
+  p.user_id = "bot";
+  EXPECT_FALSE(to_inbound(p, "D", "", "bot", "runbot").act) << "own posts are ignored";
+  p.user_id = "u";
+  p.type = "system_join_channel";
+  EXPECT_FALSE(to_inbound(p, "D", "", "bot", "runbot").act);
+  p.type = "";
+  p.root_id = "root";
+  EXPECT_EQ(to_inbound(p, "D", "", "bot", "runbot").message.thread, "root");
+}
+
+TEST(MattermostProtocol, ChallengeFormsSignaturesAndConstantTimeCompare) {
+  json c = json::parse(challenge_json(1, "tok"));
+  EXPECT_EQ(c["action"], "authentication_challenge");
+  EXPECT_EQ(c["data"]["token"], "tok");
+  auto f = parse_form("text=up+api%2F1&token=abc&x");
+  EXPECT_EQ(f["text"], "up api/1");
+  EXPECT_EQ(f["token"], "abc");
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "ab"));
+  EXPECT_NE(sign_action("k", "down", "x"), sign_action("k", "down", "y"));
+  EXPECT_EQ(sign_action("k", "down", "x").size(), 64u);
+}
+
+TEST(MattermostRest, ErrorsAreClassifiedForTheOutbox) {
+  common::HttpClientResponse r;
+  r.status = 429;
+  r.headers = {{"x-ratelimit-reset", "1000000030"}};
+  auto e = interpret_response("posts", r, 1000000000);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, bot::Errc::rate_limited);
+  EXPECT_EQ(e.error().retry_after, 30s) << "an absolute reset becomes a delay";
+  r.headers = {{"retry-after", "7"}};
+  EXPECT_EQ(interpret_response("posts", r, 0).error().retry_after, 7s);
+  r.headers.clear();
+  r.status = 401;
+  r.body = R"({"id":"api.context.session_expired.app_error","message":"Invalid or expired session"})";
+  EXPECT_EQ(interpret_response("posts", r, 0).error().code, bot::Errc::unauthorized);
+  EXPECT_FALSE(interpret_response("posts", r, 0).error().is_retryable());
+  r.status = 400;
+  EXPECT_EQ(interpret_response("posts", r, 0).error().code, bot::Errc::invalid_argument);
+  r.status = 502;
+  EXPECT_TRUE(interpret_response("posts", r, 0).error().is_retryable());
+}
+
+}  // namespace
+}  // namespace runbot::mattermost
