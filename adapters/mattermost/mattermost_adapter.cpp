@@ -1,5 +1,7 @@
 #include "adapters/mattermost/mattermost_adapter.h"
 
+#include "adapters/common/multipart_post.h"
+
 #include <algorithm>
 #include <optional>
 #include <random>
@@ -35,17 +37,6 @@ common::HttpResponse json_response(int status, const json& body) {
 }
 
 // Runs asynchronous steps one after the other; each step gets a continuation to call once.
-struct Sequence : std::enable_shared_from_this<Sequence> {
-  using Step = std::function<void(std::function<void()>)>;
-  std::vector<Step> steps;
-  std::size_t next = 0;
-  void run() {
-    if (next >= steps.size()) return;
-    auto self = shared_from_this();
-    auto step = std::move(steps[next++]);
-    step([self] { self->run(); });
-  }
-};
 
 }  // namespace
 
@@ -324,7 +315,7 @@ struct MattermostAdapter::Impl {
         log().error("mattermost: catch-up failed, listing channels error={}", channels.error().message);
         return finish_catch_up(since, false);
       }
-      auto seq = std::make_shared<Sequence>();
+      auto seq = std::make_shared<common::Sequence>();
       auto ok = std::make_shared<bool>(true);
       for (const auto& c : *channels) {
         seq->steps.push_back([this, c, since, ok](std::function<void()> next) {
@@ -419,7 +410,7 @@ struct MattermostAdapter::Impl {
     const bool is_current = current(to);
     const bool direct = is_current && ctx->direct;
     const bool visible = is_current && (direct || !settings.ephemeral_mention_replies);
-    auto seq = std::make_shared<Sequence>();
+    auto seq = std::make_shared<common::Sequence>();
     for (auto& p : render(message, render_options)) {
       seq->steps.push_back([this, visible, direct, channel = to.channel.str(), user = to.user.str(),
                             thread = direct ? std::string() : to.thread, p = std::move(p)](std::function<void()> next) mutable {
@@ -440,42 +431,33 @@ struct MattermostAdapter::Impl {
     seq->run();
   }
 
-  struct PostState {
-    bot::PostRequest request;
-    std::vector<json> parts;
-    std::function<void(bot::Result<bot::PostResult>)> done;
-    std::size_t index = 0;
-    std::string root;
-  };
-
-  void post(std::shared_ptr<PostState> st) {
-    const auto& req = st->request;
-    json part = st->parts[st->index];
-    auto next = [this, st](bot::Result<std::string> r) {
-      if (!r) {
-        note(r.error());
-        if (st->index == 0) {
-          ++stats.post_failures;
-          log().warn("mattermost: post failed channel={} env={} error={} retryable={}", st->request.channel.str(),
-                     st->request.env.str(), r.error().message, r.error().is_retryable());
-          st->done(r.error());
-        } else {
-          log().warn("mattermost: a later part of a long message was not delivered channel={} part={} error={}",
-                     st->request.channel.str(), st->index, r.error().message);
-          st->done(bot::PostResult{st->root});
-        }
-        return;
-      }
-      rest_problem.clear();
-      if (st->index == 0) st->root = st->request.edit.empty() ? (st->request.thread.empty() ? *r : *r) : st->request.edit;
-      if (++st->index < st->parts.size()) return post(st);
-      st->done(bot::PostResult{st->root});
+  void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    auto shared = std::make_shared<std::vector<json>>(std::move(parts));
+    const std::string channel = req.channel.str();
+    const std::string env = req.env.str();
+    common::MultipartPost::Calls calls;
+    calls.create = [this, shared, channel](const std::string& thread, std::size_t i, common::MultipartPost::Callback cb) {
+      json part = (*shared)[i];
+      rest.create_post(channel, thread, std::move(part), std::move(cb));
     };
-    if (st->index == 0 && !req.edit.empty()) return rest.patch_post(req.edit, std::move(part), next);
-    std::string thread = req.thread;
-    if (st->index > 0 && thread.empty()) thread = st->root;
-    rest.create_post(req.channel.str(), thread, std::move(part), next);
+    calls.update = [this, shared, channel](const std::string& id, std::size_t i, common::MultipartPost::Callback cb) {
+      json part = (*shared)[i];
+      rest.patch_post(id, std::move(part), std::move(cb));
+    };
+    calls.failed = [this, channel, env](const bot::Error& e) {
+      note(e);
+      ++stats.post_failures;
+      log().warn("mattermost: post failed channel={} env={} error={} retryable={}", channel, env, e.message, e.is_retryable());
+    };
+    calls.later_failed = [this, channel](std::size_t i, const bot::Error& e) {
+      note(e);
+      log().warn("mattermost: a later part of a long message was not delivered channel={} part={} error={}", channel, i,
+                 e.message);
+    };
+    calls.delivered = [this] { rest_problem.clear(); };
+    common::MultipartPost::start(shared->size(), req.thread, req.edit, std::move(calls), std::move(done));
   }
+
 
   // ---- HTTP endpoints ----
 
@@ -608,11 +590,14 @@ void MattermostAdapter::on_started(std::function<void(bot::Status)> started) {
 void MattermostAdapter::post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) {
   Impl& d = *impl_;
   ++d.stats.posts;
-  auto st = std::make_shared<Impl::PostState>();
-  st->parts = render(request.message, d.render_options);
-  st->request = std::move(request);
-  st->done = std::move(done);
-  d.post(std::move(st));
+  auto parts = render(request.message, d.render_options);
+  if (parts.empty()) {
+    d.clock.call_after(bot::Duration::zero(), [done = std::move(done)] {
+      done(bot::make_error(bot::Errc::invalid_argument, "mattermost: nothing to post"));
+    });
+    return;
+  }
+  d.post(std::move(request), std::move(parts), std::move(done));
 }
 
 void MattermostAdapter::reply(const bot::InboundMessage& to, bot::Message message) { impl_->reply(to, std::move(message)); }

@@ -1,5 +1,7 @@
 #include "adapters/slack/slack_adapter.h"
 
+#include "adapters/common/multipart_post.h"
+
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -27,17 +29,6 @@ namespace {
 bool permanent(const bot::Error& e) { return e.code == bot::Errc::unauthorized || e.code == bot::Errc::invalid_argument; }
 
 // Runs asynchronous steps one after the other; each step gets a continuation to call once.
-struct Sequence : std::enable_shared_from_this<Sequence> {
-  using Step = std::function<void(std::function<void()>)>;
-  std::vector<Step> steps;
-  std::size_t next = 0;
-  void run() {
-    if (next >= steps.size()) return;
-    auto self = shared_from_this();
-    auto step = std::move(steps[next++]);
-    step([self] { self->run(); });
-  }
-};
 
 }  // namespace
 
@@ -384,7 +375,7 @@ struct SlackAdapter::Impl {
       log().warn("slack: answer has more parts than the ack carries and no response_url; dropped parts={}", parts.size());
       return;
     }
-    auto seq = std::make_shared<Sequence>();
+    auto seq = std::make_shared<common::Sequence>();
     for (auto& p : parts) {
       seq->steps.push_back([this, url, p = std::move(p)](std::function<void()> next) mutable {
         api.respond(url, std::move(p), [this, next](bot::Status s) {
@@ -413,7 +404,7 @@ struct SlackAdapter::Impl {
       return respond_in_order(ctx->response_url, std::move(parts));
     }
     const bool direct = current(to) && ctx->direct;
-    auto seq = std::make_shared<Sequence>();
+    auto seq = std::make_shared<common::Sequence>();
     for (auto& p : parts) {
       seq->steps.push_back([this, direct, channel = to.channel.str(), user = to.user.str(), thread = to.thread,
                             p = std::move(p)](std::function<void()> next) mutable {
@@ -434,42 +425,33 @@ struct SlackAdapter::Impl {
     seq->run();
   }
 
-  struct PostState {
-    bot::PostRequest request;
-    std::vector<json> parts;
-    std::function<void(bot::Result<bot::PostResult>)> done;
-    std::size_t index = 0;
-    std::string root;
-  };
-
-  void post(std::shared_ptr<PostState> st) {
-    const auto& req = st->request;
-    json part = st->parts[st->index];
-    auto next = [this, st](bot::Result<std::string> r) {
-      if (!r) {
-        note(r.error());
-        if (st->index == 0) {
-          ++stats.post_failures;
-          log().warn("slack: post failed channel={} env={} error={} retryable={}", st->request.channel.str(),
-                     st->request.env.str(), r.error().message, r.error().is_retryable());
-          st->done(r.error());
-        } else {
-          log().warn("slack: a later part of a long message was not delivered channel={} part={} error={}",
-                     st->request.channel.str(), st->index, r.error().message);
-          st->done(bot::PostResult{st->root});
-        }
-        return;
-      }
-      web_problem.clear();
-      if (st->index == 0) st->root = st->request.edit.empty() ? *r : st->request.edit;
-      if (++st->index < st->parts.size()) return post(st);
-      st->done(bot::PostResult{st->root});
+  void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    auto shared = std::make_shared<std::vector<json>>(std::move(parts));
+    const std::string channel = req.channel.str();
+    const std::string env = req.env.str();
+    common::MultipartPost::Calls calls;
+    calls.create = [this, shared, channel](const std::string& thread, std::size_t i, common::MultipartPost::Callback cb) {
+      json part = (*shared)[i];
+      api.post_message(channel, thread, std::move(part), std::move(cb));
     };
-    if (st->index == 0 && !req.edit.empty()) return api.update(req.channel.str(), req.edit, std::move(part), next);
-    std::string thread = req.thread;
-    if (st->index > 0 && thread.empty()) thread = st->root;
-    api.post_message(req.channel.str(), thread, std::move(part), next);
+    calls.update = [this, shared, channel](const std::string& id, std::size_t i, common::MultipartPost::Callback cb) {
+      json part = (*shared)[i];
+      api.update(channel, id, std::move(part), std::move(cb));
+    };
+    calls.failed = [this, channel, env](const bot::Error& e) {
+      note(e);
+      ++stats.post_failures;
+      log().warn("slack: post failed channel={} env={} error={} retryable={}", channel, env, e.message, e.is_retryable());
+    };
+    calls.later_failed = [this, channel](std::size_t i, const bot::Error& e) {
+      note(e);
+      log().warn("slack: a later part of a long message was not delivered channel={} part={} error={}", channel, i,
+                 e.message);
+    };
+    calls.delivered = [this] { web_problem.clear(); };
+    common::MultipartPost::start(shared->size(), req.thread, req.edit, std::move(calls), std::move(done));
   }
+
 };
 
 bot::Result<std::unique_ptr<SlackAdapter>> SlackAdapter::create(boost::asio::io_context& io, SlackSettings settings) {
@@ -548,15 +530,14 @@ void SlackAdapter::start_checked(InboundHandler handler, std::function<void(bot:
 void SlackAdapter::post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) {
   Impl& d = *impl_;
   ++d.stats.posts;
-  auto st = std::make_shared<Impl::PostState>();
-  st->parts = render(request.message);
-  st->request = std::move(request);
-  st->done = std::move(done);
-  if (st->parts.empty()) {
-    d.clock.call_after(0ms, [st] { st->done(bot::make_error(bot::Errc::invalid_argument, "slack: nothing to post")); });
+  auto parts = render(request.message);
+  if (parts.empty()) {
+    d.clock.call_after(0ms, [done = std::move(done)] {
+      done(bot::make_error(bot::Errc::invalid_argument, "slack: nothing to post"));
+    });
     return;
   }
-  d.post(std::move(st));
+  d.post(std::move(request), std::move(parts), std::move(done));
 }
 
 void SlackAdapter::reply(const bot::InboundMessage& to, bot::Message message) { impl_->reply(to, std::move(message)); }
