@@ -555,7 +555,15 @@ Message Bot::cmd_status() const {
   m.fields.push_back({"Interruptions (24h)", std::to_string(interruptions) + (last.empty() ? "" : "; last: " + last)});
   if (hooks_.event_stats) {
     EventSourceStats s = hooks_.event_stats();
-    std::string lag = s.lag < 0 ? "unknown" : std::to_string(s.lag) + " records";
+    std::string lag;
+    if (s.lag_by_topic.empty()) {
+      lag = s.lag < 0 ? "unknown" : std::to_string(s.lag) + " records";
+    } else {
+      // "runbot.events 0, runbot.cluster-events 3"
+      for (const auto& [topic, behind] : s.lag_by_topic) {
+        lag += (lag.empty() ? "" : ", ") + topic + " " + (behind < 0 ? std::string("unknown") : std::to_string(behind));
+      }
+    }
     m.fields.push_back({"Event lag", lag + ", " + std::to_string(s.consumed) + " consumed, " +
                                          std::to_string(s.skipped_invalid) + " invalid skipped (" +
                                          std::to_string(s.dead_lettered) + " in the dead-letter topic)" +

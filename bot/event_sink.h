@@ -2,6 +2,11 @@
 // EventSink: what consumers of Kafka (or any EventSource) hand decoded events to. Calls arrive on
 // the bot's executor; when a call returns the event is handled and its offset may be stored
 // (at-least-once: handlers must be idempotent).
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
 #include "bot/model.h"
 
 namespace runbot::bot {
@@ -20,6 +25,8 @@ struct EventSourceStats {
   std::uint64_t dead_lettered = 0;     // of those, records now in the dead-letter topic
   std::int64_t lag = -1;               // records behind the high watermark, -1 = unknown
   std::optional<TimePoint> last_event;
+  // Each consumed topic's lag (same meaning as `lag`), by topic name; empty when not known.
+  std::map<std::string, std::int64_t> lag_by_topic;
 };
 
 // EventSource: something that feeds an EventSink (a Kafka consumer in production).

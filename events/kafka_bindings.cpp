@@ -61,7 +61,9 @@ bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::a
 
 bot::EventSourceStats KafkaEventSource::stats() const {
   ConsumerStats s = consumer_->stats();
-  return bot::EventSourceStats{s.consumed, s.skipped_invalid, s.dead_lettered, s.lag, s.last_record};
+  bot::EventSourceStats out{s.consumed, s.skipped_invalid, s.dead_lettered, s.lag, s.last_record, {}};
+  for (const auto& [topic, t] : s.topics) out.lag_by_topic.emplace(topic, t.lag);
+  return out;
 }
 
 std::uint64_t KafkaEventSource::dead_lettered() const { return consumer_->stats().dead_lettered; }

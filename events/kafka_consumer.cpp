@@ -78,6 +78,7 @@ struct KafkaConsumer::Impl {
   std::unique_ptr<detail::QueueWaker> waker;
   boost::asio::steady_timer tick;
   ConsumerStats stats;
+  std::pair<const std::string, TopicStats>* last_topic = nullptr;  // into stats.topics (node-stable)
   bool paused = false;
   bool closed = false;
   std::shared_ptr<int> alive = std::make_shared<int>(0);
@@ -161,11 +162,22 @@ struct KafkaConsumer::Impl {
     process(std::move(record));
   }
 
+  // Records arrive in runs of one topic: remember the last entry rather than search the map.
+  TopicStats& topic_stats(const std::string& topic) {
+    if (last_topic == nullptr || last_topic->first != topic) {
+      last_topic = &*stats.topics.try_emplace(topic).first;
+    }
+    return last_topic->second;
+  }
+
   // Runs the handler; returns false if the record went to the DLQ path (partition now held).
   bool process(Record record) {
     ++stats.consumed;
     bot::Status st = handler(record);
     stats.last_record = wall_now();
+    TopicStats& per_topic = topic_stats(record.topic);
+    ++per_topic.consumed;
+    per_topic.last_record = stats.last_record;
     if (st) {
       store(record);
       return true;
@@ -288,7 +300,9 @@ struct KafkaConsumer::Impl {
     return detail::PartitionListPtr{list};
   }
 
-  std::int64_t lag() const {
+  // Total lag (-1 = unknown) and each topic's in `per_topic` (entries reset to -1 first).
+  std::int64_t lag(std::map<std::string, TopicStats>& per_topic) const {
+    for (auto& [name, t] : per_topic) t.lag = -1;
     if (closed) return -1;
     auto list = assignment();
     if (!list || list->cnt == 0) return -1;
@@ -300,12 +314,17 @@ struct KafkaConsumer::Impl {
       std::int64_t low = -1, high = -1;
       // Cached from fetch responses: never blocks.
       if (rd_kafka_get_watermark_offsets(rk.get(), p.topic, p.partition, &low, &high) != 0 || high < 0) continue;
+      std::int64_t behind = -1;
       if (p.offset >= 0) {
-        sum += std::max<std::int64_t>(0, high - p.offset);
-        known = true;
+        behind = std::max<std::int64_t>(0, high - p.offset);
       } else if (low >= 0 && low == high) {
-        known = true;  // empty partition, nothing consumed yet
+        behind = 0;  // empty partition, nothing consumed yet
       }
+      if (behind < 0) continue;
+      sum += behind;
+      known = true;
+      TopicStats& t = per_topic[p.topic];
+      t.lag = std::max<std::int64_t>(t.lag, 0) + behind;
     }
     return known ? sum : -1;
   }
@@ -355,6 +374,7 @@ bot::Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(boost::asio::i
   auto rk = detail::make_handle(RD_KAFKA_CONSUMER, std::move(*conf), "consumer");
   if (!rk) return rk.error();
   impl->rk = std::move(*rk);
+  for (const auto& t : topics) impl->stats.topics.try_emplace(t);
   // Route the main queue (errors, logs, rebalances) into the consumer queue: one queue to drain.
   rd_kafka_poll_set_consumer(impl->rk.get());
 
@@ -386,7 +406,7 @@ bool KafkaConsumer::paused() const { return impl_->paused; }
 
 ConsumerStats KafkaConsumer::stats() const {
   ConsumerStats s = impl_->stats;
-  s.lag = impl_->lag();
+  s.lag = impl_->lag(s.topics);
   s.held_partitions = impl_->held.size();
   return s;
 }

@@ -38,6 +38,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,13 @@ class io_context;
 
 namespace runbot::events {
 
+// One subscribed topic's share of ConsumerStats.
+struct TopicStats {
+  std::uint64_t consumed = 0;                 // records of this topic handed to the handler
+  std::int64_t lag = -1;                      // sum over its assigned partitions, -1 = unknown
+  std::optional<bot::TimePoint> last_record;  // wall-clock time its last record was handled
+};
+
 struct ConsumerStats {
   std::uint64_t consumed = 0;         // records handed to the handler
   std::uint64_t skipped_invalid = 0;  // of those, records whose handler returned an error
@@ -62,6 +70,8 @@ struct ConsumerStats {
   std::size_t held_partitions = 0;    // partitions paused behind a DLQ delivery right now
   std::int64_t lag = -1;              // sum over assigned partitions of high watermark - position
   std::optional<bot::TimePoint> last_record;  // wall-clock time the last record was handled
+  // Per subscribed topic (every subscribed topic has an entry, lag -1 until known).
+  std::map<std::string, TopicStats> topics;
 };
 
 // Where records the handler rejects go (§6.5). Off by default.

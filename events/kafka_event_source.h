@@ -30,6 +30,7 @@ class KafkaEventSource : public bot::EventSource {
                                                                bot::EventSink& sink,
                                                                std::string group_id = "runbot-bot");
 
+  // Totals plus lag_by_topic: one entry per subscribed topic (lag -1 until known).
   bot::EventSourceStats stats() const override;
   // Records confirmed in "<topic>.dlq" (bot::EventSourceStats has no field for it yet).
   std::uint64_t dead_lettered() const;

@@ -164,5 +164,45 @@ TEST_F(BotEvents, AJobThatCannotBePublishedFailsTheEnvironmentVisibly) {
   EXPECT_EQ(count_titles("web-pr-2 failed at stage publish"), 1u);
 }
 
+TEST_F(BotEvents, StatusShowsEventLagPerTopic) {
+  BotHooks hooks;
+  hooks.event_stats = [] {
+    EventSourceStats s;
+    s.consumed = 120;
+    s.skipped_invalid = 2;
+    s.dead_lettered = 2;
+    s.lag = 3;
+    s.lag_by_topic = {{"runbot.events", 0}, {"runbot.cluster-events", 3}, {"runbot.other", -1}};
+    return s;
+  };
+  bot->set_hooks(hooks);
+  chat.say("status");
+  ASSERT_FALSE(chat.replies.empty());
+  std::string lag_line;
+  for (const auto& f : chat.replies.back().fields) {
+    if (f.label == "Event lag") lag_line = f.value;
+  }
+  EXPECT_EQ(lag_line,
+            "runbot.cluster-events 3, runbot.events 0, runbot.other unknown, 120 consumed, 2 invalid skipped "
+            "(2 in the dead-letter topic)");
+}
+
+TEST_F(BotEvents, StatusShowsTotalEventLagWhenNoTopicIsKnown) {
+  BotHooks hooks;
+  hooks.event_stats = [] {
+    EventSourceStats s;
+    s.lag = 7;
+    return s;
+  };
+  bot->set_hooks(hooks);
+  chat.say("status");
+  ASSERT_FALSE(chat.replies.empty());
+  std::string lag_line;
+  for (const auto& f : chat.replies.back().fields) {
+    if (f.label == "Event lag") lag_line = f.value;
+  }
+  EXPECT_EQ(lag_line, "7 records, 0 consumed, 0 invalid skipped (0 in the dead-letter topic)");
+}
+
 }  // namespace
 }  // namespace runbot::bot

@@ -164,6 +164,16 @@ void lifecycle_and_cluster_flow(const KafkaSettings& settings, const std::string
   EXPECT_EQ(stats.consumed, 4u);
   EXPECT_EQ(stats.skipped_invalid, 1u);
   EXPECT_TRUE(stats.last_event.has_value());
+  // Per topic: both subscribed topics are listed, each caught up once its records are handled.
+  ConsumerStats consumer_stats = (*source)->consumer().stats();
+  ASSERT_EQ(consumer_stats.topics.size(), 2u);
+  EXPECT_EQ(consumer_stats.topics.at(settings.topics.events).consumed, 2u);
+  EXPECT_EQ(consumer_stats.topics.at(settings.topics.cluster_events).consumed, 2u);
+  EXPECT_TRUE(consumer_stats.topics.at(settings.topics.events).last_record.has_value());
+  EXPECT_TRUE(run_until(io, [&] {
+    auto by_topic = (*source)->stats().lag_by_topic;
+    return by_topic.size() == 2 && by_topic[settings.topics.events] == 0 && by_topic[settings.topics.cluster_events] == 0;
+  })) << "lag_by_topic never reached 0 for both topics";
   ASSERT_TRUE((*source)->close());
 }
 
