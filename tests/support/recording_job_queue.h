@@ -1,16 +1,17 @@
 #pragma once
-// RecordingJobQueue: a JobQueue for unit tests that keeps every job and acknowledges it through
-// the FakeClock (never inline), or fails it when told to.
+// RecordingJobQueue: a JobQueue for tests that keeps every job and acknowledges it through the
+// clock (never inline: a FakeClock, or an AsioClock in tests with real sockets), or fails it when
+// told to.
 #include <vector>
 
 #include "bot/job_queue.h"
-#include "tests/support/fake_clock.h"
+#include "bot/clock.h"
 
 namespace runbot::testing {
 
 class RecordingJobQueue final : public bot::JobQueue {
  public:
-  explicit RecordingJobQueue(FakeClock& clock) : clock_(clock) {}
+  explicit RecordingJobQueue(bot::Clock& clock) : clock_(clock) {}
   void publish(const bot::Job& job, std::function<void(bot::Status)> done) override {
     jobs.push_back(job);
     bot::Status result = fail_next ? bot::Status(bot::make_error(bot::Errc::unavailable, "broker down")) : bot::ok();
@@ -21,7 +22,7 @@ class RecordingJobQueue final : public bot::JobQueue {
   bool fail_next = false;
 
  private:
-  FakeClock& clock_;
+  bot::Clock& clock_;
 };
 
 }  // namespace runbot::testing

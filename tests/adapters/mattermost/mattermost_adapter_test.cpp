@@ -20,6 +20,7 @@
 #include "bot/app/config.h"
 #include "bot/bot.h"
 #include "tests/adapters/common/run_until.h"
+#include "tests/support/recording_job_queue.h"
 #include "tests/support/fake_mattermost.h"
 
 namespace runbot::mattermost {
@@ -319,19 +320,7 @@ TEST_F(MattermostAdapterTest, ARejectedTokenIsReportedOnceAndNotRetried) {
   EXPECT_FALSE(adapter->healthy());
 }
 
-// Accepts every job at once (from the loop, never inline) and counts them.
-class CountingJobQueue final : public bot::JobQueue {
- public:
-  explicit CountingJobQueue(bot::Clock& clock) : clock_(clock) {}
-  void publish(const bot::Job& job, std::function<void(bot::Status)> done) override {
-    jobs.push_back(job);
-    clock_.call_after(bot::Duration{0}, [done = std::move(done)] { done(bot::ok()); });
-  }
-  std::vector<bot::Job> jobs;
-
- private:
-  bot::Clock& clock_;
-};
+using CountingJobQueue = testing::RecordingJobQueue;
 
 TEST(MattermostBotFlow, AMentionBecomesAJobAndAnAnswerInTheThread) {
   auto ca = testing::TestCa::make();

@@ -8,6 +8,7 @@
 #include "bot/app/config.h"
 #include "bot/bot.h"
 #include "tests/adapters/common/run_until.h"
+#include "tests/support/recording_job_queue.h"
 #include "tests/support/fake_slack.h"
 
 namespace runbot::slack {
@@ -16,19 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using common::testing::run_until;
 
-// Accepts every job at once (from the loop, never inline) and counts them.
-class CountingJobQueue final : public bot::JobQueue {
- public:
-  explicit CountingJobQueue(bot::Clock& clock) : clock_(clock) {}
-  void publish(const bot::Job& job, std::function<void(bot::Status)> done) override {
-    jobs.push_back(job);
-    clock_.call_after(bot::Duration{0}, [done = std::move(done)] { done(bot::ok()); });
-  }
-  std::vector<bot::Job> jobs;
-
- private:
-  bot::Clock& clock_;
-};
+using CountingJobQueue = testing::RecordingJobQueue;
 
 TEST(SlackBotFlow, SlashUpIsAnsweredInTheAckAndBecomesAJob) {
   auto ca = testing::TestCa::make();
