@@ -19,31 +19,50 @@ using common::testing::run_until;
 
 using CountingJobQueue = testing::RecordingJobQueue;
 
-TEST(SlackBotFlow, SlashUpIsAnsweredInTheAckAndBecomesAJob) {
-  auto ca = testing::TestCa::make();
+// The real bot behind a SlackAdapter connected to FakeSlack, with `extra_yaml` added to the demo
+// configuration.
+class SlackBotFlow : public ::testing::Test {
+ protected:
+  SlackBotFlow() { fake.start(); }
+  ~SlackBotFlow() override {
+    if (the_bot) the_bot->stop();
+    if (adapter) adapter->stop();
+  }
+
+  void connect(const std::string& extra_yaml = "") {
+    auto cfg = app::parse_config(app::demo_config_yaml() + extra_yaml, {});
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    outbox = std::make_unique<bot::Outbox>(cfg->outbox, clock, metrics);
+    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics, nullptr);
+    SlackSettings s;
+    s.app_token = "xapp-1-test";
+    s.bot_token = "xoxb-test";
+    s.api_base_url = fake.api_base_url();
+    s.ca_file = ca.ca_file;
+    auto created = SlackAdapter::create(io, s);
+    ASSERT_TRUE(created) << created.error().message;
+    adapter = std::move(*created);
+    std::optional<bot::Status> started;
+    adapter->on_started([&](bot::Status st) { started = st; });
+    the_bot->attach(*adapter);
+    the_bot->start();
+    ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
+    ASSERT_TRUE(*started) << started->error().message;
+  }
+
+  testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
-  testing::FakeSlack fake(io, ca);
-  fake.start();
-  common::AsioClock clock(io);
-  auto cfg = app::parse_config(app::demo_config_yaml(), {});
-  ASSERT_TRUE(cfg) << cfg.error().message;
+  testing::FakeSlack fake{io, ca};
+  common::AsioClock clock{io};
   bot::Metrics metrics;
-  CountingJobQueue jobs(clock);
-  bot::Outbox outbox(cfg->outbox, clock, metrics);
-  bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, nullptr);
-  SlackSettings s;
-  s.app_token = "xapp-1-test";
-  s.bot_token = "xoxb-test";
-  s.api_base_url = fake.api_base_url();
-  s.ca_file = ca.ca_file;
-  auto adapter = SlackAdapter::create(io, s);
-  ASSERT_TRUE(adapter) << adapter.error().message;
-  std::optional<bot::Status> started;
-  (*adapter)->on_started([&](bot::Status st) { started = st; });
-  the_bot.attach(**adapter);
-  the_bot.start();
-  ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-  ASSERT_TRUE(*started) << started->error().message;
+  CountingJobQueue jobs{clock};
+  std::unique_ptr<bot::Outbox> outbox;
+  std::unique_ptr<bot::Bot> the_bot;
+  std::unique_ptr<SlackAdapter> adapter;
+};
+
+TEST_F(SlackBotFlow, SlashUpIsAnsweredInTheAckAndBecomesAJob) {
+  connect();
 
   const std::string id = fake.send_slash(-1, "up front-end pr-123");
   ASSERT_TRUE(run_until(io, [&] { return fake.ack_for(id) != nullptr; }));
@@ -60,8 +79,6 @@ TEST(SlackBotFlow, SlashUpIsAnsweredInTheAckAndBecomesAJob) {
   EXPECT_NE(fake.ack_for(bad)->payload.value("text", "").find("unknown app 'nope'"), std::string::npos);
   EXPECT_EQ(jobs.jobs.size(), 1u) << "a bad command publishes nothing";
   EXPECT_TRUE(fake.problems.empty()) << ::testing::PrintToString(fake.problems);
-  the_bot.stop();
-  (*adapter)->stop();
 }
 
 }  // namespace
@@ -72,13 +89,8 @@ namespace {
 
 // Policies through Slack: a viewer is denied, a second environment over quota is queued, an
 // over-budget request is approved with the button an admin sees, and the audit log shows it all.
-TEST(SlackBotFlow, DenialsQueueingApprovalButtonsAndAuditOverSlack) {
-  auto ca = testing::TestCa::make();
-  boost::asio::io_context io;
-  testing::FakeSlack fake(io, ca);
-  fake.start();
-  common::AsioClock clock(io);
-  auto cfg = app::parse_config(app::demo_config_yaml() + R"(
+TEST_F(SlackBotFlow, DenialsQueueingApprovalButtonsAndAuditOverSlack) {
+  connect(R"(
 policy:
   bindings:
     - {role: admin, platform: slack, users: [UBOSS]}
@@ -87,26 +99,7 @@ policy:
   approvals_channel: slack:CAPPROVE
   teams:
     web: {members: [U0002], monthly_budget: 4, channel: slack:CWEB}
-)",
-                               {});
-  ASSERT_TRUE(cfg) << cfg.error().message;
-  bot::Metrics metrics;
-  CountingJobQueue jobs(clock);
-  bot::Outbox outbox(cfg->outbox, clock, metrics);
-  bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, nullptr);
-  SlackSettings s;
-  s.app_token = "xapp-1-test";
-  s.bot_token = "xoxb-test";
-  s.api_base_url = fake.api_base_url();
-  s.ca_file = ca.ca_file;
-  auto adapter = SlackAdapter::create(io, s);
-  ASSERT_TRUE(adapter) << adapter.error().message;
-  std::optional<bot::Status> started;
-  (*adapter)->on_started([&](bot::Status st) { started = st; });
-  the_bot.attach(**adapter);
-  the_bot.start();
-  ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-  ASSERT_TRUE(*started) << started->error().message;
+)");
 
   auto slash = [&](const std::string& text, const std::string& user) {
     const std::string id = fake.send_slash(-1, text, user);
@@ -148,8 +141,6 @@ policy:
   EXPECT_NE(audit.find("@U0002  approve (button)  denied"), std::string::npos) << audit;
   EXPECT_NE(audit.find("@UBOSS  approve (button)  ok"), std::string::npos) << audit;
   EXPECT_TRUE(fake.problems.empty()) << ::testing::PrintToString(fake.problems);
-  the_bot.stop();
-  (*adapter)->stop();
 }
 
 }  // namespace
