@@ -236,6 +236,19 @@ void Bot::post_to_channel(const std::string& where, Message message) {
   outbox_.post(where.substr(0, colon), ChannelId{where.substr(colon + 1)}, std::move(message));
 }
 
+std::optional<std::string> Bot::adapter_state(const std::string& key) const {
+  const std::string* v = registry_.adapter_state(key);
+  if (!v) return std::nullopt;
+  return *v;
+}
+
+void Bot::set_adapter_state(const std::string& key, std::string value) {
+  const std::string* old = registry_.adapter_state(key);
+  if (old ? *old == value : value.empty()) return;
+  registry_.set_adapter_state(key, std::move(value));
+  save();
+}
+
 void Bot::save() {
   // Many events arrive in one loop turn (a Kafka drain): write the snapshot once after them, not
   // once per event. Offsets of those records are committed later still (every few seconds).

@@ -66,6 +66,9 @@ class Bot final : public EventSink {
   void check_ttls();
 
   const Registry& registry() const { return registry_; }
+  // Adapter records kept with the state (see Registry::adapter_state); setting one saves state.
+  std::optional<std::string> adapter_state(const std::string& key) const;
+  void set_adapter_state(const std::string& key, std::string value);
   // Whether state could be saved last time (for /readyz).
   bool state_healthy() const { return state_ok_; }
   // Brings gauges (environments by state, queue length) up to date; called when /metrics is read.

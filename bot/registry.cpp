@@ -265,6 +265,19 @@ AuditRecord audit_from_json(const json& j) {
 
 json audit_record_json(const AuditRecord& a) { return audit_to_json(a); }
 
+const std::string* Registry::adapter_state(const std::string& key) const {
+  auto it = adapter_state_.find(key);
+  return it == adapter_state_.end() ? nullptr : &it->second;
+}
+
+void Registry::set_adapter_state(const std::string& key, std::string value) {
+  if (value.empty()) {
+    adapter_state_.erase(key);
+  } else {
+    adapter_state_[key] = std::move(value);
+  }
+}
+
 std::string Registry::snapshot() const {
   json envs = json::array();
   for (const auto& [id, e] : envs_) envs.push_back(env_to_json(e));
@@ -294,6 +307,7 @@ std::string Registry::snapshot() const {
               {"requestSeq", request_seq_},
               {"audit", audit},
               {"budgetAlerts", budget_alerts_},
+              {"adapterState", adapter_state_},
               {"environments", envs},
               {"nodes", nodes},
               {"clusterEvents", events},
@@ -334,6 +348,7 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& a : j.at("audit")) r.audit_.push_back(audit_from_json(a));
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
+    if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {
       r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};
     }

@@ -110,6 +110,12 @@ class Registry {
   bool alerted(const std::string& key) const { return budget_alerts_.count(key) > 0; }
   void mark_alerted(const std::string& key) { budget_alerts_.insert(key); }
 
+  // Small opaque records an adapter keeps across restarts (Teams conversation references):
+  // key -> value, both chosen by the adapter ("teams/conv/<id>"). An empty value erases.
+  const std::string* adapter_state(const std::string& key) const;
+  void set_adapter_state(const std::string& key, std::string value);
+  const std::map<std::string, std::string>& adapter_states() const { return adapter_state_; }
+
   // Snapshot for the StateStore, and back. A snapshot from a newer, unknown format is an Error.
   std::string snapshot() const;
   static Result<Registry> restore(const std::string& snapshot);
@@ -132,6 +138,7 @@ class Registry {
   std::uint64_t request_seq_ = 0;
   std::deque<AuditRecord> audit_;
   std::set<std::string> budget_alerts_;
+  std::map<std::string, std::string> adapter_state_;
 };
 
 }  // namespace runbot::bot

@@ -41,10 +41,16 @@ TEST(Registry, SnapshotRestoresEverythingItSaved) {
   EXPECT_TRUE(r.remember_cluster_event({TimePoint{} + 1002h, ev, {EnvId{"front-end-pr-123"}}}));
   r.mark_lifecycle("evt-1");
   r.learn_provisioning_time(AppName{"front-end"}, 150s);
+  r.set_adapter_state("teams/conv/19:abc@thread.tacv2", R"({"serviceUrl":"https://smba.example/"})");
+  r.set_adapter_state("teams/conv/gone", "x");
+  r.set_adapter_state("teams/conv/gone", "");
   auto restored = Registry::restore(r.snapshot());
   ASSERT_TRUE(restored.has_value()) << restored.error().message;
   EXPECT_EQ(*restored, r);
   EXPECT_TRUE(restored->seen_lifecycle("evt-1"));
+  ASSERT_NE(restored->adapter_state("teams/conv/19:abc@thread.tacv2"), nullptr);
+  EXPECT_EQ(*restored->adapter_state("teams/conv/19:abc@thread.tacv2"), R"({"serviceUrl":"https://smba.example/"})");
+  EXPECT_EQ(restored->adapter_state("teams/conv/gone"), nullptr) << "an empty value erases";
   EXPECT_FALSE(restored->remember_cluster_event({TimePoint{}, ev, {}})) << "dedupe memory survives a restart";
 }
 
