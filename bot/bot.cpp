@@ -254,7 +254,7 @@ void Bot::save() {
   // once per event. Offsets of those records are committed later still (every few seconds).
   state_dirty_ = true;
   if (!store_ || save_timer_) return;
-  save_timer_ = clock_.call_after(Duration::zero(), [this] {
+  save_timer_ = clock_.call_after(settings_.state_save_delay, [this] {
     save_timer_ = 0;
     flush_state();
   });
@@ -263,7 +263,9 @@ void Bot::save() {
 void Bot::flush_state() {
   if (!store_ || !state_dirty_) return;
   state_dirty_ = false;
+  std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
   auto s = store_->save(registry_.snapshot());
+  if (s && durable) store_->when_durable(std::move(durable));
   if (!s) {
     if (state_ok_) spdlog::error("state save failed: {}", s.error().message);
     state_ok_ = false;

@@ -38,6 +38,9 @@ struct BotHooks {
   std::function<std::string()> provisioner_status;
   // Receives every audit record (the Kafka audit topic in production); the log always gets one.
   std::function<void(const AuditRecord&)> audit;
+  // Called as each snapshot is taken; the function it returns runs once that snapshot (and every
+  // earlier one) is durable. The Kafka event source uses it to commit offsets behind the state.
+  std::function<std::function<void()>()> state_checkpoint;
 };
 
 class Bot final : public EventSink {
@@ -73,8 +76,11 @@ class Bot final : public EventSink {
   bool state_healthy() const { return state_ok_; }
   // Brings gauges (environments by state, queue length) up to date; called when /metrics is read.
   void refresh_metrics();
-  // Writes pending state now (shutdown); normally state is written once per loop turn.
+  // Writes pending state now (shutdown); normally state is written once per loop turn (or
+  // settings.state_save_delay).
   void flush_state();
+  // Asks for a snapshot even without a change (input was consumed whose offsets wait for one).
+  void request_save() { save(); }
 
  private:
   struct Pending {

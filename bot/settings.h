@@ -33,6 +33,10 @@ struct BotSettings {
   PolicySettings policy;
   // How often budgets are checked for the 80 % and 100 % alerts.
   Duration budget_check_interval = std::chrono::minutes(1);
+  // State is written at most this often: changes within the delay share one snapshot (zero = once
+  // per loop turn). Input offsets are committed only behind written state, so this also bounds
+  // how far commits trail handling.
+  Duration state_save_delay = Duration::zero();
   // Deleted environments are kept this long for `usage`.
   Duration history = std::chrono::hours(24 * 90);
 };

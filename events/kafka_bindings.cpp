@@ -32,7 +32,8 @@ void KafkaEventPublisher::publish_cluster_record(std::string key, std::string js
 bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::asio::io_context& io,
                                                                         const KafkaSettings& settings,
                                                                         bot::EventSink& sink,
-                                                                        std::string group_id) {
+                                                                        std::string group_id,
+                                                                        bool defer_offsets) {
   std::unique_ptr<KafkaEventSource> self{new KafkaEventSource()};
   self->events_topic_ = settings.topics.events;
   self->sink_ = &sink;
@@ -42,15 +43,17 @@ bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::a
       auto event = decode_lifecycle(record);
       if (!event) return event.error();
       raw->sink_->on_lifecycle(*event);
-      return bot::ok();
+    } else {
+      auto event = decode_cluster_record(record);
+      if (!event) return event.error();
+      raw->sink_->on_cluster(*event);
     }
-    auto event = decode_cluster_record(record);
-    if (!event) return event.error();
-    raw->sink_->on_cluster(*event);
+    if (raw->after_record_) raw->after_record_();
     return bot::ok();
   };
   ConsumerOptions options;
   options.dead_letter.enabled = true;
+  options.defer_offset_store = defer_offsets;
   auto consumer = KafkaConsumer::create(io, settings, std::move(group_id),
                                         {settings.topics.events, settings.topics.cluster_events},
                                         std::move(handler), options);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "events/kafka_producer.h"
 #include "events/queue_waker.h"
@@ -81,6 +82,11 @@ struct KafkaConsumer::Impl {
   std::pair<const std::string, TopicStats>* last_topic = nullptr;  // into stats.topics (node-stable)
   bool paused = false;
   bool closed = false;
+  // defer_offset_store: next offsets handled since the last checkpoint, and the marks waiting
+  // for commit_through().
+  std::map<PartitionKey, std::int64_t> handled;
+  std::deque<std::pair<std::uint64_t, std::map<PartitionKey, std::int64_t>>> marks;
+  std::uint64_t mark_seq = 0;
   std::shared_ptr<int> alive = std::make_shared<int>(0);
 
   Impl(boost::asio::io_context& ctx, std::string group, Handler h, ConsumerOptions opts)
@@ -202,14 +208,45 @@ struct KafkaConsumer::Impl {
 
   void store(const Record& record) {
     if (closed) return;
-    detail::PartitionListPtr list{rd_kafka_topic_partition_list_new(1)};
-    rd_kafka_topic_partition_list_add(list.get(), record.topic.c_str(), record.partition)->offset =
-        record.offset + 1;
+    if (options.defer_offset_store) {
+      auto& next = handled[PartitionKey{record.topic, record.partition}];
+      next = std::max(next, record.offset + 1);
+      return;
+    }
+    store_offsets({{PartitionKey{record.topic, record.partition}, record.offset + 1}});
+  }
+
+  void store_offsets(const std::map<PartitionKey, std::int64_t>& offsets) {
+    if (closed || offsets.empty()) return;
+    detail::PartitionListPtr list{rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()))};
+    for (const auto& [key, offset] : offsets) {
+      rd_kafka_topic_partition_list_add(list.get(), key.first.c_str(), key.second)->offset = offset;
+    }
     if (auto err = rd_kafka_offsets_store(rk.get(), list.get())) {
-      // ERR__STATE: the partition was revoked meanwhile; its new owner will see the record again.
-      log().debug("kafka offset store group={} where={} error={}", group_id, record.where(),
+      // ERR__STATE: a partition was revoked meanwhile; its new owner will see the records again.
+      log().debug("kafka offset store group={} partitions={} error={}", group_id, offsets.size(),
                   rd_kafka_err2name(err));
     }
+  }
+
+  std::uint64_t checkpoint() {
+    if (!options.defer_offset_store) return 0;
+    ++mark_seq;
+    if (!handled.empty()) marks.emplace_back(mark_seq, std::move(handled));
+    handled.clear();
+    return mark_seq;
+  }
+
+  void commit_through(std::uint64_t mark) {
+    std::map<PartitionKey, std::int64_t> merged;
+    while (!marks.empty() && marks.front().first <= mark) {
+      for (const auto& [key, offset] : marks.front().second) {
+        auto& m = merged[key];
+        m = std::max(m, offset);
+      }
+      marks.pop_front();
+    }
+    store_offsets(merged);
   }
 
   void send_to_dlq(std::shared_ptr<const Record> record, std::shared_ptr<const Headers> headers, std::uint64_t gen,
@@ -400,6 +437,16 @@ KafkaConsumer::KafkaConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 KafkaConsumer::~KafkaConsumer() = default;
 
 bot::Status KafkaConsumer::close() { return impl_->close(); }
+std::uint64_t KafkaConsumer::checkpoint() { return impl_->checkpoint(); }
+void KafkaConsumer::commit_through(std::uint64_t mark) { impl_->commit_through(mark); }
+std::size_t KafkaConsumer::deferred_partitions() const {
+  std::set<PartitionKey> parts;
+  for (const auto& [key, offset] : impl_->handled) parts.insert(key);
+  for (const auto& m : impl_->marks) {
+    for (const auto& [key, offset] : m.second) parts.insert(key);
+  }
+  return parts.size();
+}
 void KafkaConsumer::pause() { impl_->set_paused(true); }
 void KafkaConsumer::resume() { impl_->set_paused(false); }
 bool KafkaConsumer::paused() const { return impl_->paused; }

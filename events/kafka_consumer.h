@@ -3,8 +3,8 @@
 // records one at a time to a synchronous handler with at-least-once semantics.
 //
 // Delivery: for each record the handler runs on the loop thread; after it returns ok the
-// record's offset + 1 is stored, and librdkafka's auto-commit commits stored offsets in the
-// background (and on close()). A record whose handler fails is logged once with
+// record's offset + 1 is stored (or, with defer_offset_store, kept until commit_through()), and
+// librdkafka's auto-commit commits stored offsets in the background (and on close()). A record whose handler fails is logged once with
 // topic/partition/offset and the reason and counted in skipped_invalid; then
 //  * without a dead-letter topic: its offset is stored and the partition moves on;
 //  * with one (ConsumerOptions::dead_letter.enabled): the record is produced to
@@ -84,6 +84,10 @@ struct DeadLetterSettings {
 
 struct ConsumerOptions {
   DeadLetterSettings dead_letter;
+  // Offsets of handled records are not stored right away but at commit_through(): the caller
+  // stores them once the effects of those records are durable (bot state written), so a crash
+  // can never commit past a record whose effect was lost.
+  bool defer_offset_store = false;
 };
 
 class KafkaConsumer {
@@ -115,6 +119,15 @@ class KafkaConsumer {
   void pause();
   void resume();
   bool paused() const;
+
+  // With ConsumerOptions::defer_offset_store: marks everything handled so far (records and
+  // dead-lettered ones) and returns the mark's number; commit_through(n) stores the offsets of
+  // every mark up to n (to be committed by auto-commit or close()). Without the option offsets
+  // are stored at once and these do nothing (checkpoint() returns 0).
+  std::uint64_t checkpoint();
+  void commit_through(std::uint64_t mark);
+  // Offsets handled but not stored yet (deferred), over all partitions.
+  std::size_t deferred_partitions() const;
 
   ConsumerStats stats() const;
   // Partitions currently assigned to this member (after the group join completes).

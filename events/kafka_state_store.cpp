@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <thread>
 
 #include "events/kafka_producer.h"
@@ -309,6 +311,9 @@ struct KafkaStateStore::Impl {
   std::uint64_t save_seq = 0;
   std::map<std::uint64_t, SaveProgress> in_flight;
   std::uint64_t last_failed_save = 0;
+  std::uint64_t max_done = 0;         // highest save whose reports all arrived
+  std::uint64_t durable_through = 0;  // every save up to this one is on the broker
+  std::deque<std::pair<std::uint64_t, std::function<void()>>> waiting;  // when_durable, by save
   bool healthy = true;
   std::string problem;
   Stats stats;
@@ -336,10 +341,24 @@ struct KafkaStateStore::Impl {
     if (it == in_flight.end() || --it->second.remaining > 0) return;
     bool clean = !it->second.failed;
     in_flight.erase(it);
+    max_done = std::max(max_done, seq);
     if (clean && seq > last_failed_save && !healthy) {
       log().info("state topic={} delivering again", state.topic);
       healthy = true;
       problem.clear();
+    }
+    // Saves complete out of order (keys live on different partitions): durable up to just below
+    // the oldest save still in flight, unless a failed save in that range awaits its re-produce.
+    std::uint64_t candidate = in_flight.empty() ? max_done : in_flight.begin()->first - 1;
+    if (candidate > last_failed_save) durable_through = std::max(durable_through, candidate);
+    run_durable();
+  }
+
+  void run_durable() {
+    while (!waiting.empty() && waiting.front().first <= durable_through) {
+      auto cb = std::move(waiting.front().second);
+      waiting.pop_front();
+      cb();
     }
   }
 };
@@ -404,6 +423,15 @@ bot::Status KafkaStateStore::save(const std::string& snapshot) {
                         [raw, seq, key = r.key](bot::Status st) { raw->delivered(seq, key, st); });
   }
   return bot::ok();
+}
+
+void KafkaStateStore::when_durable(std::function<void()> durable) {
+  Impl& s = *impl_;
+  if (s.save_seq <= s.durable_through) {
+    durable();
+    return;
+  }
+  s.waiting.emplace_back(s.save_seq, std::move(durable));
 }
 
 bool KafkaStateStore::healthy() const {

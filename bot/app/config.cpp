@@ -419,6 +419,8 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
   std::vector<std::string> problems;
   Walker w(problems, env);
   Config c;
+  // Many events a second share one snapshot; offsets trail the state by about this much.
+  c.bot.state_save_delay = std::chrono::milliseconds(50);
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -447,8 +449,9 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
           if (auto v = w.str(t, "cluster_events", "kafka.topics")) c.kafka.cluster_events_topic = *v;
         }
       }
-      if (const auto s = root["state"]; w.mapping(s, "state", {"file"})) {
+      if (const auto s = root["state"]; w.mapping(s, "state", {"file", "save_delay_ms"})) {
         if (auto v = w.str(s, "file", "state")) c.state_file = *v;
+        if (auto v = w.integer(s, "save_delay_ms", "state", 0, 10000)) c.bot.state_save_delay = std::chrono::milliseconds(*v);
       }
       if (const auto n = root["notifications"];
           w.mapping(n, "notifications", {"ttl_warnings", "oncall_channel", "janitor_enforces_ttl", "messages_per_second",

@@ -198,7 +198,9 @@ int run(const RunOptions& opts, Options mode) {
   if (mode.bot) {
     the_bot = std::make_unique<bot::Bot>(config.bot, std::move(registry), domain_clock, job_queue, outbox, metrics,
                                          store.get());
-    auto src = events::KafkaEventSource::create(io, ks, *the_bot, config.kafka.group_id);
+    // Offsets are committed only behind durable state: a crash then re-reads what the state
+    // does not have yet, and dedupe memory (in the same state) suppresses what it does have.
+    auto src = events::KafkaEventSource::create(io, ks, *the_bot, config.kafka.group_id, /*defer_offsets=*/true);
     if (!src) return fail("kafka consumer: " + src.error().message);
     event_source = std::move(*src);
   }
@@ -218,6 +220,11 @@ int run(const RunOptions& opts, Options mode) {
     }
     auto* source = event_source.get();
     hooks.event_stats = [source] { return source->stats(); };
+    hooks.state_checkpoint = [source]() -> std::function<void()> {
+      std::uint64_t mark = source->consumer().checkpoint();
+      return [source, mark] { source->consumer().commit_through(mark); };
+    };
+    source->set_after_record([b = the_bot.get()] { b->request_save(); });
     if (prov.provisioner) {
       auto* p = prov.provisioner.get();
       hooks.provisioner_status = [p] { return provisioner_summary(*p); };

@@ -46,6 +46,12 @@ TEST(KafkaMock, PoisonRecordsGoToTheDeadLetterTopicAndCommittedOffsetsPassThem) 
   testing::poison_records_go_to_the_dead_letter_topic(test_settings(broker->bootstrap_servers()), "runbot-bot");
 }
 
+TEST(KafkaMock, DeferredOffsetsAreCommittedOnlyThroughCheckpoints) {
+  auto broker = start_broker();
+  ASSERT_TRUE(broker);
+  testing::deferred_offsets_commit_only_through_checkpoints(test_settings(broker->bootstrap_servers()), "runbot-bot");
+}
+
 TEST(KafkaMock, FailingDeadLetterDeliveryHoldsThePartitionUntilItSucceeds) {
   auto broker = start_broker();
   ASSERT_TRUE(broker);

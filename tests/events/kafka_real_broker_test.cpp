@@ -53,5 +53,12 @@ TEST(KafkaRealBroker, PoisonRecordsGoToTheDeadLetterTopicAndCommittedOffsetsPass
   testing::poison_records_go_to_the_dead_letter_topic(testing::test_settings(addr, suffix), "runbot-bot" + suffix);
 }
 
+TEST(KafkaRealBroker, DeferredOffsetsAreCommittedOnlyThroughCheckpoints) {
+  std::string addr = broker_or_fail();
+  if (addr.empty()) return;
+  std::string suffix = run_suffix("deferred");
+  testing::deferred_offsets_commit_only_through_checkpoints(testing::test_settings(addr, suffix), "runbot-bot" + suffix);
+}
+
 }  // namespace
 }  // namespace runbot::events

@@ -311,4 +311,45 @@ void poison_records_go_to_the_dead_letter_topic(const KafkaSettings& settings, c
   ASSERT_TRUE((*source)->close());
 }
 
+void deferred_offsets_commit_only_through_checkpoints(const KafkaSettings& settings, const std::string& group) {
+  boost::asio::io_context io;
+  const std::string topic = settings.topics.cluster_events;
+  const std::string key = "ip-10-0-3-17.ec2.internal";  // one partition
+  produce_all(io, settings, topic, {{key, nth_body("deferred-1"), {}}, {key, nth_body("deferred-2"), {}}});
+  {
+    RecordingSink sink;
+    auto source = KafkaEventSource::create(io, settings, sink, group, /*defer_offsets=*/true);
+    ASSERT_TRUE(source) << source.error().message;
+    int after = 0;
+    (*source)->set_after_record([&] { ++after; });
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() == 2; }, std::chrono::seconds(60)));
+    EXPECT_EQ(after, 2) << "after_record runs for each accepted record";
+    std::uint64_t mark = (*source)->consumer().checkpoint();
+    EXPECT_GT(mark, 0u);
+    EXPECT_EQ((*source)->consumer().deferred_partitions(), 1u);
+    (*source)->consumer().commit_through(mark);
+    EXPECT_EQ((*source)->consumer().deferred_partitions(), 0u);
+    // Handled but never committed through: a crash here must not lose them.
+    produce_all(io, settings, topic,
+                {{key, nth_body("deferred-3"), {}}, {key, std::string("not json"), {}}, {key, nth_body("deferred-4"), {}}});
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() == 4 && (*source)->dead_lettered() == 1; },
+                          std::chrono::seconds(60)));
+    std::uint64_t uncommitted = (*source)->consumer().checkpoint();
+    EXPECT_GT(uncommitted, mark);
+    EXPECT_EQ((*source)->consumer().deferred_partitions(), 1u);
+    ASSERT_TRUE((*source)->close());
+  }
+  RecordingSink again;
+  auto source = KafkaEventSource::create(io, settings, again, group, /*defer_offsets=*/true);
+  ASSERT_TRUE(source) << source.error().message;
+  ASSERT_TRUE(run_until(io, [&] { return again.cluster.size() == 2 && (*source)->dead_lettered() == 1; },
+                        std::chrono::seconds(60)))
+      << "redelivered=" << again.cluster.size();
+  EXPECT_EQ(again.cluster[0].dedupe_key, "deferred-3");
+  EXPECT_EQ(again.cluster[1].dedupe_key, "deferred-4");
+  EXPECT_EQ((*source)->stats().consumed, 3u) << "exactly the records after the last commit point";
+  (*source)->consumer().commit_through((*source)->consumer().checkpoint());
+  ASSERT_TRUE((*source)->close());
+}
+
 }  // namespace runbot::events::testing

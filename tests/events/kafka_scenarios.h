@@ -57,6 +57,11 @@ void lifecycle_and_cluster_flow(const KafkaSettings& settings, const std::string
 // a new record arrives (the committed offsets are past the poison records).
 void poison_records_go_to_the_dead_letter_topic(const KafkaSettings& settings, const std::string& group);
 
+// With deferred offsets, a KafkaEventSource commits only through the checkpoints it was told
+// to: records handled after the last commit_through() (a poison one included) are delivered
+// again to the next consumer of the group; those before it are not.
+void deferred_offsets_commit_only_through_checkpoints(const KafkaSettings& settings, const std::string& group);
+
 // A valid NTH webhook body (toJson template) with the given EventID, node ip-10-0-3-17.
 std::string nth_body(const std::string& event_id);
 

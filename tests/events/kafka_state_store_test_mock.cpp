@@ -156,12 +156,15 @@ TEST(KafkaStateStoreMock, FailedDeliveryMakesTheStoreUnhealthyUntilALaterSaveIsD
   bot::Registry r = sample_registry(2);
   mock.broker->fail_produce_requests(100000);
   ASSERT_TRUE(store->save(r.snapshot())) << "save() only hands records to the producer";
+  int durable = 0;
+  store->when_durable([&] { ++durable; });
   ASSERT_TRUE(run_until(io, [&] { return !store->healthy(); }));
   EXPECT_THAT(store->problem(), HasSubstr(kTopic));
   ASSERT_TRUE(run_until(io, [&] {
     auto s = store->stats();
     return s.delivery_failures == s.records_produced;
   }));
+  EXPECT_EQ(durable, 0) << "a failed save is not durable";
 
   mock.broker->clear_produce_errors();
   // Nothing changed, yet the keys that failed are produced again.
@@ -170,7 +173,36 @@ TEST(KafkaStateStoreMock, FailedDeliveryMakesTheStoreUnhealthyUntilALaterSaveIsD
   EXPECT_EQ(store->stats().records_produced, before + 3u);
   ASSERT_TRUE(run_until(io, [&] { return store->healthy(); }));
   EXPECT_TRUE(store->problem().empty());
+  ASSERT_TRUE(run_until(io, [&] { return durable == 1; })) << "durable once the keys were produced again";
 
+  auto fresh = mock.store(io);
+  auto loaded = fresh->load();
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(restore(*loaded), r);
+}
+
+TEST(KafkaStateStoreMock, WhenDurableWaitsForEverySaveSoFar) {
+  MockCluster mock;
+  ASSERT_TRUE(mock.broker);
+  boost::asio::io_context io;
+  auto store = mock.store(io);
+  ASSERT_TRUE(store->load());
+  int durable = 0;
+  store->when_durable([&] { ++durable; });
+  EXPECT_EQ(durable, 1) << "nothing saved yet: durable at once";
+  bot::Registry r = sample_registry(3);
+  ASSERT_TRUE(store->save(r.snapshot()));
+  std::vector<int> order;
+  store->when_durable([&] { order.push_back(1); });
+  r = sample_registry(5);
+  ASSERT_TRUE(store->save(r.snapshot()));
+  store->when_durable([&] { order.push_back(2); });
+  EXPECT_TRUE(order.empty()) << "not before the broker acknowledged";
+  ASSERT_TRUE(run_until(io, [&] { return order.size() == 2; }));
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  ASSERT_TRUE(store->save(r.snapshot())) << "unchanged: nothing produced";
+  store->when_durable([&] { order.push_back(3); });
+  EXPECT_EQ(order.size(), 3u) << "nothing in flight: durable at once";
   auto fresh = mock.store(io);
   auto loaded = fresh->load();
   ASSERT_TRUE(loaded) << loaded.error().message;
