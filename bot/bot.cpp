@@ -48,6 +48,12 @@ Bot::Bot(BotSettings settings, Registry registry, Clock& clock, JobQueue& jobs, 
     }
   });
   unknown_app_.name = AppName{"unknown"};
+  // Announcements queued (or in flight) at the last snapshot are sent after a restart; a journal
+  // that cannot be read is logged and skipped rather than stopping runbot.
+  if (auto st = outbox_.restore_journal(registry_.outbox_journal()); !st) {
+    spdlog::error("state: {}; queued announcements from before the restart are lost", st.error().message);
+  }
+  outbox_.on_change([this] { save(); });
 }
 
 Bot::~Bot() {
@@ -55,6 +61,7 @@ Bot::~Bot() {
   // The outbox may outlive the bot: it must not call back into it.
   outbox_.set_card_renderer(nullptr);
   outbox_.on_card_posted(nullptr);
+  outbox_.on_change(nullptr);
 }
 
 void Bot::attach(ChatAdapter& adapter) {
@@ -65,6 +72,7 @@ void Bot::attach(ChatAdapter& adapter) {
 
 void Bot::start() {
   stopped_ = false;
+  outbox_.start();
   schedule_ttl_check();
 }
 
@@ -264,6 +272,7 @@ void Bot::flush_state() {
   if (!store_ || !state_dirty_) return;
   state_dirty_ = false;
   std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
+  registry_.set_outbox_journal(outbox_.journal());
   auto s = store_->save(registry_.snapshot());
   if (s && durable) store_->when_durable(std::move(durable));
   if (!s) {

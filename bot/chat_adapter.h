@@ -31,10 +31,19 @@ struct PostRequest {
   std::string edit;
   EnvId env;               // for logs and coalescing; may be empty
   Message message;
+  // Stable id of this message across restarts (the outbox journal's). An adapter that can attach
+  // it to the platform message (Slack message metadata) does, so a resend can be recognised.
+  std::string delivery_id;
+  // The message was in flight when runbot stopped: it may already be there. An adapter that can
+  // look (by delivery_id) reports the existing message instead of posting it again.
+  bool maybe_delivered = false;
 };
 
 struct PostResult {
   std::string message_id;  // platform id of the posted message (thread root for cards)
+  // A maybe_delivered message was found already posted (message_id is that one): nothing new
+  // was sent.
+  bool already_there = false;
 };
 
 class ChatAdapter {

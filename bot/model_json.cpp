@@ -271,4 +271,54 @@ Result<ClusterEvent> cluster_event_from_json(const json& j) {
   return e;
 }
 
+json to_json(const Message& m) {
+  json fields = json::array();
+  for (const auto& f : m.fields) fields.push_back({f.label, f.value});
+  json buttons = json::array();
+  for (const auto& b : m.buttons) buttons.push_back({{"label", b.label}, {"action", b.action}, {"value", b.value}, {"url", b.url}});
+  json mentions = json::array();
+  for (const auto& u : m.mentions) mentions.push_back(u.str());
+  return json{{"kind", to_string(m.kind)},
+              {"severity", static_cast<int>(m.severity)},
+              {"title", m.title},
+              {"text", m.text},
+              {"fields", fields},
+              {"code", m.code},
+              {"buttons", buttons},
+              {"mentions", mentions}};
+}
+
+Result<Message> message_from_json(const json& j) {
+  try {
+    Message m;
+    const std::string kind = j.at("kind").get<std::string>();
+    bool known = false;
+    for (int k = 0; k <= static_cast<int>(NoticeKind::confirmation); ++k) {
+      if (kind == to_string(static_cast<NoticeKind>(k))) {
+        m.kind = static_cast<NoticeKind>(k);
+        known = true;
+        break;
+      }
+    }
+    if (!known) return make_error(Errc::invalid_argument, "message: unknown kind '" + kind + "'");
+    int severity = j.at("severity").get<int>();
+    if (severity < 0 || severity > static_cast<int>(Severity::danger)) {
+      return make_error(Errc::invalid_argument, "message: severity out of range");
+    }
+    m.severity = static_cast<Severity>(severity);
+    m.title = j.at("title").get<std::string>();
+    m.text = j.at("text").get<std::string>();
+    for (const auto& f : j.at("fields")) m.fields.push_back({f.at(0).get<std::string>(), f.at(1).get<std::string>()});
+    m.code = j.at("code").get<std::vector<std::string>>();
+    for (const auto& b : j.at("buttons")) {
+      m.buttons.push_back({b.at("label").get<std::string>(), b.at("action").get<std::string>(),
+                           b.at("value").get<std::string>(), b.at("url").get<std::string>()});
+    }
+    for (const auto& u : j.at("mentions")) m.mentions.emplace_back(u.get<std::string>());
+    return m;
+  } catch (const json::exception& e) {
+    return make_error(Errc::invalid_argument, std::string("message: ") + e.what());
+  }
+}
+
 }  // namespace runbot::bot

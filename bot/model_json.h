@@ -3,6 +3,7 @@
 // Decoding validates: a missing or mistyped required field is an Error naming the field.
 #include <nlohmann/json_fwd.hpp>
 
+#include "bot/message.h"
 #include "bot/model.h"
 #include "bot/result.h"
 
@@ -19,5 +20,9 @@ Result<NodeInfo> node_from_json(const nlohmann::json& j);
 
 nlohmann::json to_json(const ClusterEvent& e);
 Result<ClusterEvent> cluster_event_from_json(const nlohmann::json& j);
+
+// Chat messages as the outbox journal keeps them across restarts.
+nlohmann::json to_json(const Message& m);
+Result<Message> message_from_json(const nlohmann::json& j);
 
 }  // namespace runbot::bot

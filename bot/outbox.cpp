@@ -1,8 +1,13 @@
 #include "bot/outbox.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "bot/model_json.h"
 
 namespace runbot::bot {
 
@@ -12,6 +17,11 @@ Outbox::Outbox(OutboxSettings settings, Clock& clock, Metrics& metrics)
   metrics_.describe("runbot_notifications_failed_total", "Chat messages given up on (permanent errors)", "counter");
   metrics_.describe("runbot_notifications_retried_total", "Chat deliveries retried (rate limits, outages)", "counter");
   metrics_.describe("runbot_notifications_coalesced_total", "Queued card updates replaced by newer ones", "counter");
+  // Delivery ids must not repeat across runs: a per-run random prefix and a counter.
+  std::random_device rd;
+  char prefix[20];
+  std::snprintf(prefix, sizeof prefix, "%08x%08x-", rd(), rd());
+  id_prefix_ = prefix;
 }
 
 void Outbox::set_platform_settings(const std::string& platform, OutboxSettings settings) {
@@ -43,6 +53,109 @@ void Outbox::pop_front(Channel& ch) {
   if (last != ch.last_of_env.end() && last->second == front) ch.last_of_env.erase(last);
   if (front->kind == Kind::keyed) ch.keyed.erase({front->env, front->key});
   ch.queue.pop_front();
+}
+
+namespace {
+const char* kind_name(int k) {
+  static const char* names[] = {"card", "reply", "keyed", "plain"};
+  return names[k];
+}
+}  // namespace
+
+nlohmann::json Outbox::journal() const {
+  using nlohmann::json;
+  json channels = json::array();
+  for (const auto& [key, ch] : channels_) {
+    if (ch.queue.empty()) continue;
+    json items = json::array();
+    for (const auto& item : ch.queue) {
+      json j{{"id", item.id}, {"kind", kind_name(static_cast<int>(item.kind))}, {"env", item.env.str()}};
+      if (!item.key.empty()) j["key"] = item.key;
+      if (item.lazy) {
+        j["lazy"] = true;
+      } else {
+        j["message"] = to_json(item.message);
+      }
+      if (!item.merged.empty()) {
+        json merged = json::array();
+        for (const auto& m : item.merged) merged.push_back(to_json(m));
+        j["merged"] = merged;
+      }
+      items.push_back(std::move(j));
+    }
+    channels.push_back({{"platform", std::get<0>(key)}, {"channel", std::get<1>(key).str()}, {"items", items}});
+  }
+  // Ids of keyed replies (grouped warnings), so they are edited rather than posted again.
+  json keyed = json::array();
+  for (const auto& [k, id] : cards_) {
+    const auto& [platform, channel, env, name] = k;
+    if (!name.empty()) keyed.push_back({platform, channel.str(), env.str(), name, id});
+  }
+  return json{{"channels", channels}, {"keyed", keyed}};
+}
+
+Status Outbox::restore_journal(const nlohmann::json& journal) {
+  if (journal.is_null()) return ok();
+  std::map<Key, std::deque<Item>> restored;
+  std::map<std::tuple<std::string, ChannelId, EnvId, std::string>, std::string> keyed;
+  try {
+    for (const auto& c : journal.at("channels")) {
+      Key key{c.at("platform").get<std::string>(), ChannelId{c.at("channel").get<std::string>()}};
+      for (const auto& j : c.at("items")) {
+        Item item;
+        const std::string kind = j.at("kind").get<std::string>();
+        int k = 0;
+        while (k < 4 && kind != kind_name(k)) ++k;
+        if (k == 4) return make_error(Errc::invalid_argument, "outbox journal: unknown item kind '" + kind + "'");
+        item.kind = static_cast<Kind>(k);
+        item.id = j.at("id").get<std::string>();
+        item.env = EnvId{j.at("env").get<std::string>()};
+        item.key = j.value("key", "");
+        item.lazy = j.value("lazy", false);
+        if (!item.lazy) {
+          auto m = message_from_json(j.at("message"));
+          if (!m) return make_error(Errc::invalid_argument, "outbox journal: " + m.error().message);
+          item.message = std::move(*m);
+        }
+        if (j.contains("merged")) {
+          for (const auto& mj : j.at("merged")) {
+            auto m = message_from_json(mj);
+            if (!m) return make_error(Errc::invalid_argument, "outbox journal: " + m.error().message);
+            item.merged.push_back(std::move(*m));
+          }
+        }
+        // Messages after the last snapshot may have been sent before the crash, in queue order:
+        // every restored message is checked until one turns out not to be there yet.
+        item.maybe_delivered = true;
+        restored[key].push_back(std::move(item));
+      }
+    }
+    for (const auto& k : journal.at("keyed")) {
+      keyed[{k.at(0).get<std::string>(), ChannelId{k.at(1).get<std::string>()}, EnvId{k.at(2).get<std::string>()},
+             k.at(3).get<std::string>()}] = k.at(4).get<std::string>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Errc::invalid_argument, std::string("outbox journal: ") + e.what());
+  }
+  for (auto& [k, id] : keyed) cards_[k] = std::move(id);
+  size_t count = 0;
+  started_ = false;
+  for (auto& [key, items] : restored) {
+    for (auto& item : items) {
+      ++count;
+      enqueue(std::get<0>(key), std::get<1>(key), std::move(item));
+    }
+  }
+  if (count > 0) spdlog::info("outbox: {} message(s) restored from state", count);
+  return ok();
+}
+
+void Outbox::start() {
+  if (started_) return;
+  started_ = true;
+  std::vector<Key> keys;
+  for (const auto& [key, ch] : channels_) keys.push_back(key);
+  for (const auto& key : keys) pump(key);
 }
 
 void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env) {
@@ -142,10 +255,12 @@ void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item
     it->second.refilled = clock_.now();
   }
   Channel& ch = it->second;
+  if (item.id.empty()) item.id = id_prefix_ + std::to_string(++id_seq_);
   ch.queue.push_back(std::move(item));
   Item* added = &ch.queue.back();
   if (!added->env.empty()) ch.last_of_env[added->env] = added;
   if (added->kind == Kind::keyed) ch.keyed[{added->env, added->key}] = added;
+  changed();
   pump(key);
 }
 
@@ -160,7 +275,7 @@ void Outbox::schedule(const Key& key, TimePoint when) {
 
 void Outbox::pump(const Key& key) {
   auto& ch = channels_[key];
-  if (ch.in_flight || ch.queue.empty() || ch.wake) return;
+  if (!started_ || ch.in_flight || ch.queue.empty() || ch.wake) return;
   const auto& [platform, channel] = key;
   const OutboxSettings& s = settings_for(platform);
   TimePoint now = clock_.now();
@@ -181,6 +296,7 @@ void Outbox::pump(const Key& key) {
     ch.queue.clear();
     ch.last_of_env.clear();
     ch.keyed.clear();
+    changed();
     return;
   }
   ch.tokens -= 1.0;
@@ -189,6 +305,8 @@ void Outbox::pump(const Key& key) {
   req.channel = channel;
   req.env = item.env;
   req.message = item.lazy && card_renderer_ ? card_renderer_(item.env) : digest(item);
+  req.delivery_id = item.id;
+  req.maybe_delivered = item.maybe_delivered;
   if (item.kind != Kind::plain) {
     auto card = cards_.find({platform, channel, item.env, ""});
     if (item.kind == Kind::card && card != cards_.end()) req.edit = card->second;
@@ -216,13 +334,23 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
         if (item.kind == Kind::card && card_posted_) card_posted_(item.env, platform, channel, id);
       }
     }
-    metrics_.add("runbot_notifications_sent_total", {{"platform", platform}, {"kind", to_string(item.message.kind)}});
+    if (item.maybe_delivered && !result->already_there) {
+      // It was not there yet, so nothing after it in this channel was sent either (FIFO).
+      for (auto& later : ch.queue) later.maybe_delivered = false;
+    }
+    if (!result->already_there) {
+      metrics_.add("runbot_notifications_sent_total", {{"platform", platform}, {"kind", to_string(item.message.kind)}});
+    }
     pop_front(ch);
+    changed();
     return pump(key);
   }
   const Error& err = result.error();
   if (err.is_retryable()) {
     ++item.attempts;
+    // A timeout or a lost connection may come after the platform took the message: look before
+    // posting it again. A rate limit means it was refused.
+    if (err.code != Errc::rate_limited) item.maybe_delivered = true;
     Duration backoff = settings_for(platform).retry_base * (1 << std::min(item.attempts - 1, 16));
     backoff = std::min(backoff, settings_for(platform).retry_max);
     if (err.retry_after > Duration::zero()) backoff = std::max(backoff, Duration{err.retry_after});
@@ -236,6 +364,7 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
                 channel.str(), item.env.str(), to_string(err.code), err.message);
   metrics_.add("runbot_notifications_failed_total", {{"platform", platform}});
   pop_front(ch);
+  changed();
   pump(key);
 }
 

@@ -14,15 +14,22 @@
 // - Keyed replies: a reply with a key (e.g. grouped warnings) is posted once in the thread and
 //   edited in place afterwards, like the card.
 // - Permanent errors (unauthorized, invalid_argument) are logged and counted, and the queue moves on.
+// - Journal: what is queued (and which message was in flight) goes into the bot's state snapshot
+//   (journal()/restore_journal()), so a crash loses nothing that was announced. Each message has
+//   a delivery id that survives restarts; the one in flight at the crash is sent again flagged
+//   maybe_delivered, and adapters that can find it by that id (Slack) do not post it twice.
 //
 // Driven by an injected Clock (real time; the demo's speed-up does not apply to rate limits).
 // Used on the bot's executor only.
 #include <deque>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <tuple>
 #include <unordered_map>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "bot/chat_adapter.h"
 #include "bot/clock.h"
@@ -69,6 +76,17 @@ class Outbox {
   // Posts a message on its own, outside any environment thread.
   void post(const std::string& platform, const ChannelId& channel, Message message);
 
+  // Runs whenever the journal changes (a message queued, sent or given up on).
+  void on_change(std::function<void()> cb) { changed_ = std::move(cb); }
+  // The queued messages as JSON, for the state snapshot.
+  nlohmann::json journal() const;
+  // Queues the messages of a journal (before start(): they are sent once adapters are attached).
+  // An unusable journal is an Error and queues nothing.
+  Status restore_journal(const nlohmann::json& journal);
+  // Starts delivering what restore_journal() queued (channels of platforms without an adapter are
+  // dropped with an error log, as any message for them would be).
+  void start();
+
   size_t pending() const;
   size_t pending(const std::string& platform, const ChannelId& channel) const;
 
@@ -82,6 +100,8 @@ class Outbox {
     bool lazy = false;              // a card rendered at send time
     std::vector<Message> merged;    // replies coalesced into this one, oldest first
     int attempts = 0;
+    std::string id;                 // delivery id, stable across restarts
+    bool maybe_delivered = false;   // in flight when a previous run stopped
   };
   static Item make_item(Kind kind, EnvId env, Message message) {
     Item item;
@@ -111,6 +131,9 @@ class Outbox {
   void pump(const Key& key);
   void schedule(const Key& key, TimePoint when);
   void finished(const Key& key, Result<PostResult> result);
+  void changed() {
+    if (changed_) changed_();
+  }
   const OutboxSettings& settings_for(const std::string& platform) const;
   static Message digest(const Item& item);
 
@@ -124,6 +147,10 @@ class Outbox {
   std::map<std::tuple<std::string, ChannelId, EnvId, std::string>, std::string> cards_;
   CardPosted card_posted_;
   CardRenderer card_renderer_;
+  std::function<void()> changed_;
+  std::string id_prefix_;
+  std::uint64_t id_seq_ = 0;
+  bool started_ = true;  // false between restore_journal() and start()
 };
 
 }  // namespace runbot::bot

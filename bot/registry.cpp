@@ -308,6 +308,7 @@ std::string Registry::snapshot() const {
               {"audit", audit},
               {"budgetAlerts", budget_alerts_},
               {"adapterState", adapter_state_},
+              {"outbox", outbox_journal_},
               {"environments", envs},
               {"nodes", nodes},
               {"clusterEvents", events},
@@ -348,6 +349,7 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& a : j.at("audit")) r.audit_.push_back(audit_from_json(a));
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
+    if (j.contains("outbox")) r.outbox_journal_ = j.at("outbox");
     if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {
       r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "bot/environment.h"
 #include "bot/result.h"
@@ -116,6 +116,10 @@ class Registry {
   void set_adapter_state(const std::string& key, std::string value);
   const std::map<std::string, std::string>& adapter_states() const { return adapter_state_; }
 
+  // The outbox journal (Outbox::journal()) as of the last snapshot; null when none.
+  const nlohmann::json& outbox_journal() const { return outbox_journal_; }
+  void set_outbox_journal(nlohmann::json journal) { outbox_journal_ = std::move(journal); }
+
   // Snapshot for the StateStore, and back. A snapshot from a newer, unknown format is an Error.
   std::string snapshot() const;
   static Result<Registry> restore(const std::string& snapshot);
@@ -139,6 +143,7 @@ class Registry {
   std::deque<AuditRecord> audit_;
   std::set<std::string> budget_alerts_;
   std::map<std::string, std::string> adapter_state_;
+  nlohmann::json outbox_journal_;
 };
 
 }  // namespace runbot::bot

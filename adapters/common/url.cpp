@@ -64,4 +64,27 @@ bot::Result<Url> parse_url(std::string_view text) {
   return url;
 }
 
+std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  auto encode = [&out](const std::string& s) {
+    for (unsigned char c : s) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+  };
+  for (const auto& [name, value] : fields) {
+    if (!out.empty()) out += '&';
+    encode(name);
+    out += '=';
+    encode(value);
+  }
+  return out;
+}
+
 }  // namespace runbot::common

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "bot/result.h"
 
@@ -21,5 +23,8 @@ struct Url {
 // Parses "scheme://host[:port][/path][?query]". Userinfo and fragments are refused; errors are
 // invalid_argument with a reason (the URL itself is not repeated: it may carry a ticket).
 bot::Result<Url> parse_url(std::string_view text);
+
+// application/x-www-form-urlencoded: "a=1&b=x%2Fy" (unreserved characters kept, space as %20).
+std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);
 
 }  // namespace runbot::common

@@ -28,7 +28,8 @@ namespace {
 
 bool permanent(const bot::Error& e) { return e.code == bot::Errc::unauthorized || e.code == bot::Errc::invalid_argument; }
 
-// Runs asynchronous steps one after the other; each step gets a continuation to call once.
+// Message metadata event type of runbot's posts; its payload holds the outbox delivery id.
+constexpr const char* kDeliveryEventType = "runbot_delivery";
 
 }  // namespace
 
@@ -425,13 +426,63 @@ struct SlackAdapter::Impl {
     seq->run();
   }
 
+  // A message that may have been posted before a restart: look for its delivery id in the thread
+  // (or the channel's recent history) first, and post only if it is not there.
+  void post_once(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    const bool in_thread = !req.thread.empty();
+    std::vector<std::pair<std::string, std::string>> fields{
+        {"channel", req.channel.str()}, {"include_all_metadata", "true"}, {"limit", in_thread ? "1000" : "200"}};
+    if (in_thread) fields.emplace_back("ts", req.thread);
+    const std::string method = in_thread ? "conversations.replies" : "conversations.history";
+    api.call_form(method, fields, [this, req = std::move(req), parts = std::move(parts), done = std::move(done),
+                                   method](bot::Result<json> res) mutable {
+      if (res) {
+        if (auto ts = find_delivery((*res)["messages"], req.delivery_id)) {
+          ++stats.already_posted;
+          log().info("slack: message found already posted, not sent again channel={} delivery={}",
+                     req.channel.str(), req.delivery_id);
+          return done(bot::PostResult{*ts, true});
+        }
+      } else {
+        // Cannot look (missing history scope, outage): post anyway, at the risk of a repeat.
+        log().warn("slack: cannot check for an earlier delivery method={} channel={} error={}; posting", method,
+                   req.channel.str(), res.error().message);
+      }
+      req.maybe_delivered = false;
+      post(std::move(req), std::move(parts), std::move(done));
+    });
+  }
+
+  static std::optional<std::string> find_delivery(const json& messages, const std::string& delivery) {
+    if (!messages.is_array()) return std::nullopt;
+    for (const auto& m : messages) {
+      const json* meta = m.contains("metadata") ? &m["metadata"] : nullptr;
+      if (!meta || !meta->is_object() || meta->value("event_type", "") != kDeliveryEventType) continue;
+      const json& p = (*meta)["event_payload"];
+      if (p.is_object() && p.value("delivery_id", "") == delivery && p.value("part", -1) == 0 && m.contains("ts")) {
+        return m["ts"].get<std::string>();
+      }
+    }
+    return std::nullopt;
+  }
+
   void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    if (req.maybe_delivered && req.edit.empty() && !req.delivery_id.empty()) {
+      return post_once(std::move(req), std::move(parts), std::move(done));
+    }
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string env = req.env.str();
+    const std::string delivery = req.delivery_id;
     common::MultipartPost::Calls calls;
-    calls.create = [this, shared, channel](const std::string& thread, std::size_t i, common::MultipartPost::Callback cb) {
+    calls.create = [this, shared, channel, delivery](const std::string& thread, std::size_t i,
+                                                     common::MultipartPost::Callback cb) {
       json part = (*shared)[i];
+      // Message metadata carries the delivery id, so a resend after a crash can find this post.
+      if (!delivery.empty()) {
+        part["metadata"] = {{"event_type", kDeliveryEventType},
+                            {"event_payload", {{"delivery_id", delivery}, {"part", i}}}};
+      }
       api.post_message(channel, thread, std::move(part), std::move(cb));
     };
     calls.update = [this, shared, channel](const std::string& id, std::size_t i, common::MultipartPost::Callback cb) {

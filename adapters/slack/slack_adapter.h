@@ -64,6 +64,7 @@ struct SlackStats {
   std::uint64_t open_sockets = 0;    // sockets open now (hello received)
   std::uint64_t posts = 0;           // post() calls
   std::uint64_t post_failures = 0;   // post() calls that ended with an error
+  std::uint64_t already_posted = 0;  // maybe_delivered posts found in the channel, not sent again
 };
 
 class SlackAdapter final : public bot::ChatAdapter {

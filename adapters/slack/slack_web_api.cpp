@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/common/url.h"
 #include "adapters/slack/slack_log.h"
 
 namespace runbot::slack {
@@ -141,6 +142,12 @@ void SlackWebApi::send(const std::string& url, const std::string& token, const s
 
 void SlackWebApi::call(const std::string& method, const json& body, JsonCallback done) {
   send(base_url_ + "/" + method, bot_token_, method, dump(body), "application/json; charset=utf-8", std::move(done));
+}
+
+void SlackWebApi::call_form(const std::string& method, const std::vector<std::pair<std::string, std::string>>& fields,
+                            JsonCallback done) {
+  send(base_url_ + "/" + method, bot_token_, method, common::form_encode(fields), "application/x-www-form-urlencoded",
+       std::move(done));
 }
 
 void SlackWebApi::auth_test(JsonCallback done) {

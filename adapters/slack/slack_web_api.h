@@ -18,6 +18,8 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +40,10 @@ class SlackWebApi {
 
   // POST <base>/<method> with a JSON body and the bot token.
   void call(const std::string& method, const nlohmann::json& body, JsonCallback done);
+  // POST <base>/<method> with a form-encoded body and the bot token (read methods such as
+  // conversations.history take their arguments as form fields).
+  void call_form(const std::string& method, const std::vector<std::pair<std::string, std::string>>& fields,
+                 JsonCallback done);
   // auth.test with the bot token: the response has user_id (the bot user), team, team_id.
   void auth_test(JsonCallback done);
   // apps.connections.open with the app token: the single-use wss:// URL.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/support/fake_chat_adapter.h"
 
 namespace runbot::bot {
@@ -30,6 +32,7 @@ class OutboxTest : public ::testing::Test {
   FakeClock clock;
   Metrics metrics;
   FakeChatAdapter chat{clock};
+  FakeChatAdapter dead{clock};  // stands in for a crashed process's connection
   Outbox outbox;
   const ChannelId c1{"C1"};
   const EnvId env{"app-pr-1"};
@@ -139,6 +142,64 @@ TEST_F(OutboxTest, KeyedReplyIsPostedOnceThenEditedInPlace) {
   EXPECT_TRUE(chat.posts[1].request.edit.empty());
   EXPECT_EQ(chat.posts[2].request.edit, chat.posts[1].id);
   EXPECT_EQ(chat.posts[2].request.message.title, "2 warnings");
+}
+
+TEST_F(OutboxTest, JournalSurvivesACrashAndNothingIsPostedTwice) {
+  OutboxSettings st = settings();
+  st.coalesce_after = 100;  // keep every reply separate, to follow each one
+  Outbox before(st, clock, metrics);
+  before.add_adapter(chat);
+  before.card("fake", c1, env, msg(NoticeKind::status_card, "card"));
+  for (int i = 1; i <= 4; ++i) before.reply("fake", c1, env, msg(NoticeKind::progress, "r" + std::to_string(i)));
+  before.post("fake", ChannelId{"oncall"}, msg(NoticeKind::interruption, "summary"));
+  // The last snapshot before the crash: everything queued, the card in flight.
+  const nlohmann::json journal = nlohmann::json::parse(before.journal().dump());
+  clock.advance(2500ms);  // card, summary, r1 and r2 reach the platform, then the crash
+  ASSERT_EQ(chat.posts.size(), 4u);
+  before.add_adapter(dead);  // the crashed process sends nothing more
+
+  Outbox after(st, clock, metrics);
+  after.add_adapter(chat);
+  ASSERT_TRUE(after.restore_journal(journal));
+  EXPECT_EQ(after.pending(), 6u);
+  clock.advance(10s);
+  EXPECT_EQ(chat.posts.size(), 4u) << "nothing is sent before start()";
+  after.start();
+  clock.advance(20s);
+  std::vector<std::string> titles;
+  for (const auto& p : chat.posts) titles.push_back(p.request.message.title);
+  EXPECT_EQ(titles, (std::vector<std::string>{"card", "summary", "r1", "r2", "r3", "r4"}));
+  EXPECT_EQ(after.pending(), 0u);
+  // card, summary, r1, r2 were found; r3 was looked up and missing, so r4 was not looked up.
+  EXPECT_EQ(chat.lookups, 5);
+  EXPECT_EQ(chat.posts[4].request.thread, chat.posts[0].id) << "replies still go into the found card's thread";
+  EXPECT_EQ(chat.posts[4].request.delivery_id, journal["channels"][0]["items"][3]["id"]);
+}
+
+TEST_F(OutboxTest, ATimedOutPostIsLookedUpBeforeItIsSentAgain) {
+  chat.fail_next(1, make_error(Errc::timeout, "no answer"));
+  outbox.post("fake", c1, msg(NoticeKind::reply, "m"));
+  clock.advance(5s);
+  ASSERT_EQ(chat.posts.size(), 1u);
+  EXPECT_EQ(chat.lookups, 1);
+  EXPECT_TRUE(chat.posts[0].request.maybe_delivered);
+
+  chat.fail_next(1, Error{Errc::rate_limited, "slow down", 1000ms});
+  outbox.post("fake", c1, msg(NoticeKind::reply, "n"));
+  clock.advance(5s);
+  ASSERT_EQ(chat.posts.size(), 2u);
+  EXPECT_EQ(chat.lookups, 1) << "a rate-limited post was refused: no lookup";
+}
+
+TEST_F(OutboxTest, UnusableJournalIsAnErrorAndQueuesNothing) {
+  auto bad = outbox.restore_journal(nlohmann::json{{"channels", {{{"platform", "fake"}, {"channel", "C1"},
+                                                                   {"items", {{{"id", "x"}, {"kind", "meteor"}}}}}}},
+                                                   {"keyed", nlohmann::json::array()}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("unknown item kind 'meteor'"), std::string::npos);
+  EXPECT_FALSE(outbox.restore_journal(nlohmann::json{{"channels", 3}}));
+  EXPECT_EQ(outbox.pending(), 0u);
+  EXPECT_TRUE(outbox.restore_journal(nlohmann::json())) << "no journal (an older state file) is fine";
 }
 
 }  // namespace

@@ -10,6 +10,15 @@ void FakeChatAdapter::post(bot::PostRequest request, std::function<void(bot::Res
     clock_.call_after(bot::Duration::zero(), [done, e] { done(e); });
     return;
   }
+  if (request.maybe_delivered && request.edit.empty() && finds_deliveries) {
+    ++lookups;
+    for (const auto& p : posts) {
+      if (!request.delivery_id.empty() && p.request.delivery_id == request.delivery_id) {
+        clock_.call_after(bot::Duration::zero(), [done, id = p.id] { done(bot::PostResult{id, true}); });
+        return;
+      }
+    }
+  }
   std::string id = request.edit.empty() ? "m" + std::to_string(next_id_++) : request.edit;
   posts.push_back({std::move(request), id, clock_.now()});
   clock_.call_after(bot::Duration::zero(), [done, id] { done(bot::PostResult{id}); });

@@ -34,6 +34,13 @@ class FakeChatAdapter final : public bot::ChatAdapter {
     for (int i = 0; i < n; ++i) failures_.push_back(error);
   }
 
+  // Like Slack: a maybe_delivered post whose delivery_id is already among `posts` is reported as
+  // already there (not posted again). Off: such posts are posted again, like a platform that
+  // cannot look.
+  bool finds_deliveries = true;
+  // Lookups made for maybe_delivered posts.
+  int lookups = 0;
+
   std::vector<Posted> posts;           // delivered, in order
   std::vector<bot::Message> replies;   // immediate answers
   int attempts = 0;

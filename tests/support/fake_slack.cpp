@@ -1,8 +1,10 @@
 #include "tests/support/fake_slack.h"
 
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -31,6 +33,36 @@ using nlohmann::json;
 using boost::system::error_code;
 
 namespace {
+
+// application/x-www-form-urlencoded body → fields ('+' is a space).
+std::map<std::string, std::string> decode_form(const std::string& body) {
+  std::map<std::string, std::string> out;
+  auto decode = [](std::string_view v) {
+    std::string r;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '+') {
+        r += ' ';
+      } else if (v[i] == '%' && i + 2 < v.size()) {
+        r += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else {
+        r += v[i];
+      }
+    }
+    return r;
+  };
+  std::string_view rest(body);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    out[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 using SslStream = beast::ssl_stream<beast::tcp_stream>;
@@ -160,6 +192,7 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
   if (path.rfind("/api/", 0) != 0) return json_response(v, 404, {{"ok", false}, {"error", "unknown_method"}});
   call.method = path.substr(5);
   const std::string ctype(req[http::field::content_type]);
+  if (ctype.rfind("application/x-www-form-urlencoded", 0) == 0) call.form = decode_form(req.body());
   if (ctype.rfind("application/json", 0) == 0) {
     call.body = json::parse(req.body(), nullptr, false);
     if (call.body.is_discarded() || !call.body.is_object()) {
@@ -216,6 +249,10 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
   }
   if (call.method == "chat.postMessage") {
     call.ts = new_ts();
+    if (owner) {
+      owner->posted.push_back({channel, call.ts, str(b, "thread_ts"), str(b, "text"),
+                               b.contains("metadata") ? b["metadata"] : json()});
+    }
     return record(200, {{"ok", true}, {"channel", channel}, {"ts", call.ts}, {"message", {{"text", str(b, "text")}}}});
   }
   if (call.method == "chat.update") {
@@ -223,6 +260,33 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
     if (!known_ts.count(ts)) return record(200, {{"ok", false}, {"error", "message_not_found"}});
     call.ts = ts;
     return record(200, {{"ok", true}, {"channel", channel}, {"ts", ts}, {"text", str(b, "text")}});
+  }
+  if (call.method == "conversations.history" || call.method == "conversations.replies") {
+    if (ctype.rfind("application/x-www-form-urlencoded", 0) != 0) problem(call.method + ": not sent as a form");
+    const auto field = [&](const char* k) {
+      auto it = call.form.find(k);
+      return it == call.form.end() ? std::string() : it->second;
+    };
+    const std::string in = field("channel");
+    if (in.empty()) return record(200, {{"ok", false}, {"error", "channel_not_found"}});
+    const bool replies = call.method == "conversations.replies";
+    const std::string root = field("ts");
+    if (replies && !known_ts.count(root)) return record(200, {{"ok", false}, {"error", "thread_not_found"}});
+    const bool meta = field("include_all_metadata") == "true" || field("include_all_metadata") == "1";
+    json messages = json::array();
+    if (owner) {
+      for (const auto& p : owner->posted) {
+        if (p.channel != in) continue;
+        // history: channel-level messages only; replies: the root and its thread.
+        if (replies ? (p.ts != root && p.thread_ts != root) : !p.thread_ts.empty()) continue;
+        json m{{"type", "message"}, {"ts", p.ts}, {"text", p.text}};
+        if (!p.thread_ts.empty()) m["thread_ts"] = p.thread_ts;
+        if (meta && !p.metadata.is_null()) m["metadata"] = p.metadata;
+        messages.push_back(std::move(m));
+      }
+    }
+    if (!replies) std::reverse(messages.begin(), messages.end());
+    return record(200, {{"ok", true}, {"messages", messages}, {"has_more", false}});
   }
   if (call.method == "chat.postEphemeral") {
     if (str(b, "user").empty()) return record(200, {{"ok", false}, {"error", "user_not_in_channel"}});

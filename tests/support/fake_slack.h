@@ -7,6 +7,9 @@
 //   POST /api/auth.test              bot token → user_id, team
 //   POST /api/chat.postMessage | chat.update | chat.postEphemeral
 //   POST /respond/<id>               a response_url
+//   POST /api/conversations.history | conversations.replies   (form fields channel, ts, limit,
+//        include_all_metadata) over the messages posted so far, newest first / root first, with
+//        each message's `metadata` only when include_all_metadata=true (as Slack does)
 //
 // Wrong or missing tokens get ok:false invalid_auth / not_authed (HTTP 200, as Slack does).
 // fail_next()/rate_limit_next() inject ok:false errors and HTTP 429 with Retry-After.
@@ -68,6 +71,7 @@ class FakeSlack {
   struct ApiCall {
     std::string method;           // "chat.postMessage", "auth.test", "apps.connections.open", ...
     nlohmann::json body;          // parsed JSON body (null for form bodies)
+    std::map<std::string, std::string> form;  // decoded form fields (form bodies)
     int status = 200;             // what the fake answered
     std::string error;            // ok:false error it answered, if any
     std::string ts;               // ts it returned for chat.* calls
@@ -125,6 +129,12 @@ class FakeSlack {
   std::function<void(const Ack&)> on_ack;  // called for each ack (the benchmark)
 
   std::vector<ApiCall> calls_to(const std::string& method) const;
+  // Messages chat.postMessage created (what a channel would show), in posting order.
+  struct Posted {
+    std::string channel, ts, thread_ts, text;
+    nlohmann::json metadata;      // as posted (null when none)
+  };
+  std::vector<Posted> posted;
   int acks_for(const std::string& envelope_id) const;
   const Ack* ack_for(const std::string& envelope_id) const;
   int connections_opened() const;          // successful apps.connections.open calls

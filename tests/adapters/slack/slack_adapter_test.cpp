@@ -254,6 +254,54 @@ TEST_F(SlackAdapterTest, CardThreadAndEditMapToPostMessageThreadTsAndUpdate) {
   EXPECT_TRUE(adapter->healthy());
 }
 
+TEST_F(SlackAdapterTest, AResentMessageThatIsAlreadyThereIsNotPostedAgain) {
+  start_connected();
+  auto card_req = request();
+  card_req.delivery_id = "d-card";
+  auto card = post(card_req);
+  ASSERT_TRUE(card) << card.error().message;
+  auto posted = fake.calls_to("chat.postMessage");
+  ASSERT_EQ(posted.size(), 1u);
+  EXPECT_EQ(posted[0].body["metadata"]["event_type"], "runbot_delivery");
+  EXPECT_EQ(posted[0].body["metadata"]["event_payload"]["delivery_id"], "d-card");
+  auto reply_req = request(card->message_id);
+  reply_req.delivery_id = "d-reply";
+  auto reply = post(reply_req);
+  ASSERT_TRUE(reply);
+
+  // After a restart both are sent again, flagged: they are found, nothing new is posted.
+  card_req.maybe_delivered = true;
+  auto card_again = post(card_req);
+  ASSERT_TRUE(card_again) << card_again.error().message;
+  EXPECT_TRUE(card_again->already_there);
+  EXPECT_EQ(card_again->message_id, card->message_id);
+  reply_req.maybe_delivered = true;
+  auto reply_again = post(reply_req);
+  ASSERT_TRUE(reply_again);
+  EXPECT_TRUE(reply_again->already_there);
+  EXPECT_EQ(reply_again->message_id, reply->message_id);
+  EXPECT_EQ(fake.calls_to("chat.postMessage").size(), 2u);
+  ASSERT_EQ(fake.calls_to("conversations.history").size(), 1u) << "a thread root is looked for in the channel";
+  ASSERT_EQ(fake.calls_to("conversations.replies").size(), 1u) << "a reply is looked for in its thread";
+  EXPECT_EQ(fake.calls_to("conversations.replies")[0].form["ts"], card->message_id);
+  EXPECT_EQ(fake.calls_to("conversations.replies")[0].form["include_all_metadata"], "true");
+
+  // One that never made it is posted; so is one whose lookup fails (at-least-once fallback).
+  auto missing = request(card->message_id);
+  missing.delivery_id = "d-missing";
+  missing.maybe_delivered = true;
+  auto r = post(missing);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->already_there);
+  fake.fail_next("conversations.replies", "missing_scope");
+  missing.delivery_id = "d-unknown";
+  auto r2 = post(missing);
+  ASSERT_TRUE(r2);
+  EXPECT_FALSE(r2->already_there);
+  EXPECT_EQ(fake.calls_to("chat.postMessage").size(), 4u);
+  EXPECT_EQ(adapter->stats().already_posted, 2u);
+}
+
 TEST_F(SlackAdapterTest, RateLimitedPostIsRetryableWithRetryAfter) {
   start_connected();
   fake.rate_limit_next("chat.postMessage", 7);
