@@ -1,5 +1,6 @@
 #include "adapters/slack/slack_web_api.h"
 
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -14,6 +15,22 @@ using nlohmann::json;
 namespace {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// application/x-www-form-urlencoded value (RFC 3986 unreserved characters pass as they are).
+std::string form_value(const std::string& v) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
 
 std::chrono::milliseconds parse_retry_after(const std::string& value) {
   long long seconds = 0;
@@ -51,6 +68,9 @@ const std::map<std::string, Known, std::less<>>& known_errors() {
       {"edit_window_closed", {bot::Errc::invalid_argument, "the message can no longer be edited"}},
       {"user_not_in_channel", {bot::Errc::invalid_argument, "the user is not in the channel"}},
       {"expired_url", {bot::Errc::invalid_argument, "the response_url expired (30 minutes, 5 uses)"}},
+      {"user_not_found", {bot::Errc::invalid_argument, "no such user in this workspace"}},
+      {"user_not_visible", {bot::Errc::invalid_argument, "the user is not visible to the bot"}},
+      {"plan_upgrade_required", {bot::Errc::invalid_argument, "the workspace's plan has no user groups"}},
       {"internal_error", {bot::Errc::unavailable, "Slack internal error"}},
       {"fatal_error", {bot::Errc::unavailable, "Slack fatal error"}},
       {"service_unavailable", {bot::Errc::unavailable, "Slack is unavailable"}},
@@ -185,6 +205,16 @@ void SlackWebApi::post_ephemeral(const std::string& channel, const std::string& 
     if (!res) return done(res.error());
     done(res->value("message_ts", json()).is_string() ? (*res)["message_ts"].get<std::string>() : std::string{});
   });
+}
+
+void SlackWebApi::users_info(const std::string& user, JsonCallback done) {
+  send(base_url_ + "/users.info", bot_token_, "users.info", "user=" + form_value(user),
+       "application/x-www-form-urlencoded", std::move(done));
+}
+
+void SlackWebApi::usergroups_list(JsonCallback done) {
+  send(base_url_ + "/usergroups.list", bot_token_, "usergroups.list", "include_users=true",
+       "application/x-www-form-urlencoded", std::move(done));
 }
 
 void SlackWebApi::respond(const std::string& response_url, json payload, StatusCallback done) {
