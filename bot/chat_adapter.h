@@ -18,6 +18,9 @@ struct InboundMessage {
   std::string user_name;   // display name, for replies
   std::string user_email;  // when the platform tells it (for role bindings by e-mail)
   std::vector<std::string> user_groups;  // platform groups the user is in, when known
+  // Why the adapter could not find out the user's e-mail address or groups (empty when it did,
+  // or did not need to): policy then decides from the other bindings and says so in a denial.
+  std::string identity_error;
   std::string text;        // the command text without "/ephemeral" or the bot mention
   std::string thread;      // thread the message was in, if any
   bool is_button = false;  // a button click: text is the equivalent command

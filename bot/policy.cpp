@@ -23,8 +23,36 @@ std::optional<Role> role_from_string(std::string_view s) {
 }
 
 Actor actor_of(const InboundMessage& msg) {
-  return Actor{msg.platform, msg.user, msg.user_email, msg.user_groups, msg.channel};
+  return Actor{msg.platform, msg.user, msg.user_email, msg.user_groups, msg.channel, msg.identity_error};
 }
+
+IdentityNeeds identity_needs(const PolicySettings& settings, std::string_view platform) {
+  IdentityNeeds needs;
+  if (!settings.enabled) return needs;
+  for (const auto& b : settings.bindings) {
+    if (b.platform != "*" && b.platform != platform) continue;
+    needs.email = needs.email || !b.emails.empty();
+    needs.groups = needs.groups || !b.groups.empty();
+  }
+  // Team members may be e-mail addresses (teams restrict apps), on every platform.
+  for (const auto& [name, team] : settings.teams) {
+    for (const auto& m : team.members) needs.email = needs.email || m.find('@') != std::string::npos;
+  }
+  return needs;
+}
+
+namespace {
+
+// Appended to a denial when the adapter could not look the user up: the person asking learns
+// that a binding by e-mail or group may exist but was not applied, and why.
+std::string lookup_note(const Actor& a) {
+  if (a.identity_error.empty()) return "";
+  std::string why = a.identity_error.size() > 200 ? a.identity_error.substr(0, 200) + "…" : a.identity_error;
+  return " Your e-mail address and groups could not be looked up (" + why +
+         "), so role bindings by e-mail or group were not applied.";
+}
+
+}  // namespace
 
 Role Policy::role_of(const Actor& a) const {
   if (!settings_.enabled) return Role::admin;
@@ -98,7 +126,8 @@ Status Policy::allow(const Actor& a, const Command& cmd, const Environment* env)
   }
   if (have >= need) return ok();
   return make_error(Errc::unauthorized, what + " needs the " + to_string(need) + " role; @" + a.user.str() +
-                                            " has " + to_string(have) + ". Ask " + admins() + " to grant it.");
+                                            " has " + to_string(have) + ". Ask " + admins() + " to grant it." +
+                                            lookup_note(a));
 }
 
 Status Policy::allow_app(const Actor& a, const AppSpec& app) const {
@@ -112,7 +141,7 @@ Status Policy::allow_app(const Actor& a, const AppSpec& app) const {
   std::string teams;
   for (const auto& t : it->second) teams += (teams.empty() ? "" : ", ") + t.str();
   return make_error(Errc::unauthorized, "app " + app.name.str() + " is restricted to team(s) " + teams + "; @" +
-                                            a.user.str() + " is not a member. Ask " + admins() + ".");
+                                            a.user.str() + " is not a member. Ask " + admins() + "." + lookup_note(a));
 }
 
 std::optional<std::string> Policy::over_quota(const Registry& registry, const UserId& user, const TeamName& team) const {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bot/chat_adapter.h"
@@ -65,8 +66,19 @@ struct Actor {
   std::string email;
   std::vector<std::string> groups;
   ChannelId channel;
+  std::string identity_error;  // the adapter's e-mail/group lookup failed: named in denials
 };
 Actor actor_of(const InboundMessage& msg);
+
+// Which facts about a user some rule needs on `platform`, so adapters look up only those: e-mail
+// when a binding for the platform (or "*") names e-mails or a team lists an e-mail address as a
+// member; groups when such a binding names groups. Both false when policy is disabled.
+struct IdentityNeeds {
+  bool email = false;
+  bool groups = false;
+  bool any() const { return email || groups; }
+};
+IdentityNeeds identity_needs(const PolicySettings& settings, std::string_view platform);
 
 class Policy {
  public:
@@ -79,7 +91,8 @@ class Policy {
   std::vector<TeamName> teams_of(const Actor& actor) const;
 
   // Whether `actor` may run `cmd` (`env` is the environment it acts on, if any). The Error says
-  // which role is missing and who can grant it.
+  // which role is missing and who can grant it, and that bindings by e-mail or group could not
+  // be checked when the actor carries an identity_error.
   Status allow(const Actor& actor, const Command& cmd, const Environment* env) const;
   // Whether `actor` may use `app` at all (team restrictions).
   Status allow_app(const Actor& actor, const AppSpec& app) const;

@@ -11,6 +11,7 @@
 
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
+#include "adapters/common/identity_cache.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/common/websocket_client.h"
 #include "adapters/mattermost/mattermost_log.h"
@@ -45,6 +46,16 @@ struct MattermostAdapter::Impl {
     const bot::InboundMessage* message = nullptr;
     std::vector<bot::Message>* captured = nullptr;  // slash commands and clicks: the HTTP answer
     bool direct = false;
+    std::string response_url;  // a slash command answered after its HTTP response
+    bool ephemeral = false;    // a click answered after its HTTP response: only the clicker sees it
+  };
+  // The bot's teams, for team-membership lookups: fetched once per TTL, shared by every user.
+  struct TeamDirectory {
+    std::vector<std::pair<std::string, std::string>> teams;  // id, name
+    bot::TimePoint expires{};
+    bool loaded = false;
+    bool fetching = false;
+    std::vector<std::function<void(bot::Status)>> waiting;
   };
 
   Impl(boost::asio::io_context& io_, MattermostSettings settings_, std::shared_ptr<common::TlsContext> tls_)
@@ -56,6 +67,15 @@ struct MattermostAdapter::Impl {
         rest(http, settings.server_url, settings.token, settings.request_timeout),
         seen(settings.dedupe_capacity),
         rng(std::random_device{}()) {
+    if (settings.lookup_email || settings.lookup_groups) {
+      common::IdentityCacheSettings cs;
+      cs.ttl = settings.identity_cache_ttl;
+      cs.deadline = settings.identity_deadline;
+      cs.capacity = settings.identity_cache_capacity;
+      identity = std::make_unique<common::IdentityCache>(
+          cs, clock, [this](const std::string& user, common::IdentityCache::Done done) { look_up(user, std::move(done)); },
+          "mattermost");
+    }
     render_options.action_url = settings.action_url;
     render_options.action_secret =
         settings.action_secret.empty() ? sign_action(settings.token, "runbot-button-key", "") : settings.action_secret;
@@ -90,6 +110,9 @@ struct MattermostAdapter::Impl {
   std::optional<std::int64_t> pending_catch_up;
   DedupeSet seen;
   ReplyContext* ctx = nullptr;
+  std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail or groups
+  TeamDirectory teams;
+  bot::TimePoint groups_unavailable_until{};  // the server said no to /users/{id}/groups
   std::string bot_user;
   std::string bot_name;
   bool auth_ok = false;
@@ -375,11 +398,158 @@ struct MattermostAdapter::Impl {
       log().debug("mattermost: post ignored why={} from_rest={}", in.ignored_because, from_rest);
       return false;
     }
-    ReplyContext rc;
-    rc.message = &in.message;
-    rc.direct = in.direct;
-    dispatch(in.message, rc);
+    auto shared = std::make_shared<bot::InboundMessage>(std::move(in.message));
+    deliver(shared, [direct = in.direct](ReplyContext& rc) { rc.direct = direct; });
     return true;
+  }
+
+  // ---- who is asking (identity lookups for role bindings) ----
+
+  static void apply(bot::InboundMessage& m, const common::Identity& id) {
+    m.user_email = id.email;
+    m.user_groups = id.groups;
+    m.identity_error = id.error;
+  }
+
+  // Hands `m` to the handler once its user's e-mail and groups are known (at once when no
+  // binding needs them); `setup` fills the ReplyContext for how the answer goes back.
+  void deliver(std::shared_ptr<bot::InboundMessage> m, std::function<void(ReplyContext&)> setup) {
+    auto run = [this, m, setup] {
+      ReplyContext rc;
+      rc.message = m.get();
+      setup(rc);
+      dispatch(*m, rc);
+    };
+    if (!identity) return run();
+    identity->get(m->user.str(), [this, m, run](const common::Identity& id) {
+      if (stopped) return;
+      apply(*m, id);
+      run();
+    });
+  }
+
+  // The identity cache's lookup: GET /users/{id}, team membership and groups, in parallel.
+  void look_up(const std::string& user, common::IdentityCache::Done done) {
+    struct Pending {
+      int remaining = 0;
+      common::Identity found;
+      common::IdentityCache::Done done;
+      void failed(const std::string& why) { found.error += (found.error.empty() ? "" : "; ") + why; }
+      void one_done() {
+        if (--remaining == 0) done(found);
+      }
+    };
+    auto p = std::make_shared<Pending>();
+    p->remaining = (settings.lookup_email ? 1 : 0) + (settings.lookup_groups ? 2 : 0);
+    p->done = std::move(done);
+    if (settings.lookup_email) {
+      rest.user(user, [p](bot::Result<json> r) {
+        if (!r) {
+          p->failed(r.error().message);
+        } else if (r->is_object() && r->value("email", json()).is_string() && !(*r)["email"].get<std::string>().empty()) {
+          p->found.email = (*r)["email"].get<std::string>();
+        } else {
+          // The server sanitises e-mail addresses out unless the bot may see them.
+          p->failed("mattermost hides this user's e-mail address from the bot (Privacy: Show Email Address)");
+        }
+        p->one_done();
+      });
+    }
+    if (!settings.lookup_groups) return;
+    team_names_of(user, [p](bot::Result<std::vector<std::string>> r) {
+      if (r) {
+        p->found.groups.insert(p->found.groups.end(), r->begin(), r->end());
+      } else {
+        p->failed(r.error().message);
+      }
+      p->one_done();
+    });
+    if (clock.now() < groups_unavailable_until) {
+      clock.call_after(0ms, [p] { p->one_done(); });
+      return;
+    }
+    rest.user_groups(user, [this, p](bot::Result<std::optional<json>> r) {
+      if (!r) {
+        p->failed(r.error().message);
+      } else if (!*r) {
+        // Not offered to the bot on this server (no licence, too old, or no manage_system): team
+        // bindings still work. Asked again after a TTL, in case an admin changes that.
+        if (groups_unavailable_until == bot::TimePoint{}) {
+          log().info("mattermost: the server does not let the bot read users' groups; only teams count as groups");
+        }
+        groups_unavailable_until = clock.now() + settings.identity_cache_ttl;
+      } else if ((*r)->is_array()) {
+        for (const auto& g : **r) {
+          if (!g.is_object() || g.value("delete_at", json(0)) != json(0)) continue;
+          if (g.value("name", json()).is_string() && !g["name"].get<std::string>().empty()) {
+            p->found.groups.push_back(g["name"].get<std::string>());
+          }
+          if (g.value("id", json()).is_string()) p->found.groups.push_back(g["id"].get<std::string>());
+        }
+      }
+      p->one_done();
+    });
+  }
+
+  // Names and ids of the bot's teams that `user` is an active member of.
+  void team_names_of(const std::string& user, std::function<void(bot::Result<std::vector<std::string>>)> done) {
+    with_teams([this, user, done = std::move(done)](bot::Status s) {
+      if (!s) return done(s.error());
+      struct Join {
+        std::size_t remaining = 0;
+        std::vector<std::string> names;
+        std::string error;
+        std::function<void(bot::Result<std::vector<std::string>>)> done;
+      };
+      auto j = std::make_shared<Join>();
+      j->remaining = teams.teams.size();
+      j->done = done;
+      if (j->remaining == 0) return done(std::vector<std::string>{});
+      for (const auto& [id, name] : teams.teams) {
+        rest.is_team_member(id, user, [j, id = id, name = name](bot::Result<bool> member) {
+          if (!member) {
+            j->error = member.error().message;
+          } else if (*member) {
+            if (!name.empty()) j->names.push_back(name);
+            j->names.push_back(id);
+          }
+          if (--j->remaining > 0) return;
+          if (!j->error.empty()) return j->done(bot::make_error(bot::Errc::unavailable, j->error));
+          j->done(std::move(j->names));
+        });
+      }
+    });
+  }
+
+  // Runs `done` once the bot's team list is fresh (never inside the call).
+  void with_teams(std::function<void(bot::Status)> done) {
+    teams.waiting.push_back(std::move(done));
+    if (teams.fetching) return;
+    auto answer = [this](const bot::Status& s) {
+      auto waiting = std::move(teams.waiting);
+      teams.waiting.clear();
+      for (auto& w : waiting) w(s);
+    };
+    if (teams.loaded && clock.now() < teams.expires) {
+      clock.call_after(0ms, [answer] { answer(bot::ok()); });
+      return;
+    }
+    teams.fetching = true;
+    rest.my_teams([this, answer](bot::Result<json> r) {
+      teams.fetching = false;
+      if (!r) return answer(r.error());
+      teams.teams.clear();
+      if (r->is_array()) {
+        for (const auto& t : *r) {
+          if (!t.is_object() || !t.value("id", json()).is_string()) continue;
+          teams.teams.emplace_back(t["id"].get<std::string>(),
+                                   t.value("name", json()).is_string() ? t["name"].get<std::string>() : "");
+        }
+      }
+      teams.loaded = true;
+      teams.expires = clock.now() + settings.identity_cache_ttl;
+      answer(bot::ok());
+    });
   }
 
   void dispatch(const bot::InboundMessage& m, ReplyContext& rc) {
@@ -408,8 +578,22 @@ struct MattermostAdapter::Impl {
       return;
     }
     const bool is_current = current(to);
+    if (is_current && !ctx->response_url.empty()) {
+      // A slash command answered late: through its response_url, like the HTTP answer would.
+      auto seq = std::make_shared<common::Sequence>();
+      for (const auto& p : render(message, render_options)) {
+        seq->steps.push_back([this, url = ctx->response_url, body = slash_part(p)](std::function<void()> next) {
+          rest.respond(url, body, [next](bot::Status s) {
+            if (!s) log().warn("mattermost: answer through response_url failed error={}", s.error().message);
+            next();
+          });
+        });
+      }
+      seq->run();
+      return;
+    }
     const bool direct = is_current && ctx->direct;
-    const bool visible = is_current && (direct || !settings.ephemeral_mention_replies);
+    const bool visible = is_current && !ctx->ephemeral && (direct || !settings.ephemeral_mention_replies);
     auto seq = std::make_shared<common::Sequence>();
     for (auto& p : render(message, render_options)) {
       seq->steps.push_back([this, visible, direct, channel = to.channel.str(), user = to.user.str(),
@@ -487,6 +671,21 @@ struct MattermostAdapter::Impl {
     m.user_name = form["user_name"];
     m.text = form["text"];
     m.thread = form["root_id"];
+    if (identity) {
+      auto known = identity->cached(m.user.str());
+      if (!known) {
+        // The answer is due within 3 s and a lookup may take most of that: answer nothing now (an
+        // empty ephemeral response posts nothing) and the real answer through response_url.
+        ++stats.deferred;
+        const std::string url = form["response_url"];
+        deliver(std::make_shared<bot::InboundMessage>(std::move(m)), [url](ReplyContext& rc) {
+          rc.response_url = url;
+          rc.ephemeral = url.empty();
+        });
+        return json_response(200, {{"response_type", "ephemeral"}, {"text", ""}});
+      }
+      apply(m, *known);
+    }
     std::vector<bot::Message> answers;
     ReplyContext rc;
     rc.message = &m;
@@ -527,6 +726,16 @@ struct MattermostAdapter::Impl {
     m.text = *command;
     m.thread = a->post_id;
     m.is_button = true;
+    if (identity) {
+      auto known = identity->cached(m.user.str());
+      if (!known) {
+        // As for slash commands: an empty answer now, an ephemeral post to the clicker later.
+        ++stats.deferred;
+        deliver(std::make_shared<bot::InboundMessage>(std::move(m)), [](ReplyContext& rc) { rc.ephemeral = true; });
+        return json_response(200, json::object());
+      }
+      apply(m, *known);
+    }
     std::vector<bot::Message> answers;
     ReplyContext rc;
     rc.message = &m;

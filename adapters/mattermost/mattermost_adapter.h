@@ -29,6 +29,14 @@
 // result. reply() answers a mention in its thread (or ephemerally, by setting), a DM in the DM,
 // and anything else with an ephemeral post to the requester.
 //
+// Who is asking: with settings.lookup_email/lookup_groups (derived from the policy), every inbound
+// message waits for its user's e-mail (GET /users/{id}) and groups (names and ids of the bot's
+// teams the user is in, plus Mattermost groups where the server allows) before it reaches the
+// handler; cached per user for identity_cache_ttl, one lookup per user in flight, cut off at
+// identity_deadline; a failed lookup delivers the message with identity_error set. A slash
+// command or click from a user not in the cache gets an empty HTTP answer at once and the real
+// one through response_url (slash) or an ephemeral post (click).
+//
 // Ownership and executor: built by the composition root with create(); borrows the io_context,
 // which must outlive it. Everything runs on the io_context thread; handlers and post()
 // completions never run inside post(). Destroying the adapter drops pending callbacks.
@@ -69,6 +77,7 @@ struct MattermostStats {
   std::uint64_t rejected = 0;      // slash commands or clicks refused (bad token/signature)
   std::uint64_t posts = 0;
   std::uint64_t post_failures = 0;
+  std::uint64_t deferred = 0;      // slash commands/clicks answered after their HTTP response
   bool socket_open = false;
 };
 

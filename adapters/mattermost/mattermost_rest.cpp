@@ -164,6 +164,80 @@ void MattermostRest::my_channels(std::function<void(bot::Result<std::vector<Chan
   });
 }
 
+void MattermostRest::send_raw(const std::string& path, std::string what,
+                              std::function<void(bot::Result<common::HttpClientResponse>)> done) {
+  common::HttpClientRequest req;
+  req.method = "GET";
+  req.url = base_ + path;
+  req.timeout = timeout_;
+  req.headers.emplace_back("Authorization", "Bearer " + token_);
+  ++calls_;
+  http_.request(std::move(req), [what = std::move(what), done = std::move(done)](bot::Result<common::HttpClientResponse> res) {
+    if (!res) {
+      bot::Error e = res.error();
+      e.message = "mattermost " + what + ": " + e.message;
+      return done(std::move(e));
+    }
+    done(std::move(*res));
+  });
+}
+
+void MattermostRest::user(const std::string& user_id, JsonCallback done) {
+  send("GET", "/users/" + user_id, "", "users/{id}", std::move(done));
+}
+
+void MattermostRest::my_teams(JsonCallback done) { send("GET", "/users/me/teams", "", "users/me/teams", std::move(done)); }
+
+void MattermostRest::is_team_member(const std::string& team_id, const std::string& user_id,
+                                    std::function<void(bot::Result<bool>)> done) {
+  send_raw("/teams/" + team_id + "/members/" + user_id, "teams/members/{id}",
+           [done = std::move(done)](bot::Result<common::HttpClientResponse> res) {
+             if (!res) return done(res.error());
+             if (res->status == 404) return done(false);
+             auto j = interpret_response("teams/members/{id}", *res, epoch_now());
+             if (!j) return done(j.error());
+             // A member who left keeps a record with delete_at set.
+             done(j->is_object() && j->value("delete_at", json(0)).is_number() && (*j)["delete_at"].get<std::int64_t>() == 0);
+           });
+}
+
+void MattermostRest::user_groups(const std::string& user_id,
+                                 std::function<void(bot::Result<std::optional<json>>)> done) {
+  send_raw("/users/" + user_id + "/groups", "users/{id}/groups",
+           [done = std::move(done)](bot::Result<common::HttpClientResponse> res) {
+             if (!res) return done(res.error());
+             // 404: older than 5.24; 501 or 403: no licence for groups, or the bot lacks
+             // manage_system. Either way this server has no groups to offer the bot.
+             if (res->status == 403 || res->status == 404 || res->status == 501) return done(std::optional<json>{});
+             auto j = interpret_response("users/{id}/groups", *res, epoch_now());
+             if (!j) return done(j.error());
+             done(std::optional<json>(std::move(*j)));
+           });
+}
+
+void MattermostRest::respond(const std::string& response_url, const json& body, std::function<void(bot::Status)> done) {
+  common::HttpClientRequest req;
+  req.method = "POST";
+  req.url = response_url;
+  req.timeout = timeout_;
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.body = dump(body);
+  ++calls_;
+  http_.request(std::move(req), [done = std::move(done)](bot::Result<common::HttpClientResponse> res) {
+    if (!res) {
+      bot::Error e = res.error();
+      e.message = "mattermost response_url: " + e.message;
+      return done(std::move(e));
+    }
+    if (res->status >= 200 && res->status < 300) return done(bot::ok());
+    common::HttpClientResponse r = *res;
+    if (r.body.empty() || r.body.front() != '{') r.body = "{}";  // the hook answers plain text
+    auto j = interpret_response("response_url", r, epoch_now());
+    if (!j) return done(j.error());
+    done(bot::make_error(bot::Errc::unavailable, "mattermost response_url: HTTP " + std::to_string(res->status)));
+  });
+}
+
 void MattermostRest::posts_since(const std::string& channel, std::int64_t since_ms,
                                  std::function<void(bot::Result<std::vector<Post>>)> done) {
   send("GET", "/channels/" + channel + "/posts?since=" + std::to_string(since_ms), "", "channels/posts",

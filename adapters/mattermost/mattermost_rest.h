@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,23 @@ class MattermostRest {
   // The channels the bot is a member of, over all its teams (GET /users/me/teams, then
   // /users/me/teams/{team}/channels for each).
   void my_channels(std::function<void(bot::Result<std::vector<ChannelRef>>)> done);
+  // ---- who is asking (identity lookups; README "Who is asking") ----
+  // GET /users/{id}: the user object; `email` is empty when the server's privacy settings hide it
+  // from the bot.
+  void user(const std::string& user_id, JsonCallback done);
+  // GET /users/me/teams: the bot's teams (id, name, display_name).
+  void my_teams(JsonCallback done);
+  // GET /teams/{team}/members/{user} (needs only view_team, which the bot has in its own teams):
+  // true when the user is an active member; 404 (no such member) is false, not an error.
+  void is_team_member(const std::string& team_id, const std::string& user_id, std::function<void(bot::Result<bool>)> done);
+  // GET /users/{id}/groups (server 5.24+, licensed, and the bot needs manage_system for another
+  // user's groups): the groups, or nullopt when this server does not let the bot see them
+  // (403, 404, 501), which is not an error.
+  void user_groups(const std::string& user_id, std::function<void(bot::Result<std::optional<nlohmann::json>>)> done);
+  // POST a slash command's response_url (<SiteURL>/hooks/commands/<id>; no token: the URL is
+  // the credential) with a command response body.
+  void respond(const std::string& response_url, const nlohmann::json& body, std::function<void(bot::Status)> done);
+
   // GET /channels/{id}/posts?since=<ms>: posts created or changed since then, oldest first.
   void posts_since(const std::string& channel, std::int64_t since_ms, std::function<void(bot::Result<std::vector<Post>>)> done);
 
@@ -60,6 +78,9 @@ class MattermostRest {
 
  private:
   void send(std::string method, const std::string& path, std::string body, std::string what, JsonCallback done);
+  // Like send(), but hands over the raw response (for calls where some statuses are answers).
+  void send_raw(const std::string& path, std::string what,
+                std::function<void(bot::Result<common::HttpClientResponse>)> done);
 
   common::HttpsClient& http_;
   std::string base_;

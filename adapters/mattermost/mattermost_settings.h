@@ -35,6 +35,14 @@ struct MattermostSettings {
   std::chrono::milliseconds request_timeout{10000};   // REST calls
   std::size_t max_event_bytes = std::size_t{4} << 20; // a larger event ends that socket
   std::size_t dedupe_capacity = 10000;                // post ids remembered
+  // Identity lookups for role bindings by e-mail or group (README.md, "Who is asking"). Set by
+  // the composition root from the policy (bot::identity_needs): GET /users/{id} for the e-mail;
+  // team membership and Mattermost groups for groups. Both false: no lookups.
+  bool lookup_email = false;
+  bool lookup_groups = false;
+  std::chrono::milliseconds identity_cache_ttl{600000};  // config `mattermost.identity_cache`
+  std::chrono::milliseconds identity_deadline{2000};     // a slower lookup counts as failed
+  std::size_t identity_cache_capacity = 10000;           // users remembered
 };
 
 }  // namespace runbot::mattermost

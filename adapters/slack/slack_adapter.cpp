@@ -12,6 +12,7 @@
 
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
+#include "adapters/common/identity_cache.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/common/websocket_client.h"
 #include "adapters/slack/slack_log.h"
@@ -46,7 +47,17 @@ struct SlackAdapter::Impl {
     const bot::InboundMessage* message = nullptr;
     std::vector<bot::Message>* captured = nullptr;  // slash commands: the answer goes in the ack
     std::string response_url;
+    std::string response_type = "ephemeral";        // for answers through response_url
     bool direct = false;
+  };
+  // usergroups.list answers for every user at once (and is Tier 2), so the whole directory is
+  // fetched once per TTL and shared by every user's lookup.
+  struct GroupDirectory {
+    std::map<std::string, std::vector<std::string>> by_user;  // user id → handles and ids
+    bot::TimePoint expires{};
+    bool loaded = false;
+    bool fetching = false;
+    std::vector<std::pair<std::string, std::function<void(bot::Result<std::vector<std::string>>)>>> waiting;
   };
 
   Impl(boost::asio::io_context& io_, SlackSettings settings_, std::shared_ptr<common::TlsContext> tls_)
@@ -58,7 +69,17 @@ struct SlackAdapter::Impl {
         api(http, settings),
         envelopes(settings.dedupe_capacity),
         events(settings.dedupe_capacity),
-        rng(std::random_device{}()) {}
+        rng(std::random_device{}()) {
+    if (settings.lookup_email || settings.lookup_groups) {
+      common::IdentityCacheSettings cs;
+      cs.ttl = settings.identity_cache_ttl;
+      cs.deadline = settings.identity_deadline;
+      cs.capacity = settings.identity_cache_capacity;
+      identity = std::make_unique<common::IdentityCache>(
+          cs, clock, [this](const std::string& user, common::IdentityCache::Done done) { look_up(user, std::move(done)); },
+          "slack");
+    }
+  }
 
   static common::HttpClientSettings http_settings(const SlackSettings& s) {
     common::HttpClientSettings h;
@@ -80,6 +101,8 @@ struct SlackAdapter::Impl {
   DedupeSet envelopes;
   DedupeSet events;
   ReplyContext* ctx = nullptr;
+  std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail or groups
+  GroupDirectory groups;
   std::string bot_user;
   bool auth_ok = false;
   bool started = false;
@@ -315,11 +338,127 @@ struct SlackAdapter::Impl {
       log().debug("slack: envelope ignored type={} why={}", f.type, in.ignored_because);
       return;
     }
-    ReplyContext rc;
-    rc.message = &in.message;
-    rc.response_url = in.response_url;
-    rc.direct = in.direct;
-    dispatch(in.message, rc);
+    deliver(std::make_shared<Inbound>(std::move(in)), "ephemeral");
+  }
+
+  // ---- who is asking (identity lookups for role bindings) ----
+
+  static void apply(bot::InboundMessage& m, const common::Identity& id) {
+    m.user_email = id.email;
+    m.user_groups = id.groups;
+    m.identity_error = id.error;
+  }
+
+  // Hands `in` to the handler once its user's e-mail and groups are known (at once when no
+  // binding needs them). Replies then go through the ReplyContext built here.
+  void deliver(std::shared_ptr<Inbound> in, std::string response_type) {
+    auto run = [this, in, response_type] {
+      ReplyContext rc;
+      rc.message = &in->message;
+      rc.response_url = in->response_url;
+      rc.response_type = response_type;
+      rc.direct = in->direct;
+      dispatch(in->message, rc);
+    };
+    if (!identity) return run();
+    ++stats.identity_waits;
+    identity->get(in->message.user.str(), [this, in, run](const common::Identity& id) {
+      if (stopped) return;
+      apply(in->message, id);
+      run();
+    });
+  }
+
+  // The identity cache's lookup: users.info and the group directory, in parallel.
+  void look_up(const std::string& user, common::IdentityCache::Done done) {
+    struct Pending {
+      int remaining = 0;
+      common::Identity found;
+      common::IdentityCache::Done done;
+      void one_done() {
+        if (--remaining == 0) done(found);
+      }
+    };
+    auto p = std::make_shared<Pending>();
+    p->remaining = (settings.lookup_email ? 1 : 0) + (settings.lookup_groups ? 1 : 0);
+    p->done = std::move(done);
+    auto failed = [p](const std::string& why) { p->found.error += (p->found.error.empty() ? "" : "; ") + why; };
+    if (settings.lookup_email) {
+      api.users_info(user, [p, failed](bot::Result<json> r) {
+        if (!r) {
+          failed(r.error().message);
+        } else {
+          const json u = r->value("user", json::object());
+          const json profile = u.is_object() ? u.value("profile", json::object()) : json::object();
+          if (profile.is_object() && profile.value("email", json()).is_string()) {
+            p->found.email = profile["email"].get<std::string>();
+          } else if (!(u.is_object() && u.contains("is_bot") && u["is_bot"].is_boolean() && u["is_bot"].get<bool>())) {
+            // Slack leaves the field out, rather than failing, when the scope is missing.
+            failed("slack users.info gave no e-mail address (is the users:read.email scope granted?)");
+          }
+        }
+        p->one_done();
+      });
+    }
+    if (settings.lookup_groups) {
+      groups_of(user, [p, failed](bot::Result<std::vector<std::string>> r) {
+        if (r) {
+          p->found.groups = std::move(*r);
+        } else {
+          failed(r.error().message);
+        }
+        p->one_done();
+      });
+    }
+  }
+
+  // The user's groups (handles and ids) from the shared directory, refreshed once per TTL.
+  // `done` never runs inside the call.
+  void groups_of(const std::string& user, std::function<void(bot::Result<std::vector<std::string>>)> done) {
+    groups.waiting.emplace_back(user, std::move(done));
+    if (groups.fetching) return;
+    if (groups.loaded && clock.now() < groups.expires) {
+      clock.call_after(0ms, [this] { answer_group_waiters(bot::ok()); });
+      return;
+    }
+    groups.fetching = true;
+    api.usergroups_list([this](bot::Result<json> r) {
+      groups.fetching = false;
+      if (!r && r.error().message.find("plan_upgrade_required") != std::string::npos) {
+        // A workspace without user groups: nobody is in one; not a failure of the lookup.
+        log().info("slack: this workspace has no user groups (plan_upgrade_required); group bindings never match");
+        r = json{{"ok", true}, {"usergroups", json::array()}};
+      }
+      if (!r) return answer_group_waiters(r.error());
+      groups.by_user.clear();
+      for (const auto& g : r->value("usergroups", json::array())) {
+        if (!g.is_object()) continue;
+        const std::string id = g.value("id", json()).is_string() ? g["id"].get<std::string>() : "";
+        const std::string handle = g.value("handle", json()).is_string() ? g["handle"].get<std::string>() : "";
+        for (const auto& member : g.value("users", json::array())) {
+          if (!member.is_string()) continue;
+          auto& mine = groups.by_user[member.get<std::string>()];
+          if (!handle.empty()) mine.push_back(handle);
+          if (!id.empty()) mine.push_back(id);
+        }
+      }
+      groups.loaded = true;
+      groups.expires = clock.now() + settings.identity_cache_ttl;
+      answer_group_waiters(bot::ok());
+    });
+  }
+
+  void answer_group_waiters(const bot::Status& s) {
+    auto waiting = std::move(groups.waiting);
+    groups.waiting.clear();
+    for (auto& [user, done] : waiting) {
+      if (!s) {
+        done(s.error());
+        continue;
+      }
+      auto it = groups.by_user.find(user);
+      done(it == groups.by_user.end() ? std::vector<std::string>{} : it->second);
+    }
   }
 
   void on_slash(std::uint64_t id, Conn& c, const Frame& f, bool first) {
@@ -327,6 +466,18 @@ struct SlackAdapter::Impl {
     Inbound in;
     if (first) {
       in = to_inbound(f, bot_user);
+      if (in.kind == Inbound::Kind::slash && identity) {
+        auto known = identity->cached(in.message.user.str());
+        if (!known) {
+          // The ack is due within 3 s and a lookup may take most of that: ack empty now, and
+          // answer through response_url once the user is known. Cached users keep the fast path.
+          ack(id, c, ack_json(f.envelope_id));
+          ++stats.deferred;
+          deliver(std::make_shared<Inbound>(std::move(in)), settings.slash_response_type);
+          return;
+        }
+        apply(in.message, *known);
+      }
       if (in.kind == Inbound::Kind::slash) {
         ReplyContext rc;
         rc.message = &in.message;
@@ -399,7 +550,7 @@ struct SlackAdapter::Impl {
     std::vector<json> parts = render(message);
     if (current(to) && !ctx->response_url.empty()) {
       for (auto& p : parts) {
-        p["response_type"] = "ephemeral";
+        p["response_type"] = ctx->response_type;
         p["replace_original"] = false;
       }
       return respond_in_order(ctx->response_url, std::move(parts));

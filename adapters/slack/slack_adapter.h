@@ -28,6 +28,13 @@
 // decides the result (a failure of a later part is logged, not retried, so nothing is posted
 // twice).
 //
+// Who is asking: with settings.lookup_email/lookup_groups (derived from the policy), every
+// inbound message waits for its user's e-mail (users.info) and groups (usergroups.list, handles
+// and ids) before it reaches the handler; answers are cached per user for identity_cache_ttl,
+// one lookup per user in flight, a slower lookup than identity_deadline or a failed one
+// delivers the message with identity_error set. A slash command from a user not in the cache is
+// acked empty at once and answered through its response_url. Without lookups nothing waits.
+//
 // Ownership and executor: built by the composition root with create(); borrows the io_context,
 // which must outlive it. Everything runs on the io_context thread; handlers and post()
 // completions run on it and never inside a call. Destroying the adapter drops pending callbacks.
@@ -65,6 +72,8 @@ struct SlackStats {
   std::uint64_t posts = 0;           // post() calls
   std::uint64_t post_failures = 0;   // post() calls that ended with an error
   std::uint64_t already_posted = 0;  // maybe_delivered posts found in the channel, not sent again
+  std::uint64_t identity_waits = 0;  // inbound messages that waited for (or used) the identity cache
+  std::uint64_t deferred = 0;        // slash commands acked empty, answered through response_url
 };
 
 class SlackAdapter final : public bot::ChatAdapter {

@@ -26,6 +26,15 @@ struct SlackSettings {
   // After a refresh, how long the old socket stays open (still acking) once its replacement said
   // hello, unless Slack closes it first. Slack sends `warning` about 10 s before it closes.
   std::chrono::milliseconds retire_grace{10000};
+  // Identity lookups for role bindings by e-mail or group (adapters/slack/README.md, "Who is
+  // asking"). Set by the composition root from the policy (bot::identity_needs), not by hand:
+  // users.info for the e-mail (scopes users:read, users:read.email), usergroups.list for groups
+  // (usergroups:read). Both false: no lookups, every message is handled at once.
+  bool lookup_email = false;
+  bool lookup_groups = false;
+  std::chrono::milliseconds identity_cache_ttl{600000};  // config `slack.identity_cache`
+  std::chrono::milliseconds identity_deadline{2000};     // a slower lookup counts as failed
+  std::size_t identity_cache_capacity = 10000;           // users remembered
 };
 
 }  // namespace runbot::slack

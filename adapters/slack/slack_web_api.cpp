@@ -1,5 +1,6 @@
 #include "adapters/slack/slack_web_api.h"
 
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -52,6 +53,9 @@ const std::map<std::string, Known, std::less<>>& known_errors() {
       {"edit_window_closed", {bot::Errc::invalid_argument, "the message can no longer be edited"}},
       {"user_not_in_channel", {bot::Errc::invalid_argument, "the user is not in the channel"}},
       {"expired_url", {bot::Errc::invalid_argument, "the response_url expired (30 minutes, 5 uses)"}},
+      {"user_not_found", {bot::Errc::invalid_argument, "no such user in this workspace"}},
+      {"user_not_visible", {bot::Errc::invalid_argument, "the user is not visible to the bot"}},
+      {"plan_upgrade_required", {bot::Errc::invalid_argument, "the workspace's plan has no user groups"}},
       {"internal_error", {bot::Errc::unavailable, "Slack internal error"}},
       {"fatal_error", {bot::Errc::unavailable, "Slack fatal error"}},
       {"service_unavailable", {bot::Errc::unavailable, "Slack is unavailable"}},
@@ -192,6 +196,14 @@ void SlackWebApi::post_ephemeral(const std::string& channel, const std::string& 
     if (!res) return done(res.error());
     done(res->value("message_ts", json()).is_string() ? (*res)["message_ts"].get<std::string>() : std::string{});
   });
+}
+
+void SlackWebApi::users_info(const std::string& user, JsonCallback done) {
+  call_form("users.info", {{"user", user}}, std::move(done));
+}
+
+void SlackWebApi::usergroups_list(JsonCallback done) {
+  call_form("usergroups.list", {{"include_users", "true"}}, std::move(done));
 }
 
 void SlackWebApi::respond(const std::string& response_url, json payload, StatusCallback done) {

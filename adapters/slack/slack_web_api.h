@@ -56,6 +56,14 @@ class SlackWebApi {
   // chat.postEphemeral to `user`. Gives message_ts.
   void post_ephemeral(const std::string& channel, const std::string& user, const std::string& thread_ts,
                       nlohmann::json payload, TsCallback done);
+  // users.info for `user` (form-encoded: the method does not accept JSON). The response's
+  // user.profile.email is there only with the users:read.email scope; without users:read the
+  // call fails with missing_scope (unauthorized).
+  void users_info(const std::string& user, JsonCallback done);
+  // usergroups.list with include_users=true: every enabled user group of the workspace with its
+  // members (`usergroups[].{id,handle,users}`). Scope usergroups:read; free workspaces answer
+  // plan_upgrade_required (invalid_argument).
+  void usergroups_list(JsonCallback done);
   // POST to an interaction's or slash command's response_url (no token: the URL is the credential).
   void respond(const std::string& response_url, nlohmann::json payload, StatusCallback done);
 

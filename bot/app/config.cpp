@@ -317,10 +317,22 @@ void parse_policy(Walker& w, const YAML::Node& p, Config& c) {
   }
 }
 
+// `<platform>.identity_cache`: how long a user's e-mail address and groups are remembered. Under a
+// second would look a user up on nearly every command; over a day would keep a removed group
+// member's rights for too long.
+std::optional<Duration> identity_cache(Walker& w, const YAML::Node& n, const std::string& platform) {
+  auto v = w.duration(n, "identity_cache", platform);
+  if (v && (*v < std::chrono::seconds(1) || *v > std::chrono::hours(24))) {
+    w.problem(platform + ".identity_cache", "must be between 1s and 24h, got " + bot::format_duration(*v));
+    return std::nullopt;
+  }
+  return v;
+}
+
 void parse_slack(Walker& w, const YAML::Node& n, Config& c) {
   if (!w.mapping(n, "slack", {"app_token", "bot_token", "api_base_url", "ca_file", "connections", "ping_interval",
                              "idle_timeout", "request_timeout", "slash_command", "slash_response_type",
-                             "messages_per_second", "burst"})) {
+                             "messages_per_second", "burst", "identity_cache"})) {
     return;
   }
   slack::SlackSettings s;
@@ -342,6 +354,7 @@ void parse_slack(Walker& w, const YAML::Node& n, Config& c) {
     if (*v != "ephemeral" && *v != "in_channel") w.problem("slack.slash_response_type", "must be ephemeral or in_channel");
     s.slash_response_type = *v;
   }
+  if (auto v = identity_cache(w, n, "slack")) s.identity_cache_ttl = *v;
   if (auto v = w.number(n, "messages_per_second", "slack", 0.01)) c.slack_outbox.messages_per_second = *v;
   if (auto v = w.number(n, "burst", "slack", 1)) c.slack_outbox.burst = *v;
   c.slack = std::move(s);
@@ -351,7 +364,8 @@ void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
   if (!w.mapping(n, "mattermost", {"server_url", "token", "ca_file", "socket", "slash_token", "slash_command",
                                   "slash_response_type", "command_path", "action_path", "action_url", "action_secret",
                                   "ephemeral_mention_replies", "ping_interval", "idle_timeout", "backoff_initial",
-                                  "backoff_max", "request_timeout", "messages_per_second", "burst"})) {
+                                  "backoff_max", "request_timeout", "messages_per_second", "burst",
+                                  "identity_cache"})) {
     return;
   }
   mattermost::MattermostSettings s;
@@ -384,6 +398,7 @@ void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
   if (auto v = w.duration(n, "backoff_initial", "mattermost")) s.backoff_initial = *v;
   if (auto v = w.duration(n, "backoff_max", "mattermost")) s.backoff_max = *v;
   if (auto v = w.duration(n, "request_timeout", "mattermost")) s.request_timeout = *v;
+  if (auto v = identity_cache(w, n, "mattermost")) s.identity_cache_ttl = *v;
   if (auto v = w.number(n, "messages_per_second", "mattermost", 0.01)) c.mattermost_outbox.messages_per_second = *v;
   if (auto v = w.number(n, "burst", "mattermost", 1)) c.mattermost_outbox.burst = *v;
   c.mattermost = std::move(s);
@@ -511,6 +526,17 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
             w.problem("apps." + app.str() + ".teams", "team '" + t.str() + "' is not defined under policy.teams");
           }
         }
+      }
+      // Adapters look users up only for the facts some binding of theirs needs.
+      if (c.slack) {
+        const auto needs = bot::identity_needs(c.bot.policy, "slack");
+        c.slack->lookup_email = needs.email;
+        c.slack->lookup_groups = needs.groups;
+      }
+      if (c.mattermost) {
+        const auto needs = bot::identity_needs(c.bot.policy, "mattermost");
+        c.mattermost->lookup_email = needs.email;
+        c.mattermost->lookup_groups = needs.groups;
       }
       if (const auto in = root["ingest"]; w.mapping(in, "ingest", {"nth_secret"})) {
         if (auto v = w.str(in, "nth_secret", "ingest")) {

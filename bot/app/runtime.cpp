@@ -466,6 +466,25 @@ int check_config(const std::string& path) {
   }
   std::cout << path << ": OK — " << c->bot.apps.size() << " app(s), provisioner backend " << c->provisioner.backend
             << ", kafka " << (c->kafka.brokers.empty() ? "embedded (demo only)" : c->kafka.brokers) << "\n";
+  // Which lookups role bindings need, so an admin knows which scopes/permissions to grant.
+  auto lookups = [](bool email, bool groups, const char* email_how, const char* groups_how) {
+    std::string out;
+    if (email) out += std::string("e-mail (") + email_how + ")";
+    if (groups) out += std::string(out.empty() ? "" : ", ") + "groups (" + groups_how + ")";
+    return out.empty() ? std::string("none") : out;
+  };
+  if (c->slack) {
+    std::cout << "  slack identity lookups: "
+              << lookups(c->slack->lookup_email, c->slack->lookup_groups, "users.info, scopes users:read users:read.email",
+                         "usergroups.list, scope usergroups:read")
+              << ", cached " << bot::format_duration(c->slack->identity_cache_ttl) << "\n";
+  }
+  if (c->mattermost) {
+    std::cout << "  mattermost identity lookups: "
+              << lookups(c->mattermost->lookup_email, c->mattermost->lookup_groups, "GET /users/{id}",
+                         "team membership, and groups where the server allows it")
+              << ", cached " << bot::format_duration(c->mattermost->identity_cache_ttl) << "\n";
+  }
   return 0;
 }
 

@@ -200,3 +200,56 @@ mattermost:
 
 }  // namespace
 }  // namespace runbot::app
+
+namespace runbot::app {
+namespace {
+
+// The adapters look users up only when a binding of their platform needs e-mail or groups, and
+// remember them as long as `identity_cache` says.
+TEST(Config, IdentityLookupsFollowThePolicyAndTheCacheTtlIsValidated) {
+  const std::string adapters = R"(
+slack: {app_token: xapp-1-A, bot_token: xoxb-1, identity_cache: 5m}
+mattermost: {server_url: https://chat.example.com, token: tok}
+)";
+  auto none = parse_config(demo_config_yaml() + adapters + R"(
+policy:
+  bindings:
+    - {role: admin, users: [boss]}
+    - {role: developer, platform: mattermost, emails: [dev@acme.dev]}
+)",
+                           {});
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->slack->lookup_email);
+  EXPECT_FALSE(none->slack->lookup_groups);
+  EXPECT_EQ(none->slack->identity_cache_ttl, std::chrono::minutes(5));
+  EXPECT_TRUE(none->mattermost->lookup_email);
+  EXPECT_FALSE(none->mattermost->lookup_groups);
+  EXPECT_EQ(none->mattermost->identity_cache_ttl, std::chrono::minutes(10)) << "the default";
+
+  auto groups = parse_config(demo_config_yaml() + adapters + "policy:\n  bindings:\n    - {role: operator, groups: [sre]}\n", {});
+  ASSERT_TRUE(groups) << groups.error().message;
+  EXPECT_TRUE(groups->slack->lookup_groups);
+  EXPECT_TRUE(groups->mattermost->lookup_groups);
+  EXPECT_FALSE(groups->slack->lookup_email);
+
+  auto disabled = parse_config(
+      demo_config_yaml() + adapters + "policy:\n  enabled: false\n  bindings:\n    - {role: operator, groups: [sre]}\n", {});
+  ASSERT_TRUE(disabled) << disabled.error().message;
+  EXPECT_FALSE(disabled->slack->lookup_groups) << "no policy, no lookups";
+
+  ConfigErrors errors;
+  auto bad = parse_config(demo_config_yaml() + R"(
+slack: {app_token: xapp-1-A, bot_token: xoxb-1, identity_cache: 25h}
+mattermost: {server_url: https://chat.example.com, token: tok, identity_cache: soon}
+)",
+                          {}, &errors);
+  ASSERT_FALSE(bad);
+  for (const char* expected : {"slack.identity_cache: must be between 1s and 24h", "mattermost.identity_cache: "}) {
+    bool found = false;
+    for (const auto& pr : errors.problems) found = found || pr.rfind(expected, 0) == 0;
+    EXPECT_TRUE(found) << "missing: " << expected << "\n" << bad.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace runbot::app

@@ -145,6 +145,53 @@ TEST(Policy, MonthSpendCountsOnlyThisMonthsMinutes) {
   EXPECT_EQ(month_start(now), *parse_time("2026-11-01T00:00:00Z"));
 }
 
+TEST(Policy, DenialSaysWhenTheEmailOrGroupLookupFailed) {
+  Policy p(settings());
+  Command up;
+  up.verb = Verb::up;
+  Actor a = actor("u9");
+  a.identity_error = "slack users.info: missing_scope";
+  auto denied = p.allow(a, up, nullptr);
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_EQ(denied.error().message,
+            "`up` needs the developer role; @u9 has viewer. Ask @boss to grant it. Your e-mail address and groups "
+            "could not be looked up (slack users.info: missing_scope), so role bindings by e-mail or group were not "
+            "applied.");
+  // Without a lookup problem the denial stays as it was.
+  EXPECT_EQ(p.allow(actor("u9"), up, nullptr).error().message.find("looked up"), std::string::npos);
+  AppSpec fe;
+  fe.name = AppName{"front-end"};
+  auto restricted = p.allow_app(a, fe);
+  ASSERT_FALSE(restricted.has_value());
+  EXPECT_NE(restricted.error().message.find("could not be looked up (slack users.info: missing_scope)"),
+            std::string::npos);
+  // A failed lookup does not take away what other bindings grant.
+  Actor in_channel = actor("u9", "C-dev");
+  in_channel.identity_error = "timed out";
+  EXPECT_TRUE(p.allow(in_channel, up, nullptr).has_value());
+}
+
+TEST(Policy, IdentityNeedsFollowTheBindingsOfEachPlatform) {
+  PolicySettings s;
+  s.enabled = true;
+  s.bindings.push_back({Role::admin, "*", {"boss"}, {}, {}, {}});
+  EXPECT_FALSE(identity_needs(s, "slack").any()) << "user ids and channels need no lookup";
+  s.bindings.push_back({Role::developer, "mattermost", {}, {"dev@acme.dev"}, {}, {}});
+  s.bindings.push_back({Role::operator_, "slack", {}, {}, {"sre"}, {}});
+  EXPECT_FALSE(identity_needs(s, "slack").email);
+  EXPECT_TRUE(identity_needs(s, "slack").groups);
+  EXPECT_TRUE(identity_needs(s, "mattermost").email);
+  EXPECT_FALSE(identity_needs(s, "mattermost").groups);
+  EXPECT_FALSE(identity_needs(s, "console").any());
+  s.bindings.push_back({Role::viewer, "*", {}, {}, {"everyone"}, {}});
+  EXPECT_TRUE(identity_needs(s, "console").groups) << "a binding for every platform";
+  // Team members given as e-mail addresses need the e-mail everywhere.
+  s.teams[TeamName{"web"}] = {{"alice@acme.dev"}, std::nullopt, ""};
+  EXPECT_TRUE(identity_needs(s, "slack").email);
+  s.enabled = false;
+  EXPECT_FALSE(identity_needs(s, "mattermost").any()) << "no policy, no lookups";
+}
+
 TEST(Policy, DisabledPolicyLetsEveryoneDoEverything) {
   Policy p(PolicySettings{});
   Command simulate;

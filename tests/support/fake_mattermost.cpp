@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
@@ -108,6 +109,13 @@ struct FakeMattermost::Impl {
     int retry_after = 0;
   };
   std::map<std::string, std::deque<Injection>> injections;
+  struct User {
+    std::string username;
+    std::string email;
+  };
+  std::map<std::string, User> users;
+  std::set<std::string> team_members;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> groups;  // user → (id, name)
   bool stopped = false;
 
   void problem(std::string p) {
@@ -191,6 +199,10 @@ std::string kind_of(const std::string& method, const std::string& path) {
   if (p.rfind("/users/me/teams/", 0) == 0) return method + " /users/me/teams/channels";
   if (p.rfind("/posts/", 0) == 0 && p.size() > 6 && p.substr(p.size() - 6) == "/patch") return method + " /posts/patch";
   if (p.rfind("/channels/", 0) == 0 && p.size() > 6 && p.substr(p.size() - 6) == "/posts") return method + " /channels/posts";
+  if (p.rfind("/teams/", 0) == 0 && p.find("/members/") != std::string::npos) return method + " /teams/members";
+  if (p.rfind("/users/", 0) == 0 && p.size() > 7 && p.substr(p.size() - 7) == "/groups") return method + " /users/groups";
+  if (p.rfind("/users/", 0) == 0 && p.find('/', 7) == std::string::npos) return method + " /users/id";
+  if (path.rfind("/hooks/commands/", 0) == 0) return method + " /hooks/commands";
   return method + " " + p;
 }
 
@@ -238,13 +250,64 @@ http::response<http::string_body> FakeMattermost::Impl::answer(const http::reque
     return record(inj.status, api_error("api.fake.injected.app_error", inj.status));
   }
   const std::string auth(req[http::field::authorization]);
+  if (kind == "POST /hooks/commands") {
+    // The URL is the credential; the body is a command response.
+    if (!call.body.is_object() || (!call.body.contains("text") && !call.body.contains("attachments"))) {
+      problem("response_url body without text/attachments");
+    }
+    if (owner) owner->responses.push_back(call.body);
+    call.status = 200;
+    if (owner) owner->calls.push_back(call);
+    http::response<http::string_body> res{http::status::ok, v};
+    res.set(http::field::content_type, "text/plain");
+    res.body() = "ok";
+    res.keep_alive(true);
+    res.prepare_payload();
+    return res;
+  }
   if (auth.empty()) problem(kind + ": no Authorization header");
   if (auth != "Bearer " + settings.token) return record(401, api_error("api.context.session_expired.app_error", 401));
   const json& b = call.body;
   if (kind == "GET /users/me") {
     return record(200, {{"id", settings.bot_user_id}, {"username", settings.bot_name}, {"is_bot", true}});
   }
-  if (kind == "GET /users/me/teams") return record(200, json::array({{{"id", settings.team_id}, {"name", "acme"}}}));
+  if (kind == "GET /users/me/teams") {
+    return record(200, json::array({{{"id", settings.team_id}, {"name", settings.team_name},
+                                     {"display_name", "ACME"}, {"type", "O"}, {"delete_at", 0}}}));
+  }
+  if (kind == "GET /users/id") {
+    const std::string id = path.substr(std::string("/api/v4/users/").size());
+    auto it = users.find(id);
+    if (it == users.end()) return record(404, api_error("app.user.missing_account.const", 404));
+    return record(200, {{"id", id}, {"username", it->second.username},
+                        {"email", settings.hide_emails ? "" : it->second.email}, {"first_name", ""},
+                        {"last_name", ""}, {"nickname", ""}, {"roles", "system_user"}, {"delete_at", 0},
+                        {"is_bot", false}, {"locale", "en"}});
+  }
+  if (kind == "GET /teams/members") {
+    const std::string rest = path.substr(std::string("/api/v4/teams/").size());
+    const std::string team = rest.substr(0, rest.find('/'));
+    const std::string user = rest.substr(rest.rfind('/') + 1);
+    if (team != settings.team_id || !team_members.count(user)) {
+      return record(404, api_error("app.team.get_member.missing.app_error", 404));
+    }
+    return record(200, {{"team_id", team}, {"user_id", user}, {"roles", "team_user"}, {"delete_at", 0},
+                        {"scheme_user", true}, {"scheme_admin", false}, {"scheme_guest", false}});
+  }
+  if (kind == "GET /users/groups") {
+    if (settings.groups_status != 200) {
+      return record(settings.groups_status, api_error("api.ldap_groups.license_error", settings.groups_status));
+    }
+    const std::string user = path.substr(std::string("/api/v4/users/").size(),
+                                         path.size() - std::string("/api/v4/users/").size() - 7);
+    json out = json::array();
+    for (const auto& [id, name] : groups[user]) {
+      out.push_back({{"id", id}, {"name", name}, {"display_name", name}, {"description", ""}, {"source", "ldap"},
+                     {"remote_id", "cn=" + name}, {"create_at", 1}, {"update_at", 1}, {"delete_at", 0},
+                     {"has_syncables", false}, {"allow_reference", true}});
+    }
+    return record(200, out);
+  }
   if (kind == "GET /users/me/teams/channels") {
     json out = json::array();
     for (const auto& [id, type] : settings.channels) out.push_back({{"id", id}, {"type", type}, {"team_id", settings.team_id}});
@@ -533,6 +596,22 @@ void FakeMattermost::fail_next(const std::string& key, int status, int count) {
 void FakeMattermost::rate_limit_next(const std::string& key, int retry_after_seconds, int count) {
   for (int i = 0; i < count; ++i) impl_->injections[key].push_back(Impl::Injection{429, retry_after_seconds});
 }
+
+void FakeMattermost::add_user(const std::string& id, const std::string& username, const std::string& email) {
+  impl_->users[id] = Impl::User{username, email};
+}
+
+void FakeMattermost::add_team_member(const std::string& user) { impl_->team_members.insert(user); }
+
+void FakeMattermost::add_group(const std::string& user, const std::string& group_id, const std::string& group_name) {
+  impl_->groups[user].emplace_back(group_id, group_name);
+}
+
+void FakeMattermost::set_groups_status(int status) { impl_->settings.groups_status = status; }
+
+void FakeMattermost::set_hide_emails(bool hide) { impl_->settings.hide_emails = hide; }
+
+std::string FakeMattermost::response_url(const std::string& id) const { return server_url() + "/hooks/commands/" + id; }
 
 std::vector<FakeMattermost::Call> FakeMattermost::calls_to(const std::string& method, const std::string& path_prefix) const {
   std::vector<Call> out;

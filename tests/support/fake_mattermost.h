@@ -11,6 +11,12 @@
 //   POST /api/v4/posts (201; the post is also broadcast as a `posted` event, like the server),
 //        PUT /api/v4/posts/{id}/patch, POST /api/v4/posts/ephemeral
 //   GET  /api/v4/channels/{id}/posts?since=<ms>
+//   GET  /api/v4/users/{id}            the user; `email` is "" when hide_emails (the server's
+//                                      privacy setting sanitises it for the bot); 404 unknown
+//   GET  /api/v4/teams/{team}/members/{user}   the team member, 404 when not a member
+//   GET  /api/v4/users/{id}/groups     the user's groups, or groups_status (403/404/501 as servers
+//                                      without licence, too old, or without manage_system answer)
+//   POST /hooks/commands/{id}          a slash command's response_url (no Authorization)
 //
 // Every event written gets the connection's next seq and goes to its replay buffer; while no
 // socket is open events are only buffered (so a resume replays them). forget_history() makes the
@@ -46,6 +52,9 @@ struct FakeMattermostSettings {
   // The channels the bot is a member of: id → type (O, P, D, G).
   std::map<std::string, std::string> channels{{"chan-deploys", "O"}, {"dm-alice", "D"}};
   std::size_t replay_buffer = 128;
+  std::string team_name = "acme";  // the bot's one team: team_id / team_name
+  bool hide_emails = false;
+  int groups_status = 200;
 };
 
 class FakeMattermost {
@@ -90,7 +99,16 @@ class FakeMattermost {
   void fail_next(const std::string& key, int status, int count = 1);
   void rate_limit_next(const std::string& key, int retry_after_seconds, int count = 1);
 
+  // ---- the server's people ----
+  void add_user(const std::string& id, const std::string& username, const std::string& email);
+  void add_team_member(const std::string& user);  // of the bot's team
+  void add_group(const std::string& user, const std::string& group_id, const std::string& group_name);
+  void set_groups_status(int status);  // 200, or 403/404/501 for a server without groups
+  void set_hide_emails(bool hide);     // Privacy: Show Email Address off (for the bot)
+  std::string response_url(const std::string& id) const;  // https://…/hooks/commands/<id>
+
   // ---- records ----
+  std::vector<nlohmann::json> responses;  // bodies POSTed to response_urls, in order
   std::vector<Call> calls;
   std::vector<nlohmann::json> client_frames;
   std::vector<std::string> problems;

@@ -34,36 +34,6 @@ using boost::system::error_code;
 
 namespace {
 
-// application/x-www-form-urlencoded body → fields ('+' is a space).
-std::map<std::string, std::string> decode_form(const std::string& body) {
-  std::map<std::string, std::string> out;
-  auto decode = [](std::string_view v) {
-    std::string r;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '+') {
-        r += ' ';
-      } else if (v[i] == '%' && i + 2 < v.size()) {
-        r += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else {
-        r += v[i];
-      }
-    }
-    return r;
-  };
-  std::string_view rest(body);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    std::string_view pair = rest.substr(0, amp);
-    auto eq = pair.find('=');
-    out[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    rest.remove_prefix(amp + 1);
-  }
-  return out;
-}
-
-
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 using SslStream = beast::ssl_stream<beast::tcp_stream>;
 using WsStream = websocket::stream<SslStream>;
@@ -101,6 +71,35 @@ std::string str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string{};
 }
 
+// application/x-www-form-urlencoded (a POST body or a query string) into a map.
+std::map<std::string, std::string> parse_form(const std::string& body) {
+  auto decode = [](const std::string& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '+') {
+        out += ' ';
+      } else if (v[i] == '%' && i + 2 < v.size()) {
+        out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += v[i];
+      }
+    }
+    return out;
+  };
+  std::map<std::string, std::string> out;
+  std::size_t pos = 0;
+  while (pos < body.size()) {
+    auto amp = body.find('&', pos);
+    std::string pair = body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    auto eq = pair.find('=');
+    if (!pair.empty()) out[decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : decode(pair.substr(eq + 1));
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 struct FakeSlack::Impl {
@@ -131,7 +130,34 @@ struct FakeSlack::Impl {
     int retry_after = 0;
   };
   std::map<std::string, std::deque<Injection>> injections;
+  std::map<std::string, std::deque<std::chrono::milliseconds>> delays;
+  struct User {
+    std::string email;
+    std::string name;
+  };
+  std::map<std::string, User> users;
+  struct Group {
+    std::string id;
+    std::string handle;
+    std::vector<std::string> members;
+  };
+  std::vector<Group> usergroups;
   bool stopped = false;
+
+  std::chrono::milliseconds take_delay(const std::string& target) {
+    const std::string path = target.substr(0, target.find('?'));
+    if (path.rfind("/api/", 0) != 0) return std::chrono::milliseconds(0);
+    auto it = delays.find(path.substr(5));
+    if (it == delays.end() || it->second.empty()) return std::chrono::milliseconds(0);
+    auto d = it->second.front();
+    it->second.pop_front();
+    return d;
+  }
+  json missing_scope(const std::string& needed) const {
+    std::string provided;
+    for (const auto& sc : settings.scopes) provided += (provided.empty() ? "" : ",") + sc;
+    return {{"ok", false}, {"error", "missing_scope"}, {"needed", needed}, {"provided", provided}};
+  }
 
   void problem(std::string p) {
     if (owner) owner->problems.push_back(std::move(p));
@@ -192,7 +218,7 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
   if (path.rfind("/api/", 0) != 0) return json_response(v, 404, {{"ok", false}, {"error", "unknown_method"}});
   call.method = path.substr(5);
   const std::string ctype(req[http::field::content_type]);
-  if (ctype.rfind("application/x-www-form-urlencoded", 0) == 0) call.form = decode_form(req.body());
+  if (ctype.rfind("application/x-www-form-urlencoded", 0) == 0) call.form = parse_form(req.body());
   if (ctype.rfind("application/json", 0) == 0) {
     call.body = json::parse(req.body(), nullptr, false);
     if (call.body.is_discarded() || !call.body.is_object()) {
@@ -232,6 +258,44 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
     return record(200, {{"ok", true}, {"url", "https://acme.slack.com/"}, {"team", settings.team},
                         {"user", "runbot"}, {"team_id", "T0001"}, {"user_id", settings.bot_user_id},
                         {"bot_id", "B0001"}});
+  }
+  if (call.method == "users.info" || call.method == "usergroups.list") {
+    // Both are read methods that take form arguments (query string or body), not JSON.
+    if (ctype.rfind("application/json", 0) == 0) problem(call.method + ": sent as JSON, which it does not accept");
+    auto args = parse_form(req.body());
+    for (const auto& [k, val] : parse_form(target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1))) {
+      args[k] = val;
+    }
+    call.body = json(args);
+    if (call.method == "users.info") {
+      if (!settings.scopes.count("users:read")) return record(200, missing_scope("users:read"));
+      const std::string id = args["user"];
+      if (id.empty()) problem("users.info without a user argument");
+      auto it = users.find(id);
+      if (it == users.end()) return record(200, {{"ok", false}, {"error", "user_not_found"}});
+      const std::string name = it->second.name.empty() ? id : it->second.name;
+      json profile{{"real_name", name}, {"display_name", name}, {"image_24", "https://a.slack-edge.com/24.png"}};
+      if (settings.scopes.count("users:read.email")) profile["email"] = it->second.email;
+      return record(200, {{"ok", true},
+                          {"user", {{"id", id}, {"team_id", "T0001"}, {"name", name}, {"deleted", false},
+                                    {"real_name", name}, {"is_bot", false}, {"is_admin", false},
+                                    {"profile", profile}}}});
+    }
+    if (!settings.scopes.count("usergroups:read")) return record(200, missing_scope("usergroups:read"));
+    if (!settings.usergroups_plan) return record(200, {{"ok", false}, {"error", "plan_upgrade_required"}});
+    const bool with_users = args["include_users"] == "true" || args["include_users"] == "1";
+    json list = json::array();
+    for (const auto& g : usergroups) {
+      json item{{"id", g.id}, {"team_id", "T0001"}, {"is_usergroup", true}, {"name", g.handle + " team"},
+                {"description", ""}, {"handle", g.handle}, {"is_external", false}, {"date_create", 1446746793},
+                {"date_update", 1446746793}, {"date_delete", 0}, {"auto_type", nullptr}, {"created_by", "U060R4BJ4"},
+                {"updated_by", "U060R4BJ4"}, {"deleted_by", nullptr},
+                {"prefs", {{"channels", json::array()}, {"groups", json::array()}}},
+                {"user_count", g.members.size()}};
+      if (with_users) item["users"] = g.members;
+      list.push_back(std::move(item));
+    }
+    return record(200, {{"ok", true}, {"usergroups", list}});
   }
   const json& b = call.body;
   const std::string channel = str(b, "channel");
@@ -448,6 +512,12 @@ asio::awaitable<void> serve(ImplPtr impl, tcp::socket socket) {
       co_await run_socket(impl, s, std::move(req));
       co_return;
     }
+    if (auto delay = impl->take_delay(std::string(req.target())); delay.count() > 0) {
+      asio::steady_timer wait(impl->io);
+      wait.expires_after(delay);
+      auto [tec] = co_await wait.async_wait(kUseTuple);
+      (void)tec;
+    }
     auto res = impl->answer(req);
     res.keep_alive(req.keep_alive());
     auto [wec, wn] = co_await http::async_write(*stream, res, kUseTuple);
@@ -618,6 +688,32 @@ void FakeSlack::fail_next(const std::string& method, const std::string& error, i
 
 void FakeSlack::rate_limit_next(const std::string& method, int retry_after_seconds, int count) {
   for (int i = 0; i < count; ++i) impl_->injections[method].push_back(Impl::Injection{429, "ratelimited", retry_after_seconds});
+}
+
+void FakeSlack::fail_status_next(const std::string& method, int http_status, int count) {
+  for (int i = 0; i < count; ++i) {
+    impl_->injections[method].push_back(Impl::Injection{http_status, http_status >= 500 ? "internal_error" : "invalid_request", 0});
+  }
+}
+
+void FakeSlack::delay_next(const std::string& method, std::chrono::milliseconds delay, int count) {
+  for (int i = 0; i < count; ++i) impl_->delays[method].push_back(delay);
+}
+
+void FakeSlack::add_user(const std::string& id, const std::string& email, const std::string& name) {
+  impl_->users[id] = Impl::User{email, name};
+}
+
+void FakeSlack::add_usergroup(const std::string& id, const std::string& handle, std::vector<std::string> members) {
+  impl_->usergroups.push_back(Impl::Group{id, handle, std::move(members)});
+}
+
+void FakeSlack::set_scope(const std::string& scope, bool granted) {
+  if (granted) {
+    impl_->settings.scopes.insert(scope);
+  } else {
+    impl_->settings.scopes.erase(scope);
+  }
 }
 
 std::vector<FakeSlack::ApiCall> FakeSlack::calls_to(const std::string& method) const {

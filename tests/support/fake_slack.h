@@ -10,9 +10,20 @@
 //   POST /api/conversations.history | conversations.replies   (form fields channel, ts, limit,
 //        include_all_metadata) over the messages posted so far, newest first / root first, with
 //        each message's `metadata` only when include_all_metadata=true (as Slack does)
+//   POST /api/users.info             form `user=U…` → the user object; profile.email only with the
+//                                    users:read.email scope; missing_scope without users:read;
+//                                    user_not_found for an unknown id
+//   POST /api/usergroups.list        form (include_users=true adds `users`) → every user group;
+//                                    missing_scope without usergroups:read; plan_upgrade_required
+//                                    when the workspace has no user groups
+//
+// Scopes are in FakeSlackSettings::scopes; users and user groups are added with add_user() and
+// add_usergroup(). users.info and usergroups.list do not accept JSON bodies (a JSON body is a
+// problem), as Slack documents.
 //
 // Wrong or missing tokens get ok:false invalid_auth / not_authed (HTTP 200, as Slack does).
-// fail_next()/rate_limit_next() inject ok:false errors and HTTP 429 with Retry-After.
+// fail_next()/rate_limit_next()/fail_status_next() inject ok:false errors, HTTP 429 with
+// Retry-After and other HTTP statuses; delay_next() holds a method's answer back for a while.
 //
 // It records everything runbot sends (acks per socket with their latency, Web API calls,
 // response_url posts) and checks payload shapes against §1: an ack must be a JSON object whose
@@ -28,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +60,10 @@ struct FakeSlackSettings {
   std::string team = "acme";
   std::string app_id = "A0001";
   bool send_hello = true;
+  // The bot token's scopes (checked by users.info and usergroups.list only).
+  std::set<std::string> scopes{"chat:write", "commands", "app_mentions:read", "im:history",
+                               "users:read", "users:read.email", "usergroups:read"};
+  bool usergroups_plan = true;  // false: usergroups.list answers plan_upgrade_required
 };
 
 struct FakeEnvelopeOptions {
@@ -119,6 +135,13 @@ class FakeSlack {
   // ---- Web API failure injection ----
   void fail_next(const std::string& method, const std::string& error, int count = 1);
   void rate_limit_next(const std::string& method, int retry_after_seconds, int count = 1);
+  void fail_status_next(const std::string& method, int http_status, int count = 1);
+  void delay_next(const std::string& method, std::chrono::milliseconds delay, int count = 1);
+
+  // ---- the workspace's people ----
+  void add_user(const std::string& id, const std::string& email, const std::string& name = "");
+  void add_usergroup(const std::string& id, const std::string& handle, std::vector<std::string> members);
+  void set_scope(const std::string& scope, bool granted);  // as if the app were reinstalled
 
   // ---- records ----
   std::vector<Ack> acks;
