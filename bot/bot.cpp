@@ -54,6 +54,8 @@ Bot::Bot(BotSettings settings, Registry registry, Clock& clock, JobQueue& jobs, 
     spdlog::error("state: {}; queued announcements from before the restart are lost", st.error().message);
   }
   outbox_.on_change([this] { save(); });
+  // With a store, announcements wait for the snapshot that holds them (see Outbox).
+  outbox_.hold_until_durable(store_ != nullptr);
 }
 
 Bot::~Bot() {
@@ -62,6 +64,7 @@ Bot::~Bot() {
   outbox_.set_card_renderer(nullptr);
   outbox_.on_card_posted(nullptr);
   outbox_.on_change(nullptr);
+  outbox_.hold_until_durable(false);
 }
 
 void Bot::attach(ChatAdapter& adapter) {
@@ -272,9 +275,17 @@ void Bot::flush_state() {
   if (!store_ || !state_dirty_) return;
   state_dirty_ = false;
   std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
+  const std::uint64_t mark = outbox_.journal_mark();
   registry_.set_outbox_journal(outbox_.journal());
   auto s = store_->save(registry_.snapshot());
-  if (s && durable) store_->when_durable(std::move(durable));
+  if (s) {
+    // Announcements in this snapshot may go out now; input offsets behind it may be committed.
+    store_->when_durable([this, token = std::weak_ptr<int>(alive_), mark, durable = std::move(durable)] {
+      if (!token.lock()) return;
+      outbox_.release_through(mark);
+      if (durable) durable();
+    });
+  }
   if (!s) {
     if (state_ok_) spdlog::error("state save failed: {}", s.error().message);
     state_ok_ = false;

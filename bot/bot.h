@@ -145,6 +145,8 @@ class Bot final : public EventSink {
   bool state_ok_ = true;
   bool state_dirty_ = false;
   TimerId save_timer_ = 0;
+  // Guards callbacks the state store runs after the bot is gone.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::uint64_t job_seq_ = 0;
   std::uint64_t instance_ = 0;
   AppSpec unknown_app_;

@@ -150,6 +150,18 @@ Status Outbox::restore_journal(const nlohmann::json& journal) {
   return ok();
 }
 
+void Outbox::release_through(std::uint64_t mark) {
+  std::vector<Key> ready;
+  for (auto& [key, ch] : channels_) {
+    bool front_waited = !ch.queue.empty() && !ch.queue.front().released;
+    for (auto& item : ch.queue) {
+      if (item.seq <= mark) item.released = true;
+    }
+    if (front_waited && ch.queue.front().released) ready.push_back(key);
+  }
+  for (const auto& key : ready) pump(key);
+}
+
 void Outbox::start() {
   if (started_) return;
   started_ = true;
@@ -188,7 +200,7 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
   auto& ch = channels_[{platform, channel}];
   if (ch.queue.size() >= settings_for(platform).coalesce_after) {
     // Merge into this environment's last queued reply, if nothing of the env follows it.
-    if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::reply) {
+    if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::reply && (!hold_ || !last->released)) {
       if (last->merged.empty()) last->merged.push_back(last->message);
       last->merged.push_back(message);
       last->message = std::move(message);
@@ -255,7 +267,11 @@ void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item
     it->second.refilled = clock_.now();
   }
   Channel& ch = it->second;
-  if (item.id.empty()) item.id = id_prefix_ + std::to_string(++id_seq_);
+  item.seq = ++id_seq_;
+  if (item.id.empty()) {
+    item.id = id_prefix_ + std::to_string(item.seq);
+    item.released = !hold_;
+  }  // else: restored from a durable journal, released
   ch.queue.push_back(std::move(item));
   Item* added = &ch.queue.back();
   if (!added->env.empty()) ch.last_of_env[added->env] = added;
@@ -275,7 +291,7 @@ void Outbox::schedule(const Key& key, TimePoint when) {
 
 void Outbox::pump(const Key& key) {
   auto& ch = channels_[key];
-  if (!started_ || ch.in_flight || ch.queue.empty() || ch.wake) return;
+  if (!started_ || ch.in_flight || ch.queue.empty() || ch.wake || !ch.queue.front().released) return;
   const auto& [platform, channel] = key;
   const OutboxSettings& s = settings_for(platform);
   TimePoint now = clock_.now();
@@ -316,6 +332,7 @@ void Outbox::pump(const Key& key) {
       if (mine != cards_.end()) req.edit = mine->second;
     }
   }
+  item.sent_as_edit = !req.edit.empty();
   ch.in_flight = true;
   adapter->second->post(std::move(req), [this, key](Result<PostResult> r) { finished(key, std::move(r)); });
 }
@@ -334,7 +351,7 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
         if (item.kind == Kind::card && card_posted_) card_posted_(item.env, platform, channel, id);
       }
     }
-    if (item.maybe_delivered && !result->already_there) {
+    if (item.maybe_delivered && !item.sent_as_edit && !result->already_there) {
       // It was not there yet, so nothing after it in this channel was sent either (FIFO).
       for (auto& later : ch.queue) later.maybe_delivered = false;
     }

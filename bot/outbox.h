@@ -18,6 +18,10 @@
 //   (journal()/restore_journal()), so a crash loses nothing that was announced. Each message has
 //   a delivery id that survives restarts; the one in flight at the crash is sent again flagged
 //   maybe_delivered, and adapters that can find it by that id (Slack) do not post it twice.
+//   With hold_until_durable (the bot turns it on when it has a state store) a new message is not
+//   sent before a snapshot holding it is durable (release_through()): otherwise a crash after
+//   sending it but before the snapshot would announce its cause again when the input is re-read.
+//   For the same reason a reply is merged into a digest only while it is not released yet.
 //
 // Driven by an injected Clock (real time; the demo's speed-up does not apply to rate limits).
 // Used on the bot's executor only.
@@ -76,6 +80,13 @@ class Outbox {
   // Posts a message on its own, outside any environment thread.
   void post(const std::string& platform, const ChannelId& channel, Message message);
 
+  // See "Journal" above. Off by default (nothing persisted: send at once).
+  void hold_until_durable(bool on) { hold_ = on; }
+  // The journal's high-water mark: messages queued so far. Take it with journal() and pass it to
+  // release_through() once that snapshot is durable.
+  std::uint64_t journal_mark() const { return id_seq_; }
+  void release_through(std::uint64_t mark);
+
   // Runs whenever the journal changes (a message queued, sent or given up on).
   void on_change(std::function<void()> cb) { changed_ = std::move(cb); }
   // The queued messages as JSON, for the state snapshot.
@@ -101,7 +112,10 @@ class Outbox {
     std::vector<Message> merged;    // replies coalesced into this one, oldest first
     int attempts = 0;
     std::string id;                 // delivery id, stable across restarts
+    std::uint64_t seq = 0;          // queue order in this run (journal_mark())
+    bool released = true;           // in a durable snapshot (or nothing is held): may be sent
     bool maybe_delivered = false;   // in flight when a previous run stopped
+    bool sent_as_edit = false;      // the last attempt edited an existing message
   };
   static Item make_item(Kind kind, EnvId env, Message message) {
     Item item;
@@ -151,6 +165,7 @@ class Outbox {
   std::string id_prefix_;
   std::uint64_t id_seq_ = 0;
   bool started_ = true;  // false between restore_journal() and start()
+  bool hold_ = false;
 };
 
 }  // namespace runbot::bot

@@ -130,7 +130,7 @@ TEST_F(ConsoleFlow, TtlWarningsThenExpiryTearsDownAndReportsCost) {
   EXPECT_NE(warn30.find("docs-pr-7 expires in 30m"), std::string::npos) << warn30;
   EXPECT_NE(warn30.find("[Let it expire: `let-expire docs-pr-7`]"), std::string::npos) << warn30;
   EXPECT_EQ(warn30.find("expires in 5m"), std::string::npos);
-  run(expires - 5min - clock.now());
+  run(expires - 5min - clock.now() + 1s);  // announcements follow the state snapshot (state.save_delay_ms)
   EXPECT_NE(take().find("docs-pr-7 expires in 5m"), std::string::npos);
   run(10min);
   std::string end = take();
