@@ -1,0 +1,4 @@
+#include "adapters/teams/bot_connector.h"
+
+// Implementation in progress.
+namespace runbot::teams {}  // namespace runbot::teams
