@@ -66,7 +66,7 @@ class TestSigningKey {
   const std::string& kid() const { return kid_; }
   // {"kty":"RSA","use":"sig","kid","n","e","endorsements":[…]} (no endorsements key when nullopt)
   nlohmann::json jwk(const std::optional<std::vector<std::string>>& endorsements) const;
-  // Compact JWS: header {"alg":alg,"typ":"JWT","kid":kid()} (+ x5t), payload `claims`.
+  // Compact JWS: header {"alg":alg,"typ":"JWT","kid":kid()}, payload `claims`.
   // alg is RS256, RS384 or RS512.
   std::string sign(const nlohmann::json& claims, const std::string& alg = "RS256") const;
   // The same with a header given as is (for malformed-header tests).
