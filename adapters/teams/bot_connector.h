@@ -54,7 +54,8 @@ namespace runbot::teams {
 std::string encode_path_segment(std::string_view segment);
 
 // <service_url without trailing '/'>/v3/conversations[/<seg>…]
-std::string connector_url(std::string_view service_url, std::initializer_list<std::string_view> segments);
+std::string connector_url(std::string_view service_url,
+                          std::initializer_list<std::string_view> segments);
 
 // The backoff hint for the n-th consecutive retryable failure (n >= 1); `jitter` in [0, 1) maps
 // to a factor 0.8 … 1.2.
@@ -79,7 +80,8 @@ class BotConnector {
   using Random = std::function<double()>;  // uniform in [0, 1)
 
   // `random` feeds the jitter; empty = a std::mt19937 seeded from std::random_device.
-  BotConnector(common::HttpsClient& http, ConnectorSettings settings, bot::Clock& clock, Random random = {});
+  BotConnector(common::HttpsClient& http, ConnectorSettings settings, bot::Clock& clock,
+               Random random = {});
   ~BotConnector();
   BotConnector(const BotConnector&) = delete;
   BotConnector& operator=(const BotConnector&) = delete;
@@ -89,16 +91,17 @@ class BotConnector {
   bool is_trusted(const std::string& service_url) const;
 
   // POST v3/conversations/{id}/activities → the new activity's id.
-  void send(const std::string& service_url, const std::string& conversation_id, nlohmann::json activity,
-            IdCallback done);
+  void send(const std::string& service_url, const std::string& conversation_id,
+            nlohmann::json activity, IdCallback done);
   // POST v3/conversations/{id}/activities/{replyToId}; sets activity.replyToId when absent → id.
-  void reply(const std::string& service_url, const std::string& conversation_id, const std::string& reply_to_id,
-             nlohmann::json activity, IdCallback done);
+  void reply(const std::string& service_url, const std::string& conversation_id,
+             const std::string& reply_to_id, nlohmann::json activity, IdCallback done);
   // PUT v3/conversations/{id}/activities/{activityId} → id (activity_id when the answer has none).
-  void update(const std::string& service_url, const std::string& conversation_id, const std::string& activity_id,
-              nlohmann::json activity, IdCallback done);
+  void update(const std::string& service_url, const std::string& conversation_id,
+              const std::string& activity_id, nlohmann::json activity, IdCallback done);
   // POST v3/conversations → the whole answer ({"id", "activityId"?, …}).
-  void create_conversation(const std::string& service_url, nlohmann::json params, JsonCallback done);
+  void create_conversation(const std::string& service_url, nlohmann::json params,
+                           JsonCallback done);
 
   std::uint64_t token_requests() const;  // token endpoint requests sent
   std::uint64_t calls() const;           // connector requests sent (retries included)

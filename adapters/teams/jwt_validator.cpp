@@ -27,9 +27,12 @@ spdlog::logger& log() {
   return *logger;
 }
 
-bot::Error reject(std::string what) { return bot::make_error(bot::Errc::unauthorized, "teams jwt: " + what); }
+bot::Error reject(std::string what) {
+  return bot::make_error(bot::Errc::unauthorized, "teams jwt: " + what);
+}
 
-constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view kAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int sextet(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -81,7 +84,9 @@ std::string base64url_encode(std::string_view bytes) {
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
-  const auto at = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(bytes[k])); };
+  const auto at = [&](std::size_t k) {
+    return static_cast<unsigned>(static_cast<unsigned char>(bytes[k]));
+  };
   for (; i + 3 <= bytes.size(); i += 3) {
     const unsigned v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
     out += kAlphabet[(v >> 18) & 63];
@@ -127,7 +132,9 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 // ---------------------------------------------------------------------------- JwkKey
 
 bot::Result<JwkKey> JwkKey::from_json(const json& jwk) {
-  const auto bad = [](std::string why) { return bot::make_error(bot::Errc::invalid_argument, "teams jwk: " + why); };
+  const auto bad = [](std::string why) {
+    return bot::make_error(bot::Errc::invalid_argument, "teams jwk: " + why);
+  };
   if (!jwk.is_object()) return bad("entry is not an object");
   const auto str = [&](const char* k) -> std::optional<std::string> {
     auto it = jwk.find(k);
@@ -137,7 +144,8 @@ bot::Result<JwkKey> JwkKey::from_json(const json& jwk) {
   const auto kid = str("kid");
   if (!kid || kid->empty()) return bad("no kid");
   if (str("kty").value_or("") != "RSA") return bad("kty is not RSA (kid " + printable(*kid) + ")");
-  if (jwk.contains("use") && str("use").value_or("") != "sig") return bad("use is not sig (kid " + printable(*kid) + ")");
+  if (jwk.contains("use") && str("use").value_or("") != "sig")
+    return bad("use is not sig (kid " + printable(*kid) + ")");
   const auto n_text = str("n");
   const auto e_text = str("e");
   if (!n_text || !e_text) return bad("n or e missing (kid " + printable(*kid) + ")");
@@ -157,11 +165,15 @@ bot::Result<JwkKey> JwkKey::from_json(const json& jwk) {
     key.endorsements_ = std::move(list);
   }
 
-  BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), static_cast<int>(n->size()), nullptr));
-  BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()), static_cast<int>(e->size()), nullptr));
+  BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()),
+                       static_cast<int>(n->size()), nullptr));
+  BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()),
+                       static_cast<int>(e->size()), nullptr));
   if (!bn_n || !bn_e) return bad("cannot read n/e");
-  if (BN_num_bits(bn_n.get()) < 2048) return bad("modulus under 2048 bits (kid " + printable(*kid) + ")");
-  if (!BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get())) return bad("bad exponent (kid " + printable(*kid) + ")");
+  if (BN_num_bits(bn_n.get()) < 2048)
+    return bad("modulus under 2048 bits (kid " + printable(*kid) + ")");
+  if (!BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get()))
+    return bad("bad exponent (kid " + printable(*kid) + ")");
 
   OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
   OSSL_PARAM* params = nullptr;
@@ -171,7 +183,8 @@ bot::Result<JwkKey> JwkKey::from_json(const json& jwk) {
             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e.get()) == 1 &&
             (params = OSSL_PARAM_BLD_to_param(bld)) != nullptr &&
             (ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr)) != nullptr &&
-            EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
+            EVP_PKEY_fromdata_init(ctx) == 1 &&
+            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
   EVP_PKEY_CTX_free(ctx);
   OSSL_PARAM_free(params);
   OSSL_PARAM_BLD_free(bld);
@@ -183,18 +196,22 @@ bot::Result<JwkKey> JwkKey::from_json(const json& jwk) {
   return key;
 }
 
-int JwkKey::bits() const { return pkey_ ? EVP_PKEY_get_bits(pkey_.get()) : 0; }
+int JwkKey::bits() const {
+  return pkey_ ? EVP_PKEY_get_bits(pkey_.get()) : 0;
+}
 
-bool JwkKey::verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const {
+bool JwkKey::verify(std::string_view alg, std::string_view signing_input,
+                    std::string_view signature) const {
   const EVP_MD* md = digest_for(alg);
   if (!md || !pkey_) return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (!ctx) return false;
   // RSASSA-PKCS1-v1_5 is the default padding for an RSA key, which is what RS256/384/512 are.
-  const bool ok =
-      EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, pkey_.get()) == 1 &&
-      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+  const bool ok = EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, pkey_.get()) == 1 &&
+                  EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                                   signature.size(),
+                                   reinterpret_cast<const unsigned char*>(signing_input.data()),
+                                   signing_input.size()) == 1;
   EVP_MD_CTX_free(ctx);
   return ok;
 }
@@ -230,10 +247,12 @@ bot::Result<ParsedJwt> parse_bearer(std::string_view header) {
   }
   std::string_view token = header.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && (token.back() == ' ' || token.back() == '\r' || token.back() == '\n')) token.remove_suffix(1);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\r' || token.back() == '\n'))
+    token.remove_suffix(1);
   const auto d1 = token.find('.');
   const auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-  if (d1 == std::string_view::npos || d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) {
+  if (d1 == std::string_view::npos || d2 == std::string_view::npos ||
+      token.find('.', d2 + 1) != std::string_view::npos) {
     return reject("token is not three dot-separated parts");
   }
   const auto header_text = base64url_decode(token.substr(0, d1));
@@ -243,9 +262,11 @@ bot::Result<ParsedJwt> parse_bearer(std::string_view header) {
   if (signature->empty()) return reject("token has no signature");
   ParsedJwt out;
   out.header = json::parse(*header_text, nullptr, false);
-  if (out.header.is_discarded() || !out.header.is_object()) return reject("token header is not a JSON object");
+  if (out.header.is_discarded() || !out.header.is_object())
+    return reject("token header is not a JSON object");
   out.claims = json::parse(*payload_text, nullptr, false);
-  if (out.claims.is_discarded() || !out.claims.is_object()) return reject("token payload is not a JSON object");
+  if (out.claims.is_discarded() || !out.claims.is_object())
+    return reject("token payload is not a JSON object");
   const auto alg = out.header.find("alg");
   if (alg == out.header.end() || !alg->is_string()) return reject("token header has no alg");
   out.alg = alg->get<std::string>();
@@ -260,8 +281,8 @@ bot::Result<ParsedJwt> parse_bearer(std::string_view header) {
   return out;
 }
 
-bot::Result<bot::TimePoint> check_claims(const json& claims, const TeamsAuthSettings& settings, bot::TimePoint now,
-                                         std::string_view service_url) {
+bot::Result<bot::TimePoint> check_claims(const json& claims, const TeamsAuthSettings& settings,
+                                         bot::TimePoint now, std::string_view service_url) {
   const auto iss = claims.find("iss");
   if (iss == claims.end() || !iss->is_string() || iss->get<std::string>() != settings.issuer) {
     return reject("issuer is not " + settings.issuer);
@@ -271,12 +292,15 @@ bot::Result<bot::TimePoint> check_claims(const json& claims, const TeamsAuthSett
     if (aud->is_string()) {
       audience_ok = !settings.app_id.empty() && aud->get<std::string>() == settings.app_id;
     } else if (aud->is_array()) {
-      for (const auto& a : *aud) audience_ok = audience_ok || (a.is_string() && !settings.app_id.empty() && a.get<std::string>() == settings.app_id);
+      for (const auto& a : *aud)
+        audience_ok = audience_ok || (a.is_string() && !settings.app_id.empty() &&
+                                      a.get<std::string>() == settings.app_id);
     }
   }
   if (!audience_ok) return reject("audience is not this bot's app id");
   const auto skew = std::chrono::duration_cast<std::chrono::seconds>(settings.clock_skew).count();
-  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const auto exp = numeric_date(claims, "exp");
   if (!exp) return reject("token has no exp");
   if (now_s > *exp + skew) return reject("token expired");
@@ -300,7 +324,8 @@ bot::Result<bot::TimePoint> check_claims(const json& claims, const TeamsAuthSett
 bot::Status check_endorsement(const JwkKey& key, std::string_view channel_id) {
   const auto& endorsements = key.endorsements();
   if (!endorsements) return bot::ok();
-  if (channel_id.empty()) return reject("activity has no channelId to check against the key's endorsements");
+  if (channel_id.empty())
+    return reject("activity has no channelId to check against the key's endorsements");
   if (std::find(endorsements->begin(), endorsements->end(), channel_id) == endorsements->end()) {
     return reject("signing key is not endorsed for the activity's channelId");
   }
@@ -310,7 +335,8 @@ bot::Status check_endorsement(const JwkKey& key, std::string_view channel_id) {
 // ---------------------------------------------------------------------------- JwtValidator
 
 struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
-  Impl(common::HttpsClient& h, TeamsAuthSettings s, bot::Clock& c) : http(h), settings(std::move(s)), clock(c) {}
+  Impl(common::HttpsClient& h, TeamsAuthSettings s, bot::Clock& c)
+      : http(h), settings(std::move(s)), clock(c) {}
 
   struct Pending {
     ParsedJwt jwt;
@@ -327,8 +353,8 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
   bot::TimePoint keys_expire{};
   std::optional<bot::TimePoint> last_fetch_start;
   bool fetching = false;
-  std::string last_fetch_error;  // why the most recent fetch failed, "" after a success
-  std::vector<Pending> waiting;  // validations waiting for the fetch in flight
+  std::string last_fetch_error;      // why the most recent fetch failed, "" after a success
+  std::vector<Pending> waiting;      // validations waiting for the fetch in flight
   std::vector<bot::TimerId> timers;  // deferred deliveries, cancelled on destruction
   std::uint64_t fetches = 0, failures = 0, n_accepted = 0, n_rejected = 0;
 
@@ -356,12 +382,13 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
     // Delivered through the clock so that `done` never runs inside validate().
     auto id = std::make_shared<bot::TimerId>(0);
     std::weak_ptr<Impl> weak = weak_from_this();
-    *id = clock.call_at(clock.now(), [weak, id, done = std::move(done), result = std::move(result)]() mutable {
-      auto self = weak.lock();
-      if (!self) return;
-      std::erase(self->timers, *id);
-      self->deliver(std::move(done), std::move(result));
-    });
+    *id = clock.call_at(clock.now(),
+                        [weak, id, done = std::move(done), result = std::move(result)]() mutable {
+                          auto self = weak.lock();
+                          if (!self) return;
+                          std::erase(self->timers, *id);
+                          self->deliver(std::move(done), std::move(result));
+                        });
     timers.push_back(*id);
   }
 
@@ -399,14 +426,18 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
     http.request(std::move(req), [weak](bot::Result<common::HttpClientResponse> res) {
       auto self = weak.lock();
       if (!self) return;
-      if (!res) return self->fetch_done(bot::make_error(res.error().code, "openid metadata: " + res.error().message));
+      if (!res)
+        return self->fetch_done(
+            bot::make_error(res.error().code, "openid metadata: " + res.error().message));
       if (res->status != 200) {
-        return self->fetch_done(bot::make_error(bot::Errc::unavailable, "openid metadata: HTTP " + std::to_string(res->status)));
+        return self->fetch_done(bot::make_error(
+            bot::Errc::unavailable, "openid metadata: HTTP " + std::to_string(res->status)));
       }
       const json meta = json::parse(res->body, nullptr, false);
       const auto uri = meta.is_object() ? meta.find("jwks_uri") : meta.end();
       if (!meta.is_object() || uri == meta.end() || !uri->is_string()) {
-        return self->fetch_done(bot::make_error(bot::Errc::unavailable, "openid metadata has no jwks_uri"));
+        return self->fetch_done(
+            bot::make_error(bot::Errc::unavailable, "openid metadata has no jwks_uri"));
       }
       self->fetch_jwks(uri->get<std::string>());
     });
@@ -422,14 +453,20 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
     http.request(std::move(req), [weak](bot::Result<common::HttpClientResponse> res) {
       auto self = weak.lock();
       if (!self) return;
-      if (!res) return self->fetch_done(bot::make_error(res.error().code, "jwks: " + res.error().message));
+      if (!res)
+        return self->fetch_done(bot::make_error(res.error().code, "jwks: " + res.error().message));
       if (res->status != 200) {
-        return self->fetch_done(bot::make_error(bot::Errc::unavailable, "jwks: HTTP " + std::to_string(res->status)));
+        return self->fetch_done(
+            bot::make_error(bot::Errc::unavailable, "jwks: HTTP " + std::to_string(res->status)));
       }
       auto parsed = parse_jwks(res->body);
-      if (!parsed) return self->fetch_done(bot::make_error(bot::Errc::unavailable, parsed.error().message));
-      if (parsed->keys.empty()) return self->fetch_done(bot::make_error(bot::Errc::unavailable, "jwks has no usable RSA key"));
-      if (parsed->skipped > 0) log().info("teams jwt: jwks entries skipped count={}", parsed->skipped);
+      if (!parsed)
+        return self->fetch_done(bot::make_error(bot::Errc::unavailable, parsed.error().message));
+      if (parsed->keys.empty())
+        return self->fetch_done(
+            bot::make_error(bot::Errc::unavailable, "jwks has no usable RSA key"));
+      if (parsed->skipped > 0)
+        log().info("teams jwt: jwks entries skipped count={}", parsed->skipped);
       self->fetch_done(std::move(parsed->keys));
     });
   }
@@ -447,7 +484,8 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
       last_fetch_error = result.error().message;
       // Expired keys stay in use: the Bot Framework rotates keys slowly, and refusing every
       // activity because login.botframework.com blinked would be worse.
-      log().warn("teams jwt: signing key fetch failed error=\"{}\" cached_keys={}", last_fetch_error, keys.size());
+      log().warn("teams jwt: signing key fetch failed error=\"{}\" cached_keys={}",
+                 last_fetch_error, keys.size());
     }
     auto list = std::move(waiting);
     waiting.clear();
@@ -455,8 +493,9 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
       if (auto outcome = try_finish(p)) {
         deliver(std::move(p.done), std::move(*outcome));
       } else if (!have_keys) {
-        deliver(std::move(p.done), bot::make_error(bot::Errc::unavailable,
-                                                   "teams jwt: signing keys unavailable: " + last_fetch_error));
+        deliver(std::move(p.done),
+                bot::make_error(bot::Errc::unavailable,
+                                "teams jwt: signing keys unavailable: " + last_fetch_error));
       } else {
         deliver(std::move(p.done), unknown_kid(p));
       }
@@ -471,22 +510,25 @@ JwtValidator::~JwtValidator() {
   for (auto id : impl_->timers) impl_->clock.cancel(id);
 }
 
-void JwtValidator::validate(std::string authorization_header, std::string channel_id, std::string service_url,
-                            Callback done) {
+void JwtValidator::validate(std::string authorization_header, std::string channel_id,
+                            std::string service_url, Callback done) {
   auto& impl = *impl_;
   auto parsed = parse_bearer(authorization_header);
   if (!parsed) return impl.deliver_later(std::move(done), parsed.error());
-  Impl::Pending p{std::move(*parsed), std::move(channel_id), std::move(service_url), std::move(done)};
+  Impl::Pending p{std::move(*parsed), std::move(channel_id), std::move(service_url),
+                  std::move(done)};
 
   if (impl.fetching) {
     // A fetch is in flight: a cached key can still decide now, else wait for that one fetch.
-    if (auto outcome = impl.try_finish(p)) return impl.deliver_later(std::move(p.done), std::move(*outcome));
+    if (auto outcome = impl.try_finish(p))
+      return impl.deliver_later(std::move(p.done), std::move(*outcome));
     impl.waiting.push_back(std::move(p));
     return;
   }
   const bool stale = !impl.have_keys || impl.clock.now() >= impl.keys_expire;
   if (!stale) {
-    if (auto outcome = impl.try_finish(p)) return impl.deliver_later(std::move(p.done), std::move(*outcome));
+    if (auto outcome = impl.try_finish(p))
+      return impl.deliver_later(std::move(p.done), std::move(*outcome));
   }
   // Keys missing, expired, or no key with this kid: refetch, unless one started too recently.
   if (impl.may_refetch()) {
@@ -494,11 +536,13 @@ void JwtValidator::validate(std::string authorization_header, std::string channe
     impl.start_fetch();
     return;
   }
-  if (auto outcome = impl.try_finish(p)) return impl.deliver_later(std::move(p.done), std::move(*outcome));
+  if (auto outcome = impl.try_finish(p))
+    return impl.deliver_later(std::move(p.done), std::move(*outcome));
   if (!impl.have_keys) {
-    return impl.deliver_later(std::move(p.done),
-                              bot::make_error(bot::Errc::unavailable,
-                                              "teams jwt: signing keys unavailable: " + impl.last_fetch_error));
+    return impl.deliver_later(
+        std::move(p.done),
+        bot::make_error(bot::Errc::unavailable,
+                        "teams jwt: signing keys unavailable: " + impl.last_fetch_error));
   }
   impl.deliver_later(std::move(p.done), impl.unknown_kid(p));
 }
@@ -508,10 +552,20 @@ void JwtValidator::prefetch() {
   if (!impl_->fetching && stale && impl_->may_refetch()) impl_->start_fetch();
 }
 
-std::uint64_t JwtValidator::keys_fetches() const { return impl_->fetches; }
-std::uint64_t JwtValidator::fetch_failures() const { return impl_->failures; }
-std::size_t JwtValidator::keys_cached() const { return impl_->keys.size(); }
-std::uint64_t JwtValidator::accepted() const { return impl_->n_accepted; }
-std::uint64_t JwtValidator::rejected() const { return impl_->n_rejected; }
+std::uint64_t JwtValidator::keys_fetches() const {
+  return impl_->fetches;
+}
+std::uint64_t JwtValidator::fetch_failures() const {
+  return impl_->failures;
+}
+std::size_t JwtValidator::keys_cached() const {
+  return impl_->keys.size();
+}
+std::uint64_t JwtValidator::accepted() const {
+  return impl_->n_accepted;
+}
+std::uint64_t JwtValidator::rejected() const {
+  return impl_->n_rejected;
+}
 
 }  // namespace runbot::teams

@@ -72,7 +72,8 @@ class JwkKey {
   const std::optional<std::vector<std::string>>& endorsements() const { return endorsements_; }
   int bits() const;
   // Whether `signature` is `alg` ("RS256", "RS384", "RS512") over `signing_input` by this key.
-  bool verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const;
+  bool verify(std::string_view alg, std::string_view signing_input,
+              std::string_view signature) const;
 
  private:
   std::string kid_;
@@ -90,8 +91,8 @@ bot::Result<JwksParse> parse_jwks(std::string_view body);
 
 // A compact JWS split and decoded, not yet verified.
 struct ParsedJwt {
-  nlohmann::json header;   // an object
-  nlohmann::json claims;   // an object
+  nlohmann::json header;      // an object
+  nlohmann::json claims;      // an object
   std::string signing_input;  // "<header b64>.<payload b64>"
   std::string signature;      // raw bytes
   std::string alg;
@@ -103,8 +104,9 @@ bot::Result<ParsedJwt> parse_bearer(std::string_view authorization_header);
 
 // The claim checks after the signature: iss, aud, exp/nbf (with skew), serviceurl. `now` is the
 // validator's clock. Errors are unauthorized "teams jwt: …". Gives exp.
-bot::Result<bot::TimePoint> check_claims(const nlohmann::json& claims, const TeamsAuthSettings& settings,
-                                         bot::TimePoint now, std::string_view service_url);
+bot::Result<bot::TimePoint> check_claims(const nlohmann::json& claims,
+                                         const TeamsAuthSettings& settings, bot::TimePoint now,
+                                         std::string_view service_url);
 
 // The endorsement check: passes when the key has no endorsements array, or when it lists
 // `channel_id` (which must then not be empty).
@@ -130,7 +132,7 @@ class JwtValidator {
   // startup, so the first activity does not wait). Optional.
   void prefetch();
 
-  std::uint64_t keys_fetches() const;   // fetch rounds started (metadata + JWKS)
+  std::uint64_t keys_fetches() const;  // fetch rounds started (metadata + JWKS)
   std::uint64_t fetch_failures() const;
   std::size_t keys_cached() const;
   std::uint64_t accepted() const;

@@ -2,7 +2,8 @@
 // FakeBotFramework: a loopback Microsoft Bot Framework for component tests (chat-protocols.md
 // §3.4–§3.6, §3.9). One HTTPS server (FakeHttpsServer, 127.0.0.1, port 0, TestCa certificate):
 //
-//   GET  /v1/.well-known/openidconfiguration   {"issuer", "jwks_uri": <this server>/v1/.well-known/keys,
+//   GET  /v1/.well-known/openidconfiguration   {"issuer", "jwks_uri": <this
+//   server>/v1/.well-known/keys,
 //                                               "id_token_signing_alg_values_supported":["RS256"]}
 //   GET  /v1/.well-known/keys                  JWKS: kty RSA, use sig, kid, n, e, endorsements
 //   POST /{tenant}/oauth2/v2.0/token           client credentials (form): checks grant_type,
@@ -11,9 +12,9 @@
 //   under the service URL (<server>/amer/):
 //   POST v3/conversations                                   → 201 {"id", "activityId"?}
 //   POST v3/conversations/{id}/activities                   → 201 {"id"}
-//   POST v3/conversations/{id}/activities/{replyToId}       → 201 {"id"} (body's replyToId must match)
-//   PUT  v3/conversations/{id}/activities/{activityId}      → 200 {"id"}
-//   DELETE v3/conversations/{id}/activities/{activityId}    → 200
+//   POST v3/conversations/{id}/activities/{replyToId}       → 201 {"id"} (body's replyToId must
+//   match) PUT  v3/conversations/{id}/activities/{activityId}      → 200 {"id"} DELETE
+//   v3/conversations/{id}/activities/{activityId}    → 200
 // Connector calls need `Authorization: Bearer <a token this fake issued and did not invalidate>`
 // (401 otherwise). Every call is recorded (method, raw path, percent-decoded segments after
 // "v3/conversations", JSON body, status answered).
@@ -86,7 +87,7 @@ struct FakeBotFrameworkSettings {
   std::string issuer = "https://api.botframework.com";
   std::string service_prefix = "/amer/";  // the service URL's path
   std::optional<std::vector<std::string>> endorsements = std::vector<std::string>{"msteams"};
-  int expires_in = 3600;                     // seconds, for issued access tokens
+  int expires_in = 3600;                      // seconds, for issued access tokens
   std::chrono::seconds token_lifetime{3600};  // exp - iat of tokens from token_for()
   // The time put into signed tokens; empty = the system clock. Tests with a FakeClock pass it.
   std::function<bot::TimePoint()> now;
@@ -102,7 +103,8 @@ class FakeBotFramework {
     int status = 0;                     // what the fake answered
   };
 
-  FakeBotFramework(boost::asio::io_context& io, const TestCa& ca, FakeBotFrameworkSettings settings = {});
+  FakeBotFramework(boost::asio::io_context& io, const TestCa& ca,
+                   FakeBotFrameworkSettings settings = {});
   ~FakeBotFramework();
   FakeBotFramework(const FakeBotFramework&) = delete;
   FakeBotFramework& operator=(const FakeBotFramework&) = delete;
@@ -126,13 +128,15 @@ class FakeBotFramework {
   nlohmann::json claims_for(const nlohmann::json& activity) const;
   std::string token_for(const nlohmann::json& activity) const;  // sign(claims_for(activity))
   // A message activity as the Bot Connector sends it (serviceUrl = service_url()).
-  nlohmann::json make_activity(const std::string& text, const std::string& conversation_id = "a:1fake-personal-chat") const;
+  nlohmann::json make_activity(const std::string& text,
+                               const std::string& conversation_id = "a:1fake-personal-chat") const;
   // Serves a new key (returns its kid); the old one stays served when keep_old.
   std::string rotate_key(bool keep_old = true);
   // Adds a key that is not served yet and returns its kid; publish_key() then serves it.
   std::string add_unpublished_key();
   void publish_key(const std::string& kid);
-  void set_endorsements(std::optional<std::vector<std::string>> endorsements);  // for all served keys
+  void set_endorsements(
+      std::optional<std::vector<std::string>> endorsements);  // for all served keys
   int metadata_requests() const;
   int keys_requests() const;
   void fail_keys_next(int status, int count = 1);
@@ -152,11 +156,12 @@ class FakeBotFramework {
   // ---- client side: the Bot Connector calling runbot ----
   // POSTs `activity` to `url` (http://…, runbot's endpoint) with Authorization: `authorization`
   // (omitted when empty); done(status, body), status 0 on a connection failure.
-  void post_activity(const std::string& url, const nlohmann::json& activity, const std::string& authorization,
+  void post_activity(const std::string& url, const nlohmann::json& activity,
+                     const std::string& authorization,
                      std::function<void(int status, std::string body)> done);
 
   // ---- records ----
-  std::vector<Call> calls;             // connector calls only
+  std::vector<Call> calls;  // connector calls only
   std::vector<std::string> problems;
   std::vector<Call> calls_to(const std::string& method) const;
 

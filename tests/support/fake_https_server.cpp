@@ -46,7 +46,8 @@ struct FakeHttpsServer::Impl {
   std::map<SslStream*, std::weak_ptr<SslStream>> streams;
   int accepted = 0;
   bool stopped = false;
-  bool alive = true;  // false once the FakeHttpsServer is gone: connections then stop calling the handler
+  bool alive =
+      true;  // false once the FakeHttpsServer is gone: connections then stop calling the handler
 };
 
 namespace {
@@ -133,9 +134,15 @@ void FakeHttpsServer::stop() {
   }
 }
 
-std::uint16_t FakeHttpsServer::port() const { return impl_->port; }
-std::string FakeHttpsServer::url() const { return "https://127.0.0.1:" + std::to_string(impl_->port); }
-int FakeHttpsServer::connections_accepted() const { return impl_->accepted; }
+std::uint16_t FakeHttpsServer::port() const {
+  return impl_->port;
+}
+std::string FakeHttpsServer::url() const {
+  return "https://127.0.0.1:" + std::to_string(impl_->port);
+}
+int FakeHttpsServer::connections_accepted() const {
+  return impl_->accepted;
+}
 
 // ---------------------------------------------------------------------------- plain HTTP client
 
@@ -162,8 +169,9 @@ std::optional<PlainUrl> parse_plain(const std::string& url) {
 }
 
 asio::awaitable<void> plain_request(asio::io_context& io, std::string method, PlainUrl url,
-                                    std::vector<std::pair<std::string, std::string>> headers, std::string body,
-                                    std::function<void(int, std::string)> done, std::chrono::milliseconds timeout) {
+                                    std::vector<std::pair<std::string, std::string>> headers,
+                                    std::string body, std::function<void(int, std::string)> done,
+                                    std::chrono::milliseconds timeout) {
   tcp::resolver resolver(io);
   auto [rec, results] = co_await resolver.async_resolve(url.host, url.port, kUseTuple);
   if (rec) {
@@ -205,12 +213,13 @@ asio::awaitable<void> plain_request(asio::io_context& io, std::string method, Pl
 
 void plain_http_request(asio::io_context& io, std::string method, std::string url,
                         std::vector<std::pair<std::string, std::string>> headers, std::string body,
-                        std::function<void(int status, std::string body)> done, std::chrono::milliseconds timeout) {
+                        std::function<void(int status, std::string body)> done,
+                        std::chrono::milliseconds timeout) {
   auto parsed = parse_plain(url);
   if (!parsed) throw std::runtime_error("plain_http_request: not an http:// URL");
   asio::co_spawn(io,
-                 plain_request(io, std::move(method), std::move(*parsed), std::move(headers), std::move(body),
-                               std::move(done), timeout),
+                 plain_request(io, std::move(method), std::move(*parsed), std::move(headers),
+                               std::move(body), std::move(done), timeout),
                  asio::detached);
 }
 

@@ -2,8 +2,8 @@
 // calls, with a FakeClock for token expiry and a fixed jitter.
 #include <optional>
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 #include "adapters/common/https_client.h"
 #include "adapters/teams/bot_connector.h"
@@ -81,7 +81,8 @@ class BotConnectorTest : public ::testing::Test {
                                 const std::string& service_url = "") {
     const std::string url = service_url.empty() ? fake.service_url() : service_url;
     return wait<std::string>([&](BotConnector::IdCallback done) {
-      connector->send(url, conversation, json{{"type", "message"}, {"text", "hello"}}, std::move(done));
+      connector->send(url, conversation, json{{"type", "message"}, {"text", "hello"}},
+                      std::move(done));
     });
   }
 
@@ -109,13 +110,15 @@ TEST_F(BotConnectorTest, SendPostsTheActivityAndGivesItsId) {
 
 TEST_F(BotConnectorTest, ConversationAndActivityIdsAreUrlEncoded) {
   auto id = wait<std::string>([&](BotConnector::IdCallback done) {
-    connector->reply(fake.service_url(), kChannelThread, "1714557600123", json{{"type", "message"}, {"text", "r"}},
-                     std::move(done));
+    connector->reply(fake.service_url(), kChannelThread, "1714557600123",
+                     json{{"type", "message"}, {"text", "r"}}, std::move(done));
   });
   ASSERT_TRUE(id) << id.error().message;
   ASSERT_EQ(fake.calls.size(), 1u);
-  EXPECT_EQ(fake.calls[0].segments, (std::vector<std::string>{kChannelThread, "activities", "1714557600123"}));
-  EXPECT_NE(fake.calls[0].path.find("19%3A0b7f3ab4c5d6%40thread.tacv2%3Bmessageid%3D1714557600123"), std::string::npos)
+  EXPECT_EQ(fake.calls[0].segments,
+            (std::vector<std::string>{kChannelThread, "activities", "1714557600123"}));
+  EXPECT_NE(fake.calls[0].path.find("19%3A0b7f3ab4c5d6%40thread.tacv2%3Bmessageid%3D1714557600123"),
+            std::string::npos)
       << fake.calls[0].path;
   EXPECT_EQ(fake.calls[0].body["replyToId"], "1714557600123") << "reply() sets replyToId";
 }
@@ -132,8 +135,8 @@ TEST_F(BotConnectorTest, ServiceUrlWithoutTrailingSlashGivesTheSamePath) {
 
 TEST_F(BotConnectorTest, UpdateUsesPutAndCreateConversationGivesTheNewId) {
   auto updated = wait<std::string>([&](BotConnector::IdCallback done) {
-    connector->update(fake.service_url(), kChannelThread, "1714557600999", json{{"type", "message"}, {"text", "v2"}},
-                      std::move(done));
+    connector->update(fake.service_url(), kChannelThread, "1714557600999",
+                      json{{"type", "message"}, {"text", "v2"}}, std::move(done));
   });
   ASSERT_TRUE(updated) << updated.error().message;
   EXPECT_EQ(*updated, "1714557600999");
@@ -164,7 +167,8 @@ TEST_F(BotConnectorTest, TokenIsCachedAcrossSends) {
 TEST_F(BotConnectorTest, ConcurrentSendsShareOneTokenRequest) {
   int done = 0;
   for (int i = 0; i < 4; ++i) {
-    connector->send(fake.service_url(), "a:" + std::to_string(i), json{{"type", "message"}, {"text", "x"}},
+    connector->send(fake.service_url(), "a:" + std::to_string(i),
+                    json{{"type", "message"}, {"text", "x"}},
                     [&](bot::Result<std::string> r) { done += r ? 1 : 0; });
   }
   ASSERT_TRUE(until([&] { return done == 4; }));
@@ -226,7 +230,8 @@ TEST_F(BotConnectorTest, TooManyRequestsIsRateLimitedWithRetryAfterAndNotRetried
   auto again = send();
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, bot::Errc::rate_limited);
-  EXPECT_EQ(again.error().retry_after, 4s) << "no Retry-After: the backoff hint for a second failure";
+  EXPECT_EQ(again.error().retry_after, 4s)
+      << "no Retry-After: the backoff hint for a second failure";
 }
 
 TEST_F(BotConnectorTest, ServerErrorsBackOffPerConversationAndResetOnSuccess) {
@@ -272,7 +277,8 @@ TEST_F(BotConnectorTest, UntrustedServiceUrlIsRefusedWithoutNetworkIo) {
     auto id = send("a:1", url);
     ASSERT_FALSE(id);
     EXPECT_EQ(id.error().code, bot::Errc::invalid_argument);
-    EXPECT_NE(id.error().message.find("untrusted service url"), std::string::npos) << id.error().message;
+    EXPECT_NE(id.error().message.find("untrusted service url"), std::string::npos)
+        << id.error().message;
   }
   auto created = wait<json>([&](BotConnector::JsonCallback done) {
     connector->create_conversation(evil, json{{"isGroup", true}}, std::move(done));

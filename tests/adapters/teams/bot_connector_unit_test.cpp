@@ -81,7 +81,8 @@ TEST(InterpretConnectorResponse, MessageWritesBlockedIsRecognisable) {
   EXPECT_NE(other.message.find("HTTP 403"), std::string::npos);
   EXPECT_NE(other.message.find("BotNotInConversationRoster"), std::string::npos);
   EXPECT_FALSE(is_blocked_error(fails(502)));
-  EXPECT_FALSE(is_blocked_error(bot::make_error(bot::Errc::unavailable, "bot blocked or uninstalled in this conversation")));
+  EXPECT_FALSE(is_blocked_error(
+      bot::make_error(bot::Errc::unavailable, "bot blocked or uninstalled in this conversation")));
 }
 
 TEST(InterpretConnectorResponse, TooBigAndOtherClientErrorsAreInvalidArgument) {
@@ -97,7 +98,8 @@ TEST(InterpretConnectorResponse, TooBigAndOtherClientErrorsAreInvalidArgument) {
 }
 
 TEST(InterpretConnectorResponse, MessagesDoNotEchoTheServersFreeText) {
-  auto e = fails(400, R"({"error":{"code":"BadArgument","message":"activity text 'top-secret' invalid"}})");
+  auto e = fails(
+      400, R"({"error":{"code":"BadArgument","message":"activity text 'top-secret' invalid"}})");
   EXPECT_NE(e.message.find("BadArgument"), std::string::npos);
   EXPECT_EQ(e.message.find("top-secret"), std::string::npos) << e.message;
 }

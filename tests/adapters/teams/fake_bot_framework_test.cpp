@@ -3,8 +3,8 @@
 // server like runbot's.
 #include <optional>
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 #include "adapters/common/http_server.h"
 #include "adapters/common/https_client.h"
@@ -35,7 +35,8 @@ class FakeBotFrameworkTest : public ::testing::Test {
     req.url = std::move(url);
     req.body = std::move(body);
     req.headers = std::move(headers);
-    http.request(std::move(req), [&](bot::Result<common::HttpClientResponse> r) { out.emplace(std::move(r)); });
+    http.request(std::move(req),
+                 [&](bot::Result<common::HttpClientResponse> r) { out.emplace(std::move(r)); });
     EXPECT_TRUE(common::testing::run_until(io, [&] { return out.has_value(); }));
     if (!out || !*out) {
       ADD_FAILURE() << "request failed";
@@ -45,10 +46,11 @@ class FakeBotFrameworkTest : public ::testing::Test {
   }
 
   std::string token() {
-    auto res = request("POST", fake.token_url(),
-                       "grant_type=client_credentials&client_id=" + fake.settings().app_id +
-                           "&client_secret=fake-app-password&scope=https%3A%2F%2Fapi.botframework.com%2F.default",
-                       {{"Content-Type", "application/x-www-form-urlencoded"}});
+    auto res = request(
+        "POST", fake.token_url(),
+        "grant_type=client_credentials&client_id=" + fake.settings().app_id +
+            "&client_secret=fake-app-password&scope=https%3A%2F%2Fapi.botframework.com%2F.default",
+        {{"Content-Type", "application/x-www-form-urlencoded"}});
     EXPECT_EQ(res.status, 200) << res.body;
     return json::parse(res.body).value("access_token", "");
   }
@@ -81,7 +83,8 @@ TEST_F(FakeBotFrameworkTest, ServesMetadataPointingAtItsOwnJwks) {
 }
 
 TEST_F(FakeBotFrameworkTest, FlagsTokenRequestsWithWrongFields) {
-  auto res = request("POST", fake.token_url(), "grant_type=password&client_id=x", {{"Content-Type", "application/json"}});
+  auto res = request("POST", fake.token_url(), "grant_type=password&client_id=x",
+                     {{"Content-Type", "application/json"}});
   EXPECT_EQ(res.status, 400);
   EXPECT_TRUE(has_problem("x-www-form-urlencoded"));
   EXPECT_TRUE(has_problem("grant_type"));
@@ -93,34 +96,39 @@ TEST_F(FakeBotFrameworkTest, FlagsTokenRequestsWithWrongFields) {
 TEST_F(FakeBotFrameworkTest, FlagsConnectorCallsThatBreakTheProtocol) {
   const std::string tok = token();
   const std::vector<std::pair<std::string, std::string>> auth{{"Authorization", "Bearer " + tok},
-                                                                {"Content-Type", "application/json"}};
-  auto missing = request("POST", fake.service_url() + "v3/conversations/a%3A1/activities", R"({"type":"message"})",
-                         {{"Content-Type", "application/json"}});
+                                                              {"Content-Type", "application/json"}};
+  auto missing = request("POST", fake.service_url() + "v3/conversations/a%3A1/activities",
+                         R"({"type":"message"})", {{"Content-Type", "application/json"}});
   EXPECT_EQ(missing.status, 401);
   EXPECT_TRUE(has_problem("without Authorization"));
 
-  auto unencoded = request("POST", fake.service_url() + "v3/conversations/19:x@thread.tacv2/activities",
-                           R"({"type":"message"})", auth);
+  auto unencoded =
+      request("POST", fake.service_url() + "v3/conversations/19:x@thread.tacv2/activities",
+              R"({"type":"message"})", auth);
   EXPECT_TRUE(has_problem("should be percent-encoded"));
   EXPECT_EQ(fake.calls.back().segments.front(), "19:x@thread.tacv2");
 
-  request("POST", fake.service_url() + "/v3/conversations/a%3A1/activities", R"({"type":"message"})", auth);
+  request("POST", fake.service_url() + "/v3/conversations/a%3A1/activities",
+          R"({"type":"message"})", auth);
   EXPECT_TRUE(has_problem("double slash"));
 
   request("POST", fake.service_url() + "v3/conversations/a%3A1/activities", "not json", auth);
   EXPECT_TRUE(has_problem("not JSON"));
 
-  request("POST", fake.service_url() + "v3/conversations/a%3A1/activities", R"({"text":"no type"})", auth);
+  request("POST", fake.service_url() + "v3/conversations/a%3A1/activities", R"({"text":"no type"})",
+          auth);
   EXPECT_TRUE(has_problem("activity without type"));
 
-  request("POST", fake.service_url() + "v3/conversations/a%3A1/activities/42", R"({"type":"message","replyToId":"41"})", auth);
+  request("POST", fake.service_url() + "v3/conversations/a%3A1/activities/42",
+          R"({"type":"message","replyToId":"41"})", auth);
   EXPECT_TRUE(has_problem("replyToId differs"));
 
   request("POST", fake.service_url() + "v3/conversations", R"({"isGroup":true})", auth);
   EXPECT_TRUE(has_problem("without tenantId"));
 
-  auto forged = request("POST", fake.service_url() + "v3/conversations/a%3A1/activities", R"({"type":"message"})",
-                        {{"Authorization", "Bearer not-issued"}, {"Content-Type", "application/json"}});
+  auto forged = request(
+      "POST", fake.service_url() + "v3/conversations/a%3A1/activities", R"({"type":"message"})",
+      {{"Authorization", "Bearer not-issued"}, {"Content-Type", "application/json"}});
   EXPECT_EQ(forged.status, 401);
   EXPECT_TRUE(has_problem("never issued"));
 }
@@ -128,7 +136,7 @@ TEST_F(FakeBotFrameworkTest, FlagsConnectorCallsThatBreakTheProtocol) {
 TEST_F(FakeBotFrameworkTest, InjectedFailuresAndInvalidatedTokensAnswerAsConfigured) {
   const std::string tok = token();
   const std::vector<std::pair<std::string, std::string>> auth{{"Authorization", "Bearer " + tok},
-                                                                {"Content-Type", "application/json"}};
+                                                              {"Content-Type", "application/json"}};
   const std::string url = fake.service_url() + "v3/conversations/a%3A1/activities";
   fake.fail_next(429, 1, 3);
   auto limited = request("POST", url, R"({"type":"message"})", auth);

@@ -16,7 +16,9 @@ const TestSigningKey& test_key() {
   return key;
 }
 
-std::string b64(std::string_view s) { return base64url_encode(s); }
+std::string b64(std::string_view s) {
+  return base64url_encode(s);
+}
 
 std::string bearer(const json& header, const json& claims, const std::string& signature = "c2ln") {
   return "Bearer " + b64(header.dump()) + "." + b64(claims.dump()) + "." + signature;
@@ -50,14 +52,14 @@ TEST(Base64Url, DecodesKnownVectorsWithAndWithoutPadding) {
 }
 
 TEST(Base64Url, RefusesMalformedText) {
-  EXPECT_FALSE(base64url_decode("a"));         // impossible length
-  EXPECT_FALSE(base64url_decode("abcde"));     // impossible length
-  EXPECT_FALSE(base64url_decode("ab+c"));      // standard alphabet, not url-safe
+  EXPECT_FALSE(base64url_decode("a"));      // impossible length
+  EXPECT_FALSE(base64url_decode("abcde"));  // impossible length
+  EXPECT_FALSE(base64url_decode("ab+c"));   // standard alphabet, not url-safe
   EXPECT_FALSE(base64url_decode("ab/c"));
   EXPECT_FALSE(base64url_decode("ab c"));
   EXPECT_FALSE(base64url_decode("ab.c"));
-  EXPECT_FALSE(base64url_decode("aGVsbG9"));   // non-zero trailing bits
-  EXPECT_FALSE(base64url_decode("a=bc"));      // padding in the middle
+  EXPECT_FALSE(base64url_decode("aGVsbG9"));  // non-zero trailing bits
+  EXPECT_FALSE(base64url_decode("a=bc"));     // padding in the middle
 }
 
 TEST(JwkKey, KeyFromJwkVerifiesSignaturesOfAllRsAlgorithms) {
@@ -160,19 +162,25 @@ TEST(ParseBearer, RefusesEachMalformedShapeWithItsReason) {
   expect_unauthorized(parse_bearer("Bearer abc.def"), "three dot-separated parts");
   expect_unauthorized(parse_bearer("Bearer a.b.c.d"), "three dot-separated parts");
   expect_unauthorized(parse_bearer("Bearer a+b.c.d"), "not base64url");
-  expect_unauthorized(parse_bearer("Bearer " + b64("{nope") + "." + b64(c.dump()) + ".c2ln"), "header is not a JSON object");
-  expect_unauthorized(parse_bearer("Bearer " + b64("[1]") + "." + b64(c.dump()) + ".c2ln"), "header is not a JSON object");
+  expect_unauthorized(parse_bearer("Bearer " + b64("{nope") + "." + b64(c.dump()) + ".c2ln"),
+                      "header is not a JSON object");
+  expect_unauthorized(parse_bearer("Bearer " + b64("[1]") + "." + b64(c.dump()) + ".c2ln"),
+                      "header is not a JSON object");
   expect_unauthorized(parse_bearer(bearer(h, json::array())), "payload is not a JSON object");
-  expect_unauthorized(parse_bearer("Bearer " + b64(h.dump()) + "." + b64(c.dump()) + "."), "no signature");
+  expect_unauthorized(parse_bearer("Bearer " + b64(h.dump()) + "." + b64(c.dump()) + "."),
+                      "no signature");
   expect_unauthorized(parse_bearer(bearer(json{{"kid", "k"}}, c)), "no alg");
-  expect_unauthorized(parse_bearer(bearer(json{{"alg", "none"}, {"kid", "k"}}, c)), "RS256/RS384/RS512");
-  expect_unauthorized(parse_bearer(bearer(json{{"alg", "HS256"}, {"kid", "k"}}, c)), "RS256/RS384/RS512");
+  expect_unauthorized(parse_bearer(bearer(json{{"alg", "none"}, {"kid", "k"}}, c)),
+                      "RS256/RS384/RS512");
+  expect_unauthorized(parse_bearer(bearer(json{{"alg", "HS256"}, {"kid", "k"}}, c)),
+                      "RS256/RS384/RS512");
   expect_unauthorized(parse_bearer(bearer(json{{"alg", "RS256"}}, c)), "no kid");
   expect_unauthorized(parse_bearer(bearer(json{{"alg", "RS256"}, {"kid", ""}}, c)), "no kid");
 }
 
 TEST(ParseBearer, MessagesNeverContainTheToken) {
-  const std::string body = b64(R"({"alg":"HS256","kid":"k"})") + "." + b64(R"({"secret":"s3cr3t"})") + ".c2lnbmF0dXJl";
+  const std::string body =
+      b64(R"({"alg":"HS256","kid":"k"})") + "." + b64(R"({"secret":"s3cr3t"})") + ".c2lnbmF0dXJl";
   auto r = parse_bearer("Bearer " + body);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message.find("c2lnbmF0dXJl"), std::string::npos);
@@ -183,10 +191,15 @@ class CheckClaims : public ::testing::Test {
  protected:
   CheckClaims() { settings.app_id = "app-guid"; }
   json valid() const {
-    return json{{"iss", "https://api.botframework.com"}, {"aud", "app-guid"}, {"serviceurl", kService},
-                {"nbf", now_s - 10}, {"exp", now_s + 3600}};
+    return json{{"iss", "https://api.botframework.com"},
+                {"aud", "app-guid"},
+                {"serviceurl", kService},
+                {"nbf", now_s - 10},
+                {"exp", now_s + 3600}};
   }
-  bot::Result<bot::TimePoint> check(const json& c) const { return check_claims(c, settings, now, kService); }
+  bot::Result<bot::TimePoint> check(const json& c) const {
+    return check_claims(c, settings, now, kService);
+  }
   void refused(const json& c, const std::string& part) const {
     auto r = check(c);
     ASSERT_FALSE(r) << c.dump();

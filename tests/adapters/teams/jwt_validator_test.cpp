@@ -1,9 +1,10 @@
 // JwtValidator against FakeBotFramework on loopback (HTTPS with a CA made in the test): tokens
-// signed by the fake's RSA keys, keys fetched through OpenID metadata → JWKS, time from a FakeClock.
+// signed by the fake's RSA keys, keys fetched through OpenID metadata → JWKS, time from a
+// FakeClock.
 #include <optional>
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 #include "adapters/common/https_client.h"
 #include "adapters/teams/jwt_validator.h"
@@ -52,8 +53,8 @@ class JwtValidatorTest : public ::testing::Test {
   bot::Result<VerifiedToken> validate(const std::string& authorization, const json& activity) {
     std::optional<bot::Result<VerifiedToken>> out;
     int calls = 0;
-    validator->validate(authorization, activity.value("channelId", ""), activity.value("serviceUrl", ""),
-                        [&](bot::Result<VerifiedToken> r) {
+    validator->validate(authorization, activity.value("channelId", ""),
+                        activity.value("serviceUrl", ""), [&](bot::Result<VerifiedToken> r) {
                           ++calls;
                           out.emplace(std::move(r));
                         });
@@ -66,16 +67,19 @@ class JwtValidatorTest : public ::testing::Test {
     return *out;
   }
 
-  void expect_rejected(const std::string& authorization, const json& activity, const std::string& part) {
+  void expect_rejected(const std::string& authorization, const json& activity,
+                       const std::string& part) {
     auto r = validate(authorization, activity);
     ASSERT_FALSE(r) << "accepted; expected a rejection mentioning: " << part;
     EXPECT_EQ(r.error().code, bot::Errc::unauthorized) << r.error().message;
     EXPECT_NE(r.error().message.find(part), std::string::npos) << r.error().message;
     // The token (or any piece of it) never appears in the message.
     const auto space = authorization.find(' ');
-    const std::string token = space == std::string::npos ? authorization : authorization.substr(space + 1);
+    const std::string token =
+        space == std::string::npos ? authorization : authorization.substr(space + 1);
     if (token.size() > 16) {
-      EXPECT_EQ(r.error().message.find(token.substr(token.size() - 16)), std::string::npos) << r.error().message;
+      EXPECT_EQ(r.error().message.find(token.substr(token.size() - 16)), std::string::npos)
+          << r.error().message;
     }
   }
 
@@ -107,7 +111,8 @@ TEST_F(JwtValidatorTest, ValidTokenIsAcceptedAndKeysAreFetchedOnce) {
 
 TEST_F(JwtValidatorTest, ForgedSignatureIsRejected) {
   const json activity = fake.make_activity("hi");
-  expect_rejected("Bearer " + fake.forge(fake.claims_for(activity)), activity, "signature does not verify");
+  expect_rejected("Bearer " + fake.forge(fake.claims_for(activity)), activity,
+                  "signature does not verify");
   EXPECT_EQ(validator->rejected(), 1u);
 }
 
@@ -118,7 +123,8 @@ TEST_F(JwtValidatorTest, TamperedClaimsAreRejected) {
   claims["aud"] = "someone-else";
   const std::string other = fake.sign(claims);
   // The valid signature with another payload.
-  const std::string spliced = token.substr(0, token.find('.')) + other.substr(other.find('.'), other.rfind('.') - other.find('.')) +
+  const std::string spliced = token.substr(0, token.find('.')) +
+                              other.substr(other.find('.'), other.rfind('.') - other.find('.')) +
                               token.substr(token.rfind('.'));
   expect_rejected("Bearer " + spliced, activity, "signature does not verify");
 }
@@ -149,7 +155,8 @@ TEST_F(JwtValidatorTest, ExpiredTokenIsRejectedOnlyBeyondTheSkew) {
 TEST_F(JwtValidatorTest, NotYetValidTokenIsRejected) {
   const json activity = fake.make_activity("hi");
   auto claims = fake.claims_for(activity);
-  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count();
+  const auto now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count();
   claims["nbf"] = now_s + 600;
   expect_rejected("Bearer " + fake.sign(claims), activity, "not valid yet");
 }
@@ -159,7 +166,8 @@ TEST_F(JwtValidatorTest, MissingOrGarbledHeaderIsRejectedWithoutFetchingKeys) {
   const std::string token = fake.token_for(activity);
   expect_rejected("", activity, "no Authorization header");
   expect_rejected("Basic " + token, activity, "scheme is not Bearer");
-  expect_rejected("Bearer " + token.substr(0, token.rfind('.')), activity, "three dot-separated parts");
+  expect_rejected("Bearer " + token.substr(0, token.rfind('.')), activity,
+                  "three dot-separated parts");
   expect_rejected("Bearer !!" + token, activity, "not base64url");
   EXPECT_EQ(validator->keys_fetches(), 0u) << "malformed tokens cost no fetch";
   EXPECT_EQ(fake.keys_requests(), 0);
@@ -168,7 +176,8 @@ TEST_F(JwtValidatorTest, MissingOrGarbledHeaderIsRejectedWithoutFetchingKeys) {
 TEST_F(JwtValidatorTest, ServiceUrlClaimMustMatchTheActivity) {
   json activity = fake.make_activity("hi");
   const std::string token = fake.token_for(activity);
-  activity["serviceUrl"] = "https://evil.example.com/amer/";  // the activity claims another destination
+  activity["serviceUrl"] =
+      "https://evil.example.com/amer/";  // the activity claims another destination
   expect_rejected("Bearer " + token, activity, "serviceurl claim does not match");
 }
 
@@ -202,10 +211,12 @@ TEST_F(JwtValidatorTest, UnknownKidsWithinTheRefreshIntervalCauseOneFetchOnly) {
   ASSERT_TRUE(validate("Bearer " + fake.token_for(activity), activity));
   clock.advance(settings.min_refresh_interval + 1s);
   const std::string kid = fake.add_unpublished_key();  // never served
-  expect_rejected("Bearer " + fake.sign(fake.claims_for(activity), kid), activity, "is not in the Bot Framework's JWKS");
+  expect_rejected("Bearer " + fake.sign(fake.claims_for(activity), kid), activity,
+                  "is not in the Bot Framework's JWKS");
   EXPECT_EQ(fake.keys_requests(), 2) << "the first unknown kid refetches";
   clock.advance(10s);
-  expect_rejected("Bearer " + fake.sign(fake.claims_for(activity), kid), activity, "is not in the Bot Framework's JWKS");
+  expect_rejected("Bearer " + fake.sign(fake.claims_for(activity), kid), activity,
+                  "is not in the Bot Framework's JWKS");
   EXPECT_EQ(validator->keys_fetches(), 2u) << "the second one, 10 s later, does not";
   EXPECT_EQ(fake.keys_requests(), 2);
 }
@@ -264,8 +275,10 @@ TEST_F(JwtValidatorTest, FailedFetchRejectsWithAClearMessageAndIsRetriedLater) {
   const json activity = fake.make_activity("hi");
   auto r = validate("Bearer " + fake.token_for(activity), activity);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, bot::Errc::unavailable) << "the adapter answers 503, so the connector retries";
-  EXPECT_NE(r.error().message.find("signing keys unavailable"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().code, bot::Errc::unavailable)
+      << "the adapter answers 503, so the connector retries";
+  EXPECT_NE(r.error().message.find("signing keys unavailable"), std::string::npos)
+      << r.error().message;
   EXPECT_NE(r.error().message.find("HTTP 500"), std::string::npos) << r.error().message;
   EXPECT_EQ(validator->fetch_failures(), 1u);
   // Within min_refresh_interval: no new fetch, same answer.
@@ -293,11 +306,13 @@ TEST_F(JwtValidatorTest, DestroyingTheValidatorDropsPendingValidations) {
   bool called = false;
   validator->validate("Bearer " + fake.token_for(activity), "msteams", fake.service_url(),
                       [&](bot::Result<VerifiedToken>) { called = true; });
-  validator->validate("", "msteams", fake.service_url(), [&](bot::Result<VerifiedToken>) { called = true; });
+  validator->validate("", "msteams", fake.service_url(),
+                      [&](bot::Result<VerifiedToken>) { called = true; });
   validator.reset();
   ASSERT_TRUE(until([&] { return fake.metadata_requests() >= 1; }));
   // Let the answer come back to the client: nothing may be delivered any more.
-  common::testing::run_until(io, [] { return false; }, 300ms);
+  common::testing::run_until(
+      io, [] { return false; }, 300ms);
   clock.run_due();
   EXPECT_FALSE(called);
 }
