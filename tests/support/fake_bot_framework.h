@@ -124,7 +124,7 @@ class FakeBotFramework {
   // Signed by a key that is never served, under `kid` (empty = current kid).
   std::string forge(const nlohmann::json& claims, const std::string& kid = "") const;
   // Valid claims for `activity`: iss, aud = app id, serviceurl = activity.serviceUrl, nbf/iat =
-  // now - 1 min... now, exp = now + token_lifetime.
+  // now - 1 min, exp = now + token_lifetime (now from settings.now).
   nlohmann::json claims_for(const nlohmann::json& activity) const;
   std::string token_for(const nlohmann::json& activity) const;  // sign(claims_for(activity))
   // A message activity as the Bot Connector sends it (serviceUrl = service_url()).
