@@ -198,7 +198,8 @@ struct detail::HttpServerImpl {
   std::variant<HttpServer::AsyncHandler, HttpResponse> find(const HttpRequest& req) const;
 };
 
-std::variant<HttpServer::AsyncHandler, HttpResponse> detail::HttpServerImpl::find(const HttpRequest& req) const {
+std::variant<HttpServer::AsyncHandler, HttpResponse> detail::HttpServerImpl::find(
+    const HttpRequest& req) const {
   const auto by_path = routes.find(req.path);
   if (by_path == routes.end()) return plain(404, "no route for " + req.path + "\n");
   const auto by_method = by_path->second.find(req.method);
@@ -299,12 +300,14 @@ asio::awaitable<HttpResponse> answer(ImplPtr impl, std::shared_ptr<const HttpReq
   pending->method = req.method;
   pending->path = req.path;
   pending->timer.expires_after(impl->settings.handler_timeout);
-  HttpServer::Respond respond = [weak = std::weak_ptr<PendingResponse>(pending), method = req.method,
-                                 path = req.path](HttpResponse r) {
+  HttpServer::Respond respond = [weak = std::weak_ptr<PendingResponse>(pending),
+                                 method = req.method, path = req.path](HttpResponse r) {
     auto p = weak.lock();
     if (!p || p->closed || p->response) {
-      log().error("http: response ignored: given twice, too late or after the client left method={} path={}",
-                  method, path);
+      log().error(
+          "http: response ignored: given twice, too late or after the client left method={} "
+          "path={}",
+          method, path);
       return;
     }
     p->response = std::move(r);
@@ -313,12 +316,12 @@ asio::awaitable<HttpResponse> answer(ImplPtr impl, std::shared_ptr<const HttpReq
   try {
     handler(req, respond);
   } catch (const std::exception& e) {
-    log().error("http: handler failed method={} path={} remote={} error={}", req.method, req.path, req.remote,
-                e.what());
+    log().error("http: handler failed method={} path={} remote={} error={}", req.method, req.path,
+                req.remote, e.what());
     if (!pending->response) pending->response = plain(500, "internal server error\n");
   } catch (...) {
-    log().error("http: handler failed method={} path={} remote={} error=unknown", req.method, req.path,
-                req.remote);
+    log().error("http: handler failed method={} path={} remote={} error=unknown", req.method,
+                req.path, req.remote);
     if (!pending->response) pending->response = plain(500, "internal server error\n");
   }
   if (!pending->response) {
@@ -327,8 +330,8 @@ asio::awaitable<HttpResponse> answer(ImplPtr impl, std::shared_ptr<const HttpReq
   }
   pending->closed = true;
   if (!pending->response) {
-    log().error("http: handler did not respond in time method={} path={} remote={} timeout_ms={}", req.method,
-                req.path, req.remote, impl->settings.handler_timeout.count());
+    log().error("http: handler did not respond in time method={} path={} remote={} timeout_ms={}",
+                req.method, req.path, req.remote, impl->settings.handler_timeout.count());
     HttpResponse busy = plain(503, "the handler did not answer in time\n");
     busy.headers.emplace_back("Retry-After", "1");
     co_return busy;
@@ -386,7 +389,8 @@ asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection>
     auto beast_req = parser.release();
     const unsigned version = beast_req.version();
     bool keep_alive = beast_req.keep_alive();
-    const auto request = std::make_shared<const HttpRequest>(to_request(std::move(beast_req), conn->remote));
+    const auto request =
+        std::make_shared<const HttpRequest>(to_request(std::move(beast_req), conn->remote));
     const HttpRequest& req = *request;
     HttpResponse res = co_await answer(impl, request);
     const int status = res.status;
@@ -448,7 +452,9 @@ HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(std::string method, std::string path, Handler handler) {
   route_async(std::move(method), std::move(path),
-              [handler = std::move(handler)](const HttpRequest& req, Respond respond) { respond(handler(req)); });
+              [handler = std::move(handler)](const HttpRequest& req, Respond respond) {
+                respond(handler(req));
+              });
 }
 
 void HttpServer::route_async(std::string method, std::string path, AsyncHandler handler) {

@@ -11,7 +11,9 @@ namespace {
 
 constexpr std::string_view kMessageIdMarker = ";messageid=";
 
-bot::Error bad(const std::string& what) { return bot::make_error(bot::Errc::invalid_argument, "teams activity: " + what); }
+bot::Error bad(const std::string& what) {
+  return bot::make_error(bot::Errc::invalid_argument, "teams activity: " + what);
+}
 
 // Reads an optional string member; a present non-string is an error (recorded in `error`).
 class Reader {
@@ -112,7 +114,8 @@ std::string collapse_spaces(std::string_view s) {
 
 bool Activity::bot_added() const {
   return !recipient.id.empty() &&
-         std::any_of(members_added.begin(), members_added.end(), [&](const Account& a) { return a.id == recipient.id; });
+         std::any_of(members_added.begin(), members_added.end(),
+                     [&](const Account& a) { return a.id == recipient.id; });
 }
 
 bot::Result<Envelope> parse_envelope(std::string_view body) {
@@ -185,7 +188,8 @@ bot::Result<Activity> activity_from_json(const json& j) {
           r.fail("membersAdded entries must be objects");
           continue;
         }
-        a.members_added.push_back({r.str(m, "id", "membersAdded[]."), r.str(m, "name", "membersAdded[]."),
+        a.members_added.push_back({r.str(m, "id", "membersAdded[]."),
+                                   r.str(m, "name", "membersAdded[]."),
                                    r.str(m, "aadObjectId", "membersAdded[].")});
       }
     }
@@ -236,17 +240,20 @@ std::string decode_entities(std::string_view text) {
   return out;
 }
 
-std::string strip_bot_mentions(std::string_view text, const json& entities, std::string_view bot_id) {
+std::string strip_bot_mentions(std::string_view text, const json& entities,
+                               std::string_view bot_id) {
   std::string out(text);
   if (entities.is_array() && !bot_id.empty()) {
     for (const auto& e : entities) {
       if (!e.is_object() || e.value("type", json()) != "mention") continue;
       const json& mentioned = e.contains("mentioned") ? e["mentioned"] : json();
-      if (!mentioned.is_object() || !mentioned.contains("id") || mentioned["id"] != bot_id) continue;
+      if (!mentioned.is_object() || !mentioned.contains("id") || mentioned["id"] != bot_id)
+        continue;
       if (!e.contains("text") || !e["text"].is_string()) continue;
       const std::string tag = e["text"].get<std::string>();
       if (tag.empty()) continue;
-      for (auto p = out.find(tag); p != std::string::npos; p = out.find(tag, p)) out.replace(p, tag.size(), " ");
+      for (auto p = out.find(tag); p != std::string::npos; p = out.find(tag, p))
+        out.replace(p, tag.size(), " ");
     }
   }
   return collapse_spaces(decode_entities(out));
@@ -259,7 +266,8 @@ std::optional<ButtonClick> button_click(const Activity& a) {
     if (a.name != "adaptiveCard/action" || !a.value.is_object()) return std::nullopt;
     const json& action = a.value.contains("action") ? a.value["action"] : a.value;
     if (!action.is_object()) return std::nullopt;
-    if (action.contains("verb") && action["verb"].is_string()) verb = action["verb"].get<std::string>();
+    if (action.contains("verb") && action["verb"].is_string())
+      verb = action["verb"].get<std::string>();
     if (action.contains("data")) data = &action["data"];
   } else if (a.type == "message") {
     if (!a.value.is_object()) return std::nullopt;
@@ -270,8 +278,10 @@ std::optional<ButtonClick> button_click(const Activity& a) {
   ButtonClick click;
   click.action = verb;
   if (data && data->is_object()) {
-    if (auto it = data->find("action"); it != data->end() && it->is_string()) click.action = it->get<std::string>();
-    if (auto it = data->find("value"); it != data->end() && it->is_string()) click.value = it->get<std::string>();
+    if (auto it = data->find("action"); it != data->end() && it->is_string())
+      click.action = it->get<std::string>();
+    if (auto it = data->find("value"); it != data->end() && it->is_string())
+      click.value = it->get<std::string>();
   }
   if (click.action.empty()) return std::nullopt;
   return click;
@@ -282,7 +292,8 @@ std::string base_conversation_id(std::string_view conversation_id) {
 }
 
 std::string thread_conversation_id(std::string_view channel, std::string_view root_activity_id) {
-  return base_conversation_id(channel) + std::string(kMessageIdMarker) + std::string(root_activity_id);
+  return base_conversation_id(channel) + std::string(kMessageIdMarker) +
+         std::string(root_activity_id);
 }
 
 bot::InboundMessage to_inbound(const Activity& a) {
@@ -292,7 +303,8 @@ bot::InboundMessage to_inbound(const Activity& a) {
   m.user_name = a.from.name;
   m.text = a.command_text;
   if (a.conversation.type == "channel") {
-    m.channel = bot::ChannelId{a.teams_channel_id.empty() ? base_conversation_id(a.conversation.id) : a.teams_channel_id};
+    m.channel = bot::ChannelId{a.teams_channel_id.empty() ? base_conversation_id(a.conversation.id)
+                                                          : a.teams_channel_id};
     // A top-level post that mentions the bot starts its own thread, named by its own id.
     m.thread = a.conversation.id.find(kMessageIdMarker) != std::string::npos || a.id.empty()
                    ? a.conversation.id
@@ -321,7 +333,10 @@ ConversationRef reference_of(const Activity& a) {
 
 std::string reference_to_json(const ConversationRef& r) {
   json j = {{"serviceUrl", r.service_url},
-            {"conversation", {{"id", r.conversation_id}, {"conversationType", r.conversation_type}, {"tenantId", r.tenant_id}}},
+            {"conversation",
+             {{"id", r.conversation_id},
+              {"conversationType", r.conversation_type},
+              {"tenantId", r.tenant_id}}},
             {"bot", {{"id", r.bot_id}, {"name", r.bot_name}}},
             {"user", {{"id", r.user_id}}},
             {"channelId", r.channel_id}};
@@ -333,7 +348,8 @@ std::string reference_to_json(const ConversationRef& r) {
 bot::Result<ConversationRef> reference_from_json(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return bot::make_error(bot::Errc::invalid_argument, "teams conversation reference: not a JSON object");
+    return bot::make_error(bot::Errc::invalid_argument,
+                           "teams conversation reference: not a JSON object");
   }
   Reader r;
   ConversationRef ref;
@@ -349,9 +365,11 @@ bot::Result<ConversationRef> reference_from_json(std::string_view text) {
   ref.channel_id = r.str(j, "channelId", "");
   ref.team_id = r.str(j, "teamId", "");
   if (auto it = j.find("blocked"); it != j.end()) ref.blocked = it->is_boolean() && it->get<bool>();
-  if (!r.error.empty()) return bot::make_error(bot::Errc::invalid_argument, "teams conversation reference: " + r.error);
+  if (!r.error.empty())
+    return bot::make_error(bot::Errc::invalid_argument, "teams conversation reference: " + r.error);
   if (ref.conversation_id.empty() || ref.service_url.empty()) {
-    return bot::make_error(bot::Errc::invalid_argument, "teams conversation reference: needs serviceUrl and conversation.id");
+    return bot::make_error(bot::Errc::invalid_argument,
+                           "teams conversation reference: needs serviceUrl and conversation.id");
   }
   return ref;
 }
@@ -370,12 +388,16 @@ std::optional<MessageRef> parse_message_id(std::string_view id) {
     return MessageRef{std::string(id.substr(0, bar)), std::string(id.substr(bar + 1))};
   }
   const auto marker = id.find(kMessageIdMarker);
-  if (marker == std::string_view::npos || marker == 0 || marker + kMessageIdMarker.size() == id.size()) return std::nullopt;
+  if (marker == std::string_view::npos || marker == 0 ||
+      marker + kMessageIdMarker.size() == id.size())
+    return std::nullopt;
   return MessageRef{std::string(id), std::string(id.substr(marker + kMessageIdMarker.size()))};
 }
 
 json invoke_message(std::string text) {
-  return {{"statusCode", 200}, {"type", "application/vnd.microsoft.activity.message"}, {"value", std::move(text)}};
+  return {{"statusCode", 200},
+          {"type", "application/vnd.microsoft.activity.message"},
+          {"value", std::move(text)}};
 }
 
 json invoke_error(int status, std::string code, std::string message) {

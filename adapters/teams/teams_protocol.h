@@ -21,39 +21,39 @@
 namespace runbot::teams {
 
 struct Account {
-  std::string id;              // "29:…" (users), "28:<app id>" (bots)
+  std::string id;  // "29:…" (users), "28:<app id>" (bots)
   std::string name;
-  std::string aad_object_id;   // the user's Entra object id, when sent
+  std::string aad_object_id;  // the user's Entra object id, when sent
 };
 
 struct Conversation {
-  std::string id;              // "a:…", "19:…@thread.v2", "19:…@thread.tacv2;messageid=…"
-  std::string type;            // "personal", "groupChat", "channel" (conversationType)
+  std::string id;    // "a:…", "19:…@thread.v2", "19:…@thread.tacv2;messageid=…"
+  std::string type;  // "personal", "groupChat", "channel" (conversationType)
   std::string tenant_id;
   std::string name;
   bool is_group = false;
 };
 
 struct Activity {
-  std::string type;            // "message", "invoke", "conversationUpdate", … as sent
+  std::string type;  // "message", "invoke", "conversationUpdate", … as sent
   std::string id;
   std::string service_url;
-  std::string channel_id;      // the Bot Framework channel: "msteams"
+  std::string channel_id;  // the Bot Framework channel: "msteams"
   Account from;
-  Account recipient;           // the bot
+  Account recipient;  // the bot
   Conversation conversation;
-  std::string text;            // as sent
-  std::string command_text;    // text without bot mentions, entities decoded, trimmed
+  std::string text;          // as sent
+  std::string command_text;  // text without bot mentions, entities decoded, trimmed
   std::string reply_to_id;
   // channelData
-  std::string tenant_id;       // channelData.tenant.id, else conversation.tenantId
+  std::string tenant_id;  // channelData.tenant.id, else conversation.tenantId
   std::string team_id;
   std::string team_name;
   std::string teams_channel_id;  // channelData.channel.id ("19:…@thread.tacv2")
   std::string teams_channel_name;
-  std::string event_type;      // channelData.eventType ("teamMemberAdded", "channelCreated", …)
-  nlohmann::json value;        // Action.Submit data or the invoke payload; null when absent
-  std::string name;            // invoke name ("adaptiveCard/action")
+  std::string event_type;  // channelData.eventType ("teamMemberAdded", "channelCreated", …)
+  nlohmann::json value;    // Action.Submit data or the invoke payload; null when absent
+  std::string name;        // invoke name ("adaptiveCard/action")
   std::vector<Account> members_added;
 
   // Whether the bot itself is in membersAdded (it was installed or added here).
@@ -79,7 +79,8 @@ std::string decode_entities(std::string_view text);
 
 // Removes every `mention` entity's text whose mentioned.id is `bot_id` from `text`, decodes
 // entities, collapses runs of spaces and trims.
-std::string strip_bot_mentions(std::string_view text, const nlohmann::json& entities, std::string_view bot_id);
+std::string strip_bot_mentions(std::string_view text, const nlohmann::json& entities,
+                               std::string_view bot_id);
 
 // A card button click: from an invoke `adaptiveCard/action` (value.action.{verb,data}) or an
 // Action.Submit message (value {action, value}). data.action wins over the verb.
@@ -101,16 +102,16 @@ bot::InboundMessage to_inbound(const Activity& activity);
 
 // What runbot keeps per conversation (chat-protocols.md §3.6, "Proactive messaging").
 struct ConversationRef {
-  std::string conversation_id;   // base id: a Teams channel id, "a:…" or a group chat id
-  std::string conversation_type; // "personal", "groupChat", "channel"
+  std::string conversation_id;    // base id: a Teams channel id, "a:…" or a group chat id
+  std::string conversation_type;  // "personal", "groupChat", "channel"
   std::string service_url;
   std::string tenant_id;
   std::string bot_id;
   std::string bot_name;
-  std::string user_id;           // the last user who wrote there
+  std::string user_id;  // the last user who wrote there
   std::string channel_id = "msteams";
   std::string team_id;
-  bool blocked = false;          // 403 MessageWritesBlocked: nothing is sent until it writes again
+  bool blocked = false;  // 403 MessageWritesBlocked: nothing is sent until it writes again
   bool operator==(const ConversationRef&) const = default;
 };
 ConversationRef reference_of(const Activity& activity);
@@ -139,7 +140,8 @@ nlohmann::json invoke_error(int status, std::string code, std::string message);
 // Remembers keys for `ttl` (at most `capacity` of them, oldest forgotten first).
 class DedupeWindow {
  public:
-  DedupeWindow(bot::Duration ttl, std::size_t capacity) : ttl_(ttl), capacity_(capacity == 0 ? 1 : capacity) {}
+  DedupeWindow(bot::Duration ttl, std::size_t capacity)
+      : ttl_(ttl), capacity_(capacity == 0 ? 1 : capacity) {}
   // True the first time `key` is seen within the window; false for a repeat.
   bool first_time(const std::string& key, bot::TimePoint now);
   std::size_t size() const { return seen_.size(); }

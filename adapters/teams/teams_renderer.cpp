@@ -23,10 +23,13 @@ constexpr std::size_t kMinTextChars = 200;
 constexpr std::size_t kMinFieldChars = 100;
 constexpr const char* kTooLong = "too long for a Teams message";
 
-bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+bool is_continuation_byte(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
 
 std::size_t char_count(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation_byte(c); }));
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation_byte(c); }));
 }
 
 std::size_t prefix_bytes(std::string_view s, std::size_t max_chars) {
@@ -51,7 +54,8 @@ std::vector<std::string> lines_of(std::string_view text) {
   std::size_t pos = 0;
   for (;;) {
     const auto nl = text.find('\n', pos);
-    out.emplace_back(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
+    out.emplace_back(
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
     if (nl == std::string_view::npos) break;
     pos = nl + 1;
   }
@@ -59,19 +63,25 @@ std::vector<std::string> lines_of(std::string_view text) {
 }
 
 bool is_blank(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
 }
 
 bool is_id_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == ':' || c == '-' || c == '.';
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == ':' || c == '-' ||
+         c == '.';
 }
 
 const char* color_of(bot::Severity s) {
   switch (s) {
-    case bot::Severity::success: return "Good";
-    case bot::Severity::warning: return "Warning";
-    case bot::Severity::danger: return "Attention";
-    case bot::Severity::info: break;
+    case bot::Severity::success:
+      return "Good";
+    case bot::Severity::warning:
+      return "Warning";
+    case bot::Severity::danger:
+      return "Attention";
+    case bot::Severity::info:
+      break;
   }
   return "Default";
 }
@@ -86,7 +96,7 @@ const char* style_of(const bot::Button& b) {
 }
 
 struct Cuts {
-  std::size_t code_lines = kAll;   // the last N code lines are kept
+  std::size_t code_lines = kAll;  // the last N code lines are kept
   std::size_t text_chars = kAll;
   std::size_t field_chars = kAll;
   std::size_t fields = kAll;
@@ -98,13 +108,17 @@ class Mentions {
   Mentions(const bot::Message& m, const RenderOptions& options) {
     for (const auto& u : m.mentions) {
       const std::string& id = u.str();
-      if (!is_teams_user_id(id) || std::any_of(people_.begin(), people_.end(), [&](const auto& p) { return p.id == id; })) {
+      if (!is_teams_user_id(id) ||
+          std::any_of(people_.begin(), people_.end(), [&](const auto& p) { return p.id == id; })) {
         continue;
       }
       std::string name = id;
-      if (auto it = options.names.find(id); it != options.names.end() && !is_blank(it->second)) name = it->second;
+      if (auto it = options.names.find(id); it != options.names.end() && !is_blank(it->second))
+        name = it->second;
       // The name sits between tags; angle brackets in it would end them early.
-      name.erase(std::remove_if(name.begin(), name.end(), [](char c) { return c == '<' || c == '>'; }), name.end());
+      name.erase(
+          std::remove_if(name.begin(), name.end(), [](char c) { return c == '<' || c == '>'; }),
+          name.end());
       people_.push_back({id, std::move(name), false});
     }
   }
@@ -116,9 +130,12 @@ class Mentions {
         std::size_t end = i + 1;
         while (end < text.size() && is_id_char(text[end])) ++end;
         // Trailing punctuation ("@29:abc, …" or "…@29:abc.") is not part of the id.
-        while (end > i + 1 && (text[end - 1] == '.' || text[end - 1] == ':' || text[end - 1] == '-')) --end;
+        while (end > i + 1 &&
+               (text[end - 1] == '.' || text[end - 1] == ':' || text[end - 1] == '-'))
+          --end;
         const std::string_view id = text.substr(i + 1, end - i - 1);
-        auto it = std::find_if(people_.begin(), people_.end(), [&](const Person& p) { return p.id == id; });
+        auto it = std::find_if(people_.begin(), people_.end(),
+                               [&](const Person& p) { return p.id == id; });
         if (it != people_.end()) {
           it->used = true;
           out += tag(*it);
@@ -146,7 +163,8 @@ class Mentions {
     json out = json::array();
     for (const auto& p : people_) {
       if (!p.used) continue;
-      out.push_back({{"type", "mention"}, {"text", tag(p)}, {"mentioned", {{"id", p.id}, {"name", p.name}}}});
+      out.push_back(
+          {{"type", "mention"}, {"text", tag(p)}, {"mentioned", {{"id", p.id}, {"name", p.name}}}});
     }
     return out;
   }
@@ -161,7 +179,9 @@ class Mentions {
   std::vector<Person> people_;
 };
 
-json text_block(std::string text) { return {{"type", "TextBlock"}, {"text", std::move(text)}, {"wrap", true}}; }
+json text_block(std::string text) {
+  return {{"type", "TextBlock"}, {"text", std::move(text)}, {"wrap", true}};
+}
 
 json note_block(std::string text) {
   json b = text_block(std::move(text));
@@ -222,13 +242,14 @@ json build(const bot::Message& m, const RenderOptions& options, const Cuts& cuts
     const std::size_t n = std::min(m.fields.size(), cuts.fields);
     for (std::size_t i = 0; i < n; ++i) {
       const auto& f = m.fields[i];
-      facts.push_back({{"title", shorten(f.label, kMaxLabelChars)}, {"value", shorten(f.value, cuts.field_chars)}});
+      facts.push_back({{"title", shorten(f.label, kMaxLabelChars)},
+                       {"value", shorten(f.value, cuts.field_chars)}});
     }
     body.push_back({{"type", "FactSet"}, {"facts", std::move(facts)}});
   }
   if (m.fields.size() > cuts.fields) {
-    body.push_back(note_block("(" + std::to_string(m.fields.size() - cuts.fields) + " more fields not shown: " +
-                              kTooLong + ")"));
+    body.push_back(note_block("(" + std::to_string(m.fields.size() - cuts.fields) +
+                              " more fields not shown: " + kTooLong + ")"));
   }
 
   if (!m.code.empty()) {
@@ -236,8 +257,8 @@ json build(const bot::Message& m, const RenderOptions& options, const Cuts& cuts
     const std::size_t dropped = m.code.size() - keep;
     json items = json::array();
     if (dropped > 0) {
-      items.push_back(note_block("… " + std::to_string(dropped) + " earlier line" + (dropped == 1 ? "" : "s") +
-                                 " not shown: " + kTooLong));
+      items.push_back(note_block("… " + std::to_string(dropped) + " earlier line" +
+                                 (dropped == 1 ? "" : "s") + " not shown: " + kTooLong));
     }
     for (std::size_t i = dropped; i < m.code.size(); ++i) {
       // A blank TextBlock collapses; a no-break space keeps the empty line visible.
@@ -263,19 +284,24 @@ json build(const bot::Message& m, const RenderOptions& options, const Cuts& cuts
   for (const auto& b : m.buttons) actions.push_back(action_of(b));
   if (!actions.empty()) card["actions"] = std::move(actions);
   json msteams = {{"width", "Full"}};
-  if (json entities = mentions.entities(); !entities.empty()) msteams["entities"] = std::move(entities);
+  if (json entities = mentions.entities(); !entities.empty())
+    msteams["entities"] = std::move(entities);
   card["msteams"] = std::move(msteams);
 
   std::string summary = m.title;
   if (is_blank(summary)) summary = lines_of(bot::to_plain_text(m)).front();
   if (is_blank(summary)) summary = std::string("runbot ") + bot::to_string(m.kind);
 
-  return {{"type", "message"},
-          {"summary", shorten(summary, kMaxSummaryChars)},
-          {"attachments", json::array({{{"contentType", kAdaptiveCardContentType}, {"content", std::move(card)}}})}};
+  return {
+      {"type", "message"},
+      {"summary", shorten(summary, kMaxSummaryChars)},
+      {"attachments",
+       json::array({{{"contentType", kAdaptiveCardContentType}, {"content", std::move(card)}}})}};
 }
 
-std::size_t size_of(const json& activity) { return activity.dump(-1, ' ', false, json::error_handler_t::replace).size(); }
+std::size_t size_of(const json& activity) {
+  return activity.dump(-1, ' ', false, json::error_handler_t::replace).size();
+}
 
 // One step tighter, in the order a reader loses least; false when nothing is left to cut.
 bool tighten(const bot::Message& m, Cuts& cuts) {
@@ -336,7 +362,8 @@ json render(const bot::Message& m, const RenderOptions& options) {
     cuts.code_lines = 0;
     activity = build(m, options, cuts);
   }
-  while (size_of(activity) > options.max_bytes && tighten(m, cuts)) activity = build(m, options, cuts);
+  while (size_of(activity) > options.max_bytes && tighten(m, cuts))
+    activity = build(m, options, cuts);
   return activity;
 }
 

@@ -382,7 +382,8 @@ TEST_F(HttpServerTest, AsyncHandlerMayRespondInsideTheCall) {
     r.body = "at once\n";
     respond(std::move(r));
   });
-  auto ex = exchange({send(request("GET", "/now")), receive(), send(request("GET", "/health")), receive()});
+  auto ex = exchange(
+      {send(request("GET", "/now")), receive(), send(request("GET", "/health")), receive()});
   ASSERT_EQ(ex->failure, "");
   ASSERT_EQ(ex->responses.size(), 2u);
   EXPECT_EQ(ex->responses[0].body(), "at once\n");
@@ -394,8 +395,10 @@ TEST_F(HttpServerTest, AsyncHandlerThatNeverRespondsGets503AndALateRespondIsHarm
   settings.handler_timeout = 100ms;
   start(settings);
   HttpServer::Respond saved;
-  server_->route_async("POST", "/stuck", [&](const HttpRequest&, HttpServer::Respond respond) { saved = respond; });
-  auto ex = exchange({send(request("POST", "/stuck", "x")), receive(), send(request("GET", "/health")), receive()});
+  server_->route_async("POST", "/stuck",
+                       [&](const HttpRequest&, HttpServer::Respond respond) { saved = respond; });
+  auto ex = exchange({send(request("POST", "/stuck", "x")), receive(),
+                      send(request("GET", "/health")), receive()});
   ASSERT_EQ(ex->failure, "");
   ASSERT_EQ(ex->responses.size(), 2u);
   EXPECT_EQ(ex->responses[0].result_int(), 503u);
@@ -462,7 +465,8 @@ TEST_F(HttpServerTest, AsyncRouteReplacesASyncOneForTheSamePath) {
 TEST_F(HttpServerTest, RespondAfterTheServerIsGoneIsHarmless) {
   start();
   HttpServer::Respond saved;
-  server_->route_async("POST", "/orphan", [&](const HttpRequest&, HttpServer::Respond respond) { saved = respond; });
+  server_->route_async("POST", "/orphan",
+                       [&](const HttpRequest&, HttpServer::Respond respond) { saved = respond; });
   auto ex = talk({send(request("POST", "/orphan", "x")), receive()});
   ASSERT_TRUE(run_until(io_, [&] { return static_cast<bool>(saved); }));
   server_.reset();

@@ -85,14 +85,16 @@ TEST(TeamsProtocol, StripsEveryBotMentionAndNothingElse) {
     {"type":"mention","text":"<at>Ops Bot</at>","mentioned":{"id":"28:bot","name":"Ops Bot"}},
     {"type":"mention","text":"<at>Bob</at>","mentioned":{"id":"29:bob","name":"Bob"}},
     {"type":"clientInfo","locale":"en-US"}])");
-  EXPECT_EQ(strip_bot_mentions("<at>Ops Bot</at> extend x 2h <at>Ops Bot</at>", entities, "28:bot"), "extend x 2h");
+  EXPECT_EQ(strip_bot_mentions("<at>Ops Bot</at> extend x 2h <at>Ops Bot</at>", entities, "28:bot"),
+            "extend x 2h");
   EXPECT_EQ(strip_bot_mentions("<at>Ops Bot</at>&nbsp;&nbsp;status", entities, "28:bot"), "status");
   EXPECT_EQ(strip_bot_mentions("ask <at>Bob</at>", entities, "28:bot"), "ask <at>Bob</at>");
   EXPECT_EQ(strip_bot_mentions("  help\n", json(), "28:bot"), "help");
 }
 
 TEST(TeamsProtocol, DecodesBasicHtmlEntities) {
-  EXPECT_EQ(decode_entities("a&nbsp;b &amp; &lt;c&gt; &quot;d&quot; &apos;e&#39; &#x41;&#66;"), "a b & <c> \"d\" 'e' AB");
+  EXPECT_EQ(decode_entities("a&nbsp;b &amp; &lt;c&gt; &quot;d&quot; &apos;e&#39; &#x41;&#66;"),
+            "a b & <c> \"d\" 'e' AB");
   EXPECT_EQ(decode_entities("&#xe9;"), "é");
   EXPECT_EQ(decode_entities("AT&T &unknown; & &#0; &#xD800;"), "AT&T &unknown; & &#0; &#xD800;");
 }
@@ -124,7 +126,8 @@ TEST(TeamsProtocol, VerbIsTheActionWhenDataHasNone) {
   Activity a;
   a.type = "invoke";
   a.name = "adaptiveCard/action";
-  a.value = json::parse(R"({"action":{"type":"Action.Execute","verb":"retry","data":{"value":"front-end-pr-123"}}})");
+  a.value = json::parse(
+      R"({"action":{"type":"Action.Execute","verb":"retry","data":{"value":"front-end-pr-123"}}})");
   const auto click = button_click(a);
   ASSERT_TRUE(click);
   EXPECT_EQ(click->action, "retry");
@@ -159,7 +162,8 @@ TEST(TeamsProtocol, ConversationReferenceRoundTripsAndIsStable) {
   EXPECT_EQ(r.channel_id, "msteams");
   EXPECT_EQ(reference_key(a.conversation.id), std::string("teams/conv/") + kChannel);
   const std::string text = reference_to_json(r);
-  EXPECT_EQ(text, reference_to_json(reference_of(a))) << "the same reference must serialise the same way";
+  EXPECT_EQ(text, reference_to_json(reference_of(a)))
+      << "the same reference must serialise the same way";
   auto back = reference_from_json(text);
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back, r);
@@ -203,16 +207,23 @@ TEST(TeamsProtocol, MalformedActivitiesAreClearErrors) {
   };
   expect_error("not json", "not JSON");
   expect_error("[1,2]", "not a JSON object");
-  expect_error(R"({"conversation":{"id":"a:1"},"serviceUrl":"https://x/","channelId":"msteams"})", "type is missing");
-  expect_error(R"({"type":"message","serviceUrl":"https://x/","channelId":"msteams"})", "conversation.id is missing");
-  expect_error(R"({"type":"message","conversation":{"id":"a:1"},"channelId":"msteams"})", "serviceUrl is missing");
-  expect_error(R"({"type":"message","conversation":{"id":"a:1"},"serviceUrl":"https://x/"})", "channelId is missing");
-  expect_error(R"({"type":"message","conversation":{"id":"a:1"},"serviceUrl":"https://x/","channelId":"msteams","text":5})",
-               "text must be a string");
-  expect_error(R"({"type":"message","conversation":"a:1","serviceUrl":"https://x/","channelId":"msteams"})",
-               "conversation must be an object");
-  expect_error(R"({"type":"message","conversation":{"id":"a:1"},"serviceUrl":"https://x/","channelId":"msteams","entities":{}})",
-               "entities must be an array");
+  expect_error(R"({"conversation":{"id":"a:1"},"serviceUrl":"https://x/","channelId":"msteams"})",
+               "type is missing");
+  expect_error(R"({"type":"message","serviceUrl":"https://x/","channelId":"msteams"})",
+               "conversation.id is missing");
+  expect_error(R"({"type":"message","conversation":{"id":"a:1"},"channelId":"msteams"})",
+               "serviceUrl is missing");
+  expect_error(R"({"type":"message","conversation":{"id":"a:1"},"serviceUrl":"https://x/"})",
+               "channelId is missing");
+  expect_error(
+      R"({"type":"message","conversation":{"id":"a:1"},"serviceUrl":"https://x/","channelId":"msteams","text":5})",
+      "text must be a string");
+  expect_error(
+      R"({"type":"message","conversation":"a:1","serviceUrl":"https://x/","channelId":"msteams"})",
+      "conversation must be an object");
+  expect_error(
+      R"({"type":"message","conversation":{"id":"a:1"},"serviceUrl":"https://x/","channelId":"msteams","entities":{}})",
+      "entities must be an array");
 }
 
 TEST(TeamsProtocol, EnvelopeNeedsOnlyJson) {
@@ -228,8 +239,10 @@ TEST(TeamsProtocol, EnvelopeNeedsOnlyJson) {
 }
 
 TEST(TeamsProtocol, InvokeAnswers) {
-  EXPECT_EQ(invoke_message("Extended"),
-            json::parse(R"({"statusCode":200,"type":"application/vnd.microsoft.activity.message","value":"Extended"})"));
+  EXPECT_EQ(
+      invoke_message("Extended"),
+      json::parse(
+          R"({"statusCode":200,"type":"application/vnd.microsoft.activity.message","value":"Extended"})"));
   const json err = invoke_error(400, "BadRequest", "unknown button");
   EXPECT_EQ(err["statusCode"], 400);
   EXPECT_EQ(err["type"], "application/vnd.microsoft.error");

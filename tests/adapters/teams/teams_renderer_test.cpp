@@ -61,8 +61,9 @@ Message long_log_failure(std::size_t lines) {
   failure.reason = "database migration failed";
   failure.exit_status = 3;
   for (std::size_t i = 1; i <= lines; ++i) {
-    failure.log_tail.push_back("2026-11-26T11:59:" + std::to_string(10 + i % 50) + "Z migrate step " +
-                               std::to_string(i) + ": ALTER TABLE orders ADD COLUMN note_" + std::to_string(i) + " text");
+    failure.log_tail.push_back(
+        "2026-11-26T11:59:" + std::to_string(10 + i % 50) + "Z migrate step " + std::to_string(i) +
+        ": ALTER TABLE orders ADD COLUMN note_" + std::to_string(i) + " text");
   }
   return bot::announce::failed(f.env, f.app, failure);
 }
@@ -80,9 +81,13 @@ bool updating_goldens() {
   return v != nullptr && std::string(v) == "1";
 }
 
-std::filesystem::path golden_path(const std::string& name) { return std::filesystem::path(kGoldenDir) / (name + ".json"); }
+std::filesystem::path golden_path(const std::string& name) {
+  return std::filesystem::path(kGoldenDir) / (name + ".json");
+}
 
-const json& card_of(const json& activity) { return activity["attachments"][0]["content"]; }
+const json& card_of(const json& activity) {
+  return activity["attachments"][0]["content"];
+}
 
 std::string body_text(const json& activity) {
   std::string out;
@@ -91,7 +96,8 @@ std::string body_text(const json& activity) {
       if (b["type"] == "TextBlock") out += b["text"].get<std::string>() + "\n";
       if (b["type"] == "Container") self(b["items"], self);
       if (b["type"] == "FactSet") {
-        for (const auto& f : b["facts"]) out += f["title"].get<std::string>() + ": " + f["value"].get<std::string>() + "\n";
+        for (const auto& f : b["facts"])
+          out += f["title"].get<std::string>() + ": " + f["value"].get<std::string>() + "\n";
       }
     }
   };
@@ -99,7 +105,9 @@ std::string body_text(const json& activity) {
   return out;
 }
 
-std::size_t bytes(const json& activity) { return activity.dump().size(); }
+std::size_t bytes(const json& activity) {
+  return activity.dump().size();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Golden files
@@ -120,9 +128,10 @@ TEST_P(TeamsRendererGolden, MatchesGoldenFile) {
   std::ifstream in(path);
   ASSERT_TRUE(in.good()) << path << " is missing; run with RUNBOT_UPDATE_GOLDEN=1 to create it";
   const json golden = json::parse(in);
-  EXPECT_TRUE(rendered == golden) << path << " differs; JSON patch from golden to rendered: "
-                                  << json::diff(golden, rendered).dump(2)
-                                  << "\nIf the change is intended, rerun with RUNBOT_UPDATE_GOLDEN=1 and review the diff.";
+  EXPECT_TRUE(rendered == golden)
+      << path
+      << " differs; JSON patch from golden to rendered: " << json::diff(golden, rendered).dump(2)
+      << "\nIf the change is intended, rerun with RUNBOT_UPDATE_GOLDEN=1 and review the diff.";
 }
 
 std::vector<std::string> golden_names() {
@@ -132,7 +141,9 @@ std::vector<std::string> golden_names() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllNotifications, TeamsRendererGolden, ::testing::ValuesIn(golden_names()),
-                         [](const ::testing::TestParamInfo<std::string>& param) { return param.param; });
+                         [](const ::testing::TestParamInfo<std::string>& param) {
+                           return param.param;
+                         });
 
 TEST(TeamsRenderer, EveryGoldenFileBelongsToACase) {
   const auto cases = all_golden_cases();
@@ -150,7 +161,8 @@ TEST(TeamsRenderer, EveryNotificationIsOneAdaptiveCard15UnderTheSizeBudget) {
     const json a = render(m, names());
     EXPECT_EQ(a["type"], "message") << name;
     ASSERT_EQ(a["attachments"].size(), 1u) << name;
-    EXPECT_EQ(a["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive") << name;
+    EXPECT_EQ(a["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive")
+        << name;
     EXPECT_EQ(card_of(a)["type"], "AdaptiveCard") << name;
     EXPECT_EQ(card_of(a)["version"], "1.5") << name;
     EXPECT_FALSE(card_of(a)["body"].empty()) << name;
@@ -246,7 +258,8 @@ TEST(TeamsRenderer, LogLinesAreMonospaceInOrder) {
 TEST(TeamsRenderer, MentionOfATeamsUserIsAnAtTagWithAMatchingEntity) {
   const json a = render(teams_interruption(), names());
   const std::string text = body_text(a);
-  EXPECT_NE(text.find("<at>Alice</at>, front-end-pr-123 runs on this node"), std::string::npos) << text;
+  EXPECT_NE(text.find("<at>Alice</at>, front-end-pr-123 runs on this node"), std::string::npos)
+      << text;
   EXPECT_EQ(text.find("@29:"), std::string::npos) << text;
   const json& entities = card_of(a)["msteams"]["entities"];
   ASSERT_EQ(entities.size(), 1u);
