@@ -4,6 +4,7 @@
 // outbound Bot Connector client and its OAuth2 token (§3.5, §3.6). Secrets (app_password) must be
 // redacted wherever settings are printed.
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 namespace runbot::teams {
@@ -29,9 +30,22 @@ struct ConnectorSettings {
   std::chrono::seconds refresh_before{300};  // renew the cached token this long before it expires
 };
 
+// What the adapter itself needs (the endpoint, TLS trust, dedupe). Added by the adapter side.
+struct TeamsAdapterOptions {
+  std::string messaging_path = "/api/messages";  // route on runbot's HTTP server
+  // PEM bundle to verify login.microsoftonline.com, login.botframework.com and the connector
+  // (serviceUrl hosts); empty = the system store. Tests point it at their CA.
+  std::string ca_file;
+  std::chrono::seconds dedupe_ttl{300};  // redelivered activities (Teams retries after 15 s)
+  std::size_t dedupe_capacity = 10000;
+  std::size_t max_names = 10000;  // display names remembered for mentions
+  bool greet_on_install = true;   // say hello when the bot is added to a team or chat
+};
+
 struct TeamsSettings {
   TeamsAuthSettings auth;
   ConnectorSettings connector;
+  TeamsAdapterOptions adapter;
 };
 
 }  // namespace runbot::teams
