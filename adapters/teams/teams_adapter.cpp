@@ -469,9 +469,10 @@ bot::Result<std::unique_ptr<TeamsAdapter>> TeamsAdapter::create(boost::asio::io_
 
 TeamsAdapter::TeamsAdapter(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+// Destroying Impl destroys the connector and the validator before the HTTPS client, so pending
+// calls are dropped without their callbacks (which would reach the outbox).
 TeamsAdapter::~TeamsAdapter() {
   impl_->stopped = true;
-  impl_->http.stop();
 }
 
 void TeamsAdapter::set_reference_store(ReferenceStore store) {
@@ -530,11 +531,13 @@ bool TeamsAdapter::has_reference(const std::string& conversation) const {
 }
 
 void TeamsAdapter::route(common::HttpServer& server) {
-  server.route_async(
-      "POST", impl_->settings.adapter.messaging_path,
-      [impl = impl_](const common::HttpRequest& r, common::HttpServer::Respond respond) {
-        impl->on_request(r, std::move(respond));
-      });
+  // A weak reference: a request that arrives after the adapter is gone gets 503.
+  server.route_async("POST", impl_->settings.adapter.messaging_path,
+                     [weak = std::weak_ptr<Impl>(impl_)](const common::HttpRequest& r,
+                                                         common::HttpServer::Respond respond) {
+                       if (auto impl = weak.lock()) return impl->on_request(r, std::move(respond));
+                       respond(text_response(503, "runbot's Teams adapter is gone\n"));
+                     });
 }
 
 }  // namespace runbot::teams

@@ -108,8 +108,8 @@ class TeamsAdapter final : public bot::ChatAdapter {
   // Whether a conversation reference is known for `conversation` (a channel or chat id).
   bool has_reference(const std::string& conversation) const;
 
-  // Routes POST settings.adapter.messaging_path to the adapter. The adapter must outlive the
-  // server's use of the route.
+  // Routes POST settings.adapter.messaging_path to the adapter. The route holds only a weak
+  // reference: once the adapter is destroyed, activities get 503.
   void route(common::HttpServer& server);
 
   struct Impl;
