@@ -21,6 +21,10 @@ class Walker {
       : problems_(problems), env_(env) {}
 
   void problem(const std::string& path, const std::string& what) { problems_.push_back(path + ": " + what); }
+  bool has_problem(const std::string& path) const {
+    return std::any_of(problems_.begin(), problems_.end(),
+                       [&](const std::string& p) { return p.rfind(path + ": ", 0) == 0; });
+  }
 
   // Checks that `node` is a mapping with only `known` keys.
   bool mapping(const YAML::Node& node, const std::string& path, const std::set<std::string>& known) {
@@ -414,7 +418,8 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
   }
   s.connector.app_id = s.auth.app_id;
   if (auto v = w.str(n, "app_password", "teams")) s.connector.app_password = *v;
-  if (s.connector.app_password.empty()) {
+  // A secret that could not be expanded is already named once.
+  if (s.connector.app_password.empty() && !w.has_problem("teams.app_password")) {
     w.problem("teams.app_password",
               "is required (the app registration's client secret, e.g. ${TEAMS_APP_PASSWORD})");
   }

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -444,6 +445,22 @@ int run(const RunOptions& opts, Options mode) {
       spdlog::info(
           "teams: listening for the Bot Connector on {} (must be reachable over HTTPS from Azure)",
           config.teams->adapter.messaging_path);
+      // Posting needs a conversation reference, captured from an activity there: say which
+      // configured destinations cannot be reached yet, rather than failing on the first post.
+      std::set<std::string> destinations{config.bot.oncall_channel,
+                                         config.bot.policy.approvals_channel};
+      for (const auto& [name, app] : config.bot.apps)
+        destinations.insert(app.channels.begin(), app.channels.end());
+      for (const auto& [name, team] : config.bot.policy.teams) destinations.insert(team.channel);
+      for (const auto& where : destinations) {
+        if (where.rfind("teams:", 0) != 0 || teams_adapter->has_reference(where.substr(6)))
+          continue;
+        spdlog::warn(
+            "teams: no conversation reference for {} yet: install the runbot app in its team and "
+            "mention "
+            "the bot there once, or notifications to it fail",
+            where);
+      }
     }
     if (console_adapter) {
       // A scripted demo ends with its input; a server keeps serving until it is told to stop.
