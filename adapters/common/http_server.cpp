@@ -6,6 +6,7 @@
 #include <exception>
 #include <optional>
 #include <string_view>
+#include <variant>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -184,8 +185,8 @@ struct detail::HttpServerImpl {
 
   asio::io_context& io;
   HttpServerSettings settings;
-  // path -> method -> handler
-  std::map<std::string, std::map<std::string, HttpServer::Handler>> routes;
+  // path -> method -> handler (synchronous handlers are wrapped to answer at once)
+  std::map<std::string, std::map<std::string, HttpServer::AsyncHandler>> routes;
   std::optional<tcp::acceptor> acceptor;
   std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::uint64_t next_connection = 1;
@@ -193,10 +194,12 @@ struct detail::HttpServerImpl {
   bool started = false;
   bool stopped = false;
 
-  HttpResponse dispatch(const HttpRequest& req) const;
+  // The handler for the request, or the answer when there is none (404, 405).
+  std::variant<HttpServer::AsyncHandler, HttpResponse> find(const HttpRequest& req) const;
 };
 
-HttpResponse detail::HttpServerImpl::dispatch(const HttpRequest& req) const {
+std::variant<HttpServer::AsyncHandler, HttpResponse> detail::HttpServerImpl::find(
+    const HttpRequest& req) const {
   const auto by_path = routes.find(req.path);
   if (by_path == routes.end()) return plain(404, "no route for " + req.path + "\n");
   const auto by_method = by_path->second.find(req.method);
@@ -208,19 +211,14 @@ HttpResponse detail::HttpServerImpl::dispatch(const HttpRequest& req) const {
     return r;
   }
   // A copy: the handler may replace its own route while it runs.
-  const HttpServer::Handler handler = by_method->second;
-  HttpResponse res;
-  try {
-    res = handler(req);
-  } catch (const std::exception& e) {
-    log().error("http: handler failed method={} path={} remote={} error={}", req.method, req.path, req.remote,
-                e.what());
-    return plain(500, "internal server error\n");
-  } catch (...) {
-    log().error("http: handler failed method={} path={} remote={} error=unknown", req.method, req.path,
-                req.remote);
-    return plain(500, "internal server error\n");
-  }
+  return by_method->second;
+}
+
+namespace {
+
+// A handler's answer, checked: an invalid status or a header that would split the response
+// becomes a 500.
+HttpResponse checked(const HttpRequest& req, HttpResponse res) {
   if (res.status < 100 || res.status > 599) {
     log().error("http: handler returned an invalid status method={} path={} status={}", req.method, req.path,
                 res.status);
@@ -235,6 +233,19 @@ HttpResponse detail::HttpServerImpl::dispatch(const HttpRequest& req) const {
   }
   return res;
 }
+
+// One request's answer as it is awaited: set once by `respond` (or by the server on a throw or a
+// timeout); the timer wakes the connection coroutine.
+struct PendingResponse {
+  explicit PendingResponse(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  std::optional<HttpResponse> response;
+  bool closed = false;  // answered, timed out or abandoned: later responds are ignored
+  std::string method;
+  std::string path;
+};
+
+}  // namespace
 
 namespace {
 
@@ -278,6 +289,55 @@ struct ConnectionSlot {
   std::uint64_t id;
   ~ConnectionSlot() { impl->connections.erase(id); }
 };
+
+// Runs the request's handler and waits (up to handler_timeout) for its response.
+asio::awaitable<HttpResponse> answer(ImplPtr impl, std::shared_ptr<const HttpRequest> request) {
+  const HttpRequest& req = *request;
+  auto found = impl->find(req);
+  if (auto* immediate = std::get_if<HttpResponse>(&found)) co_return std::move(*immediate);
+  const auto handler = std::get<HttpServer::AsyncHandler>(std::move(found));
+  auto pending = std::make_shared<PendingResponse>(impl->io);
+  pending->method = req.method;
+  pending->path = req.path;
+  pending->timer.expires_after(impl->settings.handler_timeout);
+  HttpServer::Respond respond = [weak = std::weak_ptr<PendingResponse>(pending),
+                                 method = req.method, path = req.path](HttpResponse r) {
+    auto p = weak.lock();
+    if (!p || p->closed || p->response) {
+      log().error(
+          "http: response ignored: given twice, too late or after the client left method={} "
+          "path={}",
+          method, path);
+      return;
+    }
+    p->response = std::move(r);
+    p->timer.cancel();
+  };
+  try {
+    handler(req, respond);
+  } catch (const std::exception& e) {
+    log().error("http: handler failed method={} path={} remote={} error={}", req.method, req.path,
+                req.remote, e.what());
+    if (!pending->response) pending->response = plain(500, "internal server error\n");
+  } catch (...) {
+    log().error("http: handler failed method={} path={} remote={} error=unknown", req.method,
+                req.path, req.remote);
+    if (!pending->response) pending->response = plain(500, "internal server error\n");
+  }
+  if (!pending->response) {
+    auto [ec] = co_await pending->timer.async_wait(kUseTuple);
+    (void)ec;  // cancelled by respond, or expired
+  }
+  pending->closed = true;
+  if (!pending->response) {
+    log().error("http: handler did not respond in time method={} path={} remote={} timeout_ms={}",
+                req.method, req.path, req.remote, impl->settings.handler_timeout.count());
+    HttpResponse busy = plain(503, "the handler did not answer in time\n");
+    busy.headers.emplace_back("Retry-After", "1");
+    co_return busy;
+  }
+  co_return checked(req, std::move(*pending->response));
+}
 
 asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection> conn, std::uint64_t id) {
   const ConnectionSlot slot{impl, id};
@@ -329,8 +389,10 @@ asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection>
     auto beast_req = parser.release();
     const unsigned version = beast_req.version();
     bool keep_alive = beast_req.keep_alive();
-    const HttpRequest req = to_request(std::move(beast_req), conn->remote);
-    HttpResponse res = impl->dispatch(req);
+    const auto request =
+        std::make_shared<const HttpRequest>(to_request(std::move(beast_req), conn->remote));
+    const HttpRequest& req = *request;
+    HttpResponse res = co_await answer(impl, request);
     const int status = res.status;
     keep_alive = keep_alive && !impl->stopped;
     auto out = to_beast(std::move(res), version, keep_alive);
@@ -389,6 +451,13 @@ HttpServer::HttpServer(asio::io_context& io, HttpServerSettings settings)
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(std::string method, std::string path, Handler handler) {
+  route_async(std::move(method), std::move(path),
+              [handler = std::move(handler)](const HttpRequest& req, Respond respond) {
+                respond(handler(req));
+              });
+}
+
+void HttpServer::route_async(std::string method, std::string path, AsyncHandler handler) {
   impl_->routes[std::move(path)][std::move(method)] = std::move(handler);
 }
 

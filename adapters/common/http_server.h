@@ -3,9 +3,12 @@
 // health checks and metrics. Built on Boost.Beast; none of Beast's types appear here.
 //
 // Routing is by exact path (the target without its query string, not percent-decoded) and
-// method. Handlers are synchronous: they run on the io_context thread, must not block, and
-// return the whole response. An unknown path gets 404, a known path with another method 405 with
-// an Allow header, a handler that throws 500 (logged; the server keeps serving).
+// method. Handlers run on the io_context thread and must not block. A synchronous handler
+// (route()) returns the whole response. An asynchronous one (route_async()) gets a `respond`
+// callback instead and may call it later, after its own I/O (the Teams endpoint validates a JWT
+// whose keys may need fetching first); the connection waits for it, up to handler_timeout. An
+// unknown path gets 404, a known path with another method 405 with an Allow header, a handler
+// that throws before responding 500 (logged; the server keeps serving).
 //
 // Limits: a body over max_body_bytes gets 413, a header block over 8 KiB 431, a malformed request
 // 400; each of these closes the connection. Reading a request (or waiting for the next one on a
@@ -65,11 +68,19 @@ struct HttpServerSettings {
   std::size_t max_body_bytes = std::size_t{1} << 20;
   std::chrono::milliseconds read_timeout{10000};
   std::size_t max_connections = 256;
+  // How long an asynchronous handler may take to call `respond`; then the client gets 503.
+  std::chrono::milliseconds handler_timeout{30000};
 };
 
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // Must be called exactly once, on the io_context thread, from inside the handler or later. A
+  // second call, or a call after handler_timeout (when the 503 has been sent) or after the
+  // connection went away, is ignored and logged. Cheap to copy; it keeps no reference to the
+  // server, so a late call after the server was destroyed is harmless.
+  using Respond = std::function<void(HttpResponse)>;
+  using AsyncHandler = std::function<void(const HttpRequest&, Respond)>;
 
   HttpServer(boost::asio::io_context& io, HttpServerSettings settings);
   ~HttpServer();
@@ -79,6 +90,10 @@ class HttpServer {
   // Registers `handler` for `method` on the exact `path`; a later route for the same pair
   // replaces the earlier one. May be called before or after start().
   void route(std::string method, std::string path, Handler handler);
+  // The same for a handler that answers through `respond` (see Respond). The request it gets is
+  // valid only during the call: copy what a later response needs. Both kinds share one table, so
+  // a route() for the same method and path replaces a route_async() and vice versa.
+  void route_async(std::string method, std::string path, AsyncHandler handler);
 
   // Binds and starts accepting; returns the port actually bound. Errors: invalid_argument for an
   // address that does not parse, unavailable when the socket cannot be bound (the message names

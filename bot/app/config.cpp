@@ -1,5 +1,6 @@
 #include "bot/app/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -20,6 +21,10 @@ class Walker {
       : problems_(problems), env_(env) {}
 
   void problem(const std::string& path, const std::string& what) { problems_.push_back(path + ": " + what); }
+  bool has_problem(const std::string& path) const {
+    return std::any_of(problems_.begin(), problems_.end(),
+                       [&](const std::string& p) { return p.rfind(path + ": ", 0) == 0; });
+  }
 
   // Checks that `node` is a mapping with only `known` keys.
   bool mapping(const YAML::Node& node, const std::string& path, const std::set<std::string>& known) {
@@ -404,6 +409,102 @@ void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
   c.mattermost = std::move(s);
 }
 
+bool is_https(const std::string& url) {
+  return url.rfind("https://", 0) == 0 && url.size() > 8;
+}
+
+void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
+  if (!w.mapping(n, "teams",
+                 {"enabled", "app_id", "app_password", "tenant_id", "token_url",
+                  "openid_metadata_url", "messaging_path", "ca_file", "greet_on_install",
+                  "request_timeout", "messages_per_second", "burst"})) {
+    return;
+  }
+  teams::TeamsSettings s;
+  bool enabled = true;
+  if (auto v = w.boolean(n, "enabled", "teams")) enabled = *v;
+  if (auto v = w.str(n, "app_id", "teams")) s.auth.app_id = *v;
+  if (s.auth.app_id.empty()) {
+    w.problem("teams.app_id", "is required (the Microsoft App ID of the Azure Bot, a GUID)");
+  } else if (s.auth.app_id.size() != 36 ||
+             std::count(s.auth.app_id.begin(), s.auth.app_id.end(), '-') != 4) {
+    w.problem("teams.app_id",
+              "must be the Microsoft App ID, a GUID like 00000000-0000-0000-0000-000000000000");
+  }
+  s.connector.app_id = s.auth.app_id;
+  if (auto v = w.str(n, "app_password", "teams")) s.connector.app_password = *v;
+  // A secret that could not be expanded is already named once.
+  if (s.connector.app_password.empty() && !w.has_problem("teams.app_password")) {
+    w.problem("teams.app_password",
+              "is required (the app registration's client secret, e.g. ${TEAMS_APP_PASSWORD})");
+  }
+  if (auto v = w.str(n, "tenant_id", "teams")) s.connector.tenant_id = *v;
+  if (s.connector.tenant_id.empty()) {
+    w.problem("teams.tenant_id",
+              "is required (the Entra tenant id of a SingleTenant bot; botframework.com for a "
+              "legacy multi-tenant one)");
+  }
+  if (auto v = w.str(n, "token_url", "teams")) {
+    if (!is_https(*v)) w.problem("teams.token_url", "must be an https:// URL");
+    s.connector.token_url = *v;
+  }
+  if (auto v = w.str(n, "openid_metadata_url", "teams")) {
+    if (!is_https(*v)) w.problem("teams.openid_metadata_url", "must be an https:// URL");
+    s.auth.openid_metadata_url = *v;
+  }
+  if (auto v = w.str(n, "messaging_path", "teams")) {
+    if (v->empty() || v->front() != '/') w.problem("teams.messaging_path", "must start with /");
+    s.adapter.messaging_path = *v;
+  }
+  if (auto v = w.str(n, "ca_file", "teams")) {
+    if (!std::ifstream(*v)) w.problem("teams.ca_file", "cannot read '" + *v + "'");
+    s.adapter.ca_file = *v;
+  }
+  if (auto v = w.boolean(n, "greet_on_install", "teams")) s.adapter.greet_on_install = *v;
+  if (auto v = w.duration(n, "request_timeout", "teams")) {
+    s.connector.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*v);
+    s.auth.fetch_timeout = s.connector.timeout;
+  }
+  if (auto v = w.number(n, "messages_per_second", "teams", 0.01))
+    c.teams_outbox.messages_per_second = *v;
+  if (auto v = w.number(n, "burst", "teams", 1)) c.teams_outbox.burst = *v;
+  if (enabled) c.teams = std::move(s);
+}
+
+// Teams destinations are conversation ids: "19:…@thread.tacv2" (a channel), "19:…@thread.v2"
+// (a group chat) or "a:…" (a personal chat).
+void check_teams_destination(Walker& w, const std::string& path, const std::string& where,
+                             const Config& c) {
+  if (where.rfind("teams:", 0) != 0) return;
+  const std::string id = where.substr(6);
+  if (!c.teams) {
+    w.problem(path, "names a Teams conversation, but there is no enabled teams: section");
+    return;
+  }
+  const bool channel_or_group = id.rfind("19:", 0) == 0 && id.find("@thread.") != std::string::npos;
+  if (!channel_or_group && id.rfind("a:", 0) != 0) {
+    w.problem(
+        path,
+        "must be a Teams channel id like teams:19:…@thread.tacv2 (runbot posts \"Id for runbot's "
+        "config\" when it is added to a team), got '" +
+            where + "'");
+  }
+}
+
+void check_teams_destinations(Walker& w, const Config& c) {
+  for (const auto& [name, app] : c.bot.apps) {
+    for (std::size_t i = 0; i < app.channels.size(); ++i) {
+      check_teams_destination(w, "apps." + name.str() + ".channels[" + std::to_string(i) + "]",
+                              app.channels[i], c);
+    }
+  }
+  check_teams_destination(w, "notifications.oncall_channel", c.bot.oncall_channel, c);
+  check_teams_destination(w, "policy.approvals_channel", c.bot.policy.approvals_channel, c);
+  for (const auto& [team, settings] : c.bot.policy.teams) {
+    check_teams_destination(w, "policy.teams." + team.str() + ".channel", settings.channel, c);
+  }
+}
+
 void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, Config& c) {
   auto get = [&env](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -444,8 +545,9 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
                        ": not valid YAML: " + e.msg);
   }
   if (problems.empty() && root && !root.IsNull()) {
-    if (w.mapping(root, "", {"http", "kafka", "state", "notifications", "provisioner", "apps", "console", "log", "ingest", "policy",
-                             "slack", "mattermost"})) {
+    if (w.mapping(root, "",
+                  {"http", "kafka", "state", "notifications", "provisioner", "apps", "console",
+                   "log", "ingest", "policy", "slack", "mattermost", "teams"})) {
       if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
         if (auto v = w.str(http, "address", "http")) c.http_address = *v;
         if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
@@ -520,6 +622,8 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
       parse_policy(w, root["policy"], c);
       parse_slack(w, root["slack"], c);
       parse_mattermost(w, root["mattermost"], c);
+      parse_teams(w, root["teams"], c);
+      check_teams_destinations(w, c);
       for (const auto& [app, teams] : c.bot.policy.app_teams) {
         for (const auto& t : teams) {
           if (!c.bot.policy.teams.count(t)) {
@@ -556,6 +660,12 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
     problems.push_back("the file is empty; it needs at least an apps: section");
   }
   apply_overrides(w, env, c);
+  if (c.teams && c.http_port < 0) {
+    w.problem(
+        "http.port",
+        "is -1 (no HTTP server), but teams needs one: the Bot Connector POSTs activities to " +
+            c.teams->adapter.messaging_path);
+  }
   if (c.log_format != "text" && c.log_format != "json") w.problem("log.format", "must be text or json, got '" + c.log_format + "'");
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!levels.count(c.log_level)) w.problem("log.level", "must be one of trace, debug, info, warn, error, critical, off");

@@ -9,6 +9,7 @@
 
 #include "adapters/mattermost/mattermost_settings.h"
 #include "adapters/slack/slack_settings.h"
+#include "adapters/teams/teams_settings.h"
 #include "bot/outbox.h"
 #include "bot/result.h"
 #include "bot/settings.h"
@@ -57,6 +58,11 @@ struct Config {
   bot::OutboxSettings slack_outbox{1.0, 4};   // Slack allows about 1 message per second per channel
   std::optional<mattermost::MattermostSettings> mattermost;  // the Mattermost adapter, when `mattermost:` is configured
   bot::OutboxSettings mattermost_outbox{5.0, 10};  // Mattermost's limit (when enabled) is 10 req/s per server
+  std::optional<teams::TeamsSettings>
+      teams;  // the Teams adapter, when `teams:` is configured and enabled
+  // Teams allows 7 messages/s, 8/2 s and 60/30 s per conversation: 1.5/s with a burst of 5 stays
+  // inside all three (see adapters/teams/README.md, "Limits").
+  bot::OutboxSettings teams_outbox{1.5, 5};
   std::string log_format = "text";
   std::string log_level = "info";
 };

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +18,7 @@
 #include "adapters/console/console_adapter.h"
 #include "adapters/mattermost/mattermost_adapter.h"
 #include "adapters/slack/slack_adapter.h"
+#include "adapters/teams/teams_adapter.h"
 #include "bot/app/config.h"
 #include "bot/app/file_state_store.h"
 #include "bot/app/json_log.h"
@@ -268,6 +270,34 @@ int run(const RunOptions& opts, Options mode) {
     if (config.http_port < 0) spdlog::warn("mattermost: no HTTP server (http.port -1): the slash command and buttons cannot work");
   }
 
+  // Teams, when configured: the Bot Connector POSTs every activity to runbot's HTTP server, so
+  // it cannot work without one. Conversation references live with the registry's state.
+  std::unique_ptr<teams::TeamsAdapter> teams_adapter;
+  if (the_bot && config.teams) {
+    if (config.http_port < 0) {
+      return fail(
+          "teams: needs runbot's HTTP server, but http.port is -1: the Bot Connector POSTs "
+          "activities to " +
+          config.teams->adapter.messaging_path +
+          " (set http.port, and expose that path over HTTPS)");
+    }
+    auto created = teams::TeamsAdapter::create(io, *config.teams);
+    if (!created) return fail("teams: " + created.error().message);
+    teams_adapter = std::move(*created);
+    bot::Bot* b = the_bot.get();
+    teams_adapter->set_reference_store({[b] {
+                                          std::vector<std::pair<std::string, std::string>> out;
+                                          for (const auto& [key, value] :
+                                               b->registry().adapter_states())
+                                            out.emplace_back(key, value);
+                                          return out;
+                                        },
+                                        [b](const std::string& key, const std::string& value) {
+                                          b->set_adapter_state(key, value);
+                                        }});
+    outbox.set_platform_settings("teams", config.teams_outbox);
+  }
+
   // HTTP: health, readiness, metrics.
   std::unique_ptr<common::HttpServer> http;
   std::unique_ptr<NthIngest> nth_ingest;
@@ -284,6 +314,7 @@ int run(const RunOptions& opts, Options mode) {
       if (console_adapter && !console_adapter->healthy()) problems += "console adapter down\n";
       if (slack_adapter && !slack_adapter->healthy()) problems += "slack: " + slack_adapter->problem() + "\n";
       if (mattermost_adapter && !mattermost_adapter->healthy()) problems += mattermost_adapter->problem() + "\n";
+      if (teams_adapter && !teams_adapter->healthy()) problems += teams_adapter->problem() + "\n";
       if (problems.empty()) return common::HttpResponse{200, "text/plain; charset=utf-8", "ready\n", {}};
       return common::HttpResponse{503, "text/plain; charset=utf-8", problems, {}};
     });
@@ -316,6 +347,7 @@ int run(const RunOptions& opts, Options mode) {
       http->route("POST", NthIngest::kPath, [&](const common::HttpRequest& r) { return nth_ingest->handle(r); });
     }
     if (mattermost_adapter) mattermost_adapter->route(*http);
+    if (teams_adapter) teams_adapter->route(*http);
     auto port = http->start();
     if (!port) return fail("HTTP server: " + port.error().message);
     spdlog::info("http listening address={} port={}", config.http_address, *port);
@@ -341,6 +373,7 @@ int run(const RunOptions& opts, Options mode) {
     if (console_adapter) console_adapter->stop();
     if (slack_adapter) slack_adapter->stop();
     if (mattermost_adapter) mattermost_adapter->stop();
+    if (teams_adapter) teams_adapter->stop();
     if (the_bot) the_bot->stop();
     if (http) http->stop();
     if (kafka_store) (void)kafka_store->flush();
@@ -414,6 +447,28 @@ int run(const RunOptions& opts, Options mode) {
       });
       the_bot->attach(*mattermost_adapter);
     }
+    if (teams_adapter) {
+      the_bot->attach(*teams_adapter);
+      spdlog::info(
+          "teams: listening for the Bot Connector on {} (must be reachable over HTTPS from Azure)",
+          config.teams->adapter.messaging_path);
+      // Posting needs a conversation reference, captured from an activity there: say which
+      // configured destinations cannot be reached yet, rather than failing on the first post.
+      std::set<std::string> destinations{config.bot.oncall_channel,
+                                         config.bot.policy.approvals_channel};
+      for (const auto& [name, app] : config.bot.apps)
+        destinations.insert(app.channels.begin(), app.channels.end());
+      for (const auto& [name, team] : config.bot.policy.teams) destinations.insert(team.channel);
+      for (const auto& where : destinations) {
+        if (where.rfind("teams:", 0) != 0 || teams_adapter->has_reference(where.substr(6)))
+          continue;
+        spdlog::warn(
+            "teams: no conversation reference for {} yet: install the runbot app in its team and "
+            "mention "
+            "the bot there once, or notifications to it fail",
+            where);
+      }
+    }
     if (console_adapter) {
       // A scripted demo ends with its input; a server keeps serving until it is told to stop.
       if (mode.demo) {
@@ -464,8 +519,14 @@ int check_config(const std::string& path) {
     std::cerr << path << ": " << c.error().message << "\n";
     return 1;
   }
-  std::cout << path << ": OK — " << c->bot.apps.size() << " app(s), provisioner backend " << c->provisioner.backend
-            << ", kafka " << (c->kafka.brokers.empty() ? "embedded (demo only)" : c->kafka.brokers) << "\n";
+  std::string chat;
+  if (c->slack) chat += " slack";
+  if (c->mattermost) chat += " mattermost";
+  if (c->teams) chat += " teams";
+  std::cout << path << ": OK — " << c->bot.apps.size() << " app(s), provisioner backend "
+            << c->provisioner.backend << ", kafka "
+            << (c->kafka.brokers.empty() ? "embedded (demo only)" : c->kafka.brokers) << ", chat"
+            << (chat.empty() ? " console only" : chat) << "\n";
   // Which lookups role bindings need, so an admin knows which scopes/permissions to grant.
   auto lookups = [](bool email, bool groups, const char* email_how, const char* groups_how) {
     std::string out;

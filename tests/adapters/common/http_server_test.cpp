@@ -345,6 +345,135 @@ TEST_F(HttpServerTest, BindToAPortInUseIsAnErrorNamingThePort) {
       << result.error().message;
 }
 
+// ---- asynchronous routes ----
+
+TEST_F(HttpServerTest, AsyncHandlerAnswersAfterItsOwnWork) {
+  HttpServerSettings settings;
+  start(settings);
+  HttpServer::Respond saved;
+  std::string seen_body;
+  server_->route_async("POST", "/later", [&](const HttpRequest& req, HttpServer::Respond respond) {
+    seen_body = req.body;  // the request is only valid during the call
+    saved = std::move(respond);
+  });
+  auto ex = talk({send(request("POST", "/later", "work")), receive()});
+  ASSERT_TRUE(run_until(io_, [&] { return static_cast<bool>(saved); }));
+  // The client is still waiting: nothing has been answered yet.
+  io_.run_for(50ms);
+  EXPECT_FALSE(ex->done);
+  EXPECT_EQ(server_->requests_served(), 0u);
+  HttpResponse r;
+  r.status = 202;
+  r.content_type = "application/json";
+  r.body = R"({"done":true})";
+  saved(std::move(r));
+  ASSERT_TRUE(run_until(io_, [&] { return ex->done; }));
+  ASSERT_EQ(ex->failure, "");
+  ASSERT_EQ(ex->responses.size(), 1u);
+  EXPECT_EQ(ex->responses[0].result_int(), 202u);
+  EXPECT_EQ(ex->responses[0].body(), R"({"done":true})");
+  EXPECT_EQ(seen_body, "work");
+}
+
+TEST_F(HttpServerTest, AsyncHandlerMayRespondInsideTheCall) {
+  start();
+  server_->route_async("GET", "/now", [](const HttpRequest&, HttpServer::Respond respond) {
+    HttpResponse r;
+    r.body = "at once\n";
+    respond(std::move(r));
+  });
+  auto ex = exchange(
+      {send(request("GET", "/now")), receive(), send(request("GET", "/health")), receive()});
+  ASSERT_EQ(ex->failure, "");
+  ASSERT_EQ(ex->responses.size(), 2u);
+  EXPECT_EQ(ex->responses[0].body(), "at once\n");
+  EXPECT_EQ(ex->responses[1].result_int(), 200u);
+}
+
+TEST_F(HttpServerTest, AsyncHandlerThatNeverRespondsGets503AndALateRespondIsHarmless) {
+  HttpServerSettings settings;
+  settings.handler_timeout = 100ms;
+  start(settings);
+  HttpServer::Respond saved;
+  server_->route_async("POST", "/stuck",
+                       [&](const HttpRequest&, HttpServer::Respond respond) { saved = respond; });
+  auto ex = exchange({send(request("POST", "/stuck", "x")), receive(),
+                      send(request("GET", "/health")), receive()});
+  ASSERT_EQ(ex->failure, "");
+  ASSERT_EQ(ex->responses.size(), 2u);
+  EXPECT_EQ(ex->responses[0].result_int(), 503u);
+  EXPECT_EQ(ex->responses[0][http::field::retry_after], "1");
+  EXPECT_EQ(ex->responses[1].result_int(), 200u);  // the connection keeps serving
+  ASSERT_TRUE(saved);
+  saved(HttpResponse{});  // too late: ignored, nothing is written twice
+  io_.run_for(50ms);
+  EXPECT_EQ(server_->requests_served(), 2u);
+}
+
+TEST_F(HttpServerTest, AsyncSecondRespondIsIgnored) {
+  start();
+  server_->route_async("GET", "/twice", [](const HttpRequest&, HttpServer::Respond respond) {
+    HttpResponse first;
+    first.body = "first\n";
+    respond(std::move(first));
+    HttpResponse second;
+    second.status = 500;
+    respond(std::move(second));
+  });
+  auto ex = exchange({send(request("GET", "/twice")), receive()});
+  ASSERT_EQ(ex->responses.size(), 1u);
+  EXPECT_EQ(ex->responses[0].result_int(), 200u);
+  EXPECT_EQ(ex->responses[0].body(), "first\n");
+}
+
+TEST_F(HttpServerTest, AsyncHandlerThatThrowsGives500) {
+  start();
+  server_->route_async("GET", "/throws", [](const HttpRequest&, HttpServer::Respond) {
+    throw std::runtime_error("async handler exploded");
+  });
+  auto ex = exchange({send(request("GET", "/throws")), receive()});
+  ASSERT_EQ(ex->responses.size(), 1u);
+  EXPECT_EQ(ex->responses[0].result_int(), 500u);
+  EXPECT_EQ(ex->responses[0].body().find("exploded"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, AsyncResponseWithAHeaderLineBreakIs500) {
+  start();
+  server_->route_async("GET", "/split", [](const HttpRequest&, HttpServer::Respond respond) {
+    HttpResponse r;
+    r.headers.emplace_back("X-Bad", "a\r\nSet-Cookie: x");
+    respond(std::move(r));
+  });
+  auto ex = exchange({send(request("GET", "/split")), receive()});
+  ASSERT_EQ(ex->responses.size(), 1u);
+  EXPECT_EQ(ex->responses[0].result_int(), 500u);
+  EXPECT_EQ(ex->responses[0]["Set-Cookie"], "");
+}
+
+TEST_F(HttpServerTest, AsyncRouteReplacesASyncOneForTheSamePath) {
+  start();
+  server_->route_async("GET", "/health", [](const HttpRequest&, HttpServer::Respond respond) {
+    HttpResponse r;
+    r.body = "async\n";
+    respond(std::move(r));
+  });
+  auto ex = exchange({send(request("GET", "/health")), receive()});
+  ASSERT_EQ(ex->responses.size(), 1u);
+  EXPECT_EQ(ex->responses[0].body(), "async\n");
+}
+
+TEST_F(HttpServerTest, RespondAfterTheServerIsGoneIsHarmless) {
+  start();
+  HttpServer::Respond saved;
+  server_->route_async("POST", "/orphan",
+                       [&](const HttpRequest&, HttpServer::Respond respond) { saved = respond; });
+  auto ex = talk({send(request("POST", "/orphan", "x")), receive()});
+  ASSERT_TRUE(run_until(io_, [&] { return static_cast<bool>(saved); }));
+  server_.reset();
+  saved(HttpResponse{});
+  EXPECT_TRUE(run_until(io_, [&] { return ex->done; }));
+}
+
 TEST(HttpServer, AddressThatDoesNotParseIsInvalidArgument) {
   asio::io_context io;
   HttpServerSettings settings;

@@ -1,0 +1,543 @@
+#include "adapters/teams/teams_adapter.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/common/asio_clock.h"
+#include "adapters/common/https_client.h"
+#include "adapters/common/tls_context.h"
+#include "adapters/teams/bot_connector.h"
+#include "adapters/teams/jwt_validator.h"
+#include "adapters/teams/teams_protocol.h"
+#include "adapters/teams/teams_renderer.h"
+#include "bot/command.h"
+
+namespace runbot::teams {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    if (auto existing = spdlog::get("teams")) return existing;
+    auto l = spdlog::default_logger()->clone("teams");
+    spdlog::register_logger(l);
+    return l;
+  }();
+  return *logger;
+}
+
+constexpr std::size_t kMaxToastChars = 2000;
+
+common::HttpResponse text_response(int status, std::string body) {
+  return common::HttpResponse{status, "text/plain; charset=utf-8", std::move(body), {}};
+}
+
+common::HttpResponse json_response(int status, const json& body) {
+  return common::HttpResponse{status,
+                              "application/json; charset=utf-8",
+                              body.dump(-1, ' ', false, json::error_handler_t::replace),
+                              {}};
+}
+
+bool is_https_url(const std::string& url) {
+  return url.rfind("https://", 0) == 0 && url.size() > 8;
+}
+
+}  // namespace
+
+struct TeamsAdapter::Impl {
+  // A command whose answers go into an HTTP body (an invoke) instead of a post.
+  struct Capture {
+    const bot::InboundMessage* message = nullptr;
+    std::vector<bot::Message> answers;
+  };
+
+  Impl(boost::asio::io_context& io_, TeamsSettings settings_,
+       std::shared_ptr<common::TlsContext> tls_)
+      : settings(std::move(settings_)),
+        clock(io_),
+        http(io_, std::move(tls_)),
+        validator(http, settings.auth, clock),
+        connector(http, settings.connector, clock),
+        seen(settings.adapter.dedupe_ttl, settings.adapter.dedupe_capacity) {}
+
+  TeamsSettings settings;
+  common::AsioClock clock;
+  common::HttpsClient http;
+  JwtValidator validator;
+  BotConnector connector;
+  DedupeWindow seen;
+  ReferenceStore store;
+  std::map<std::string, ConversationRef> refs;  // by base conversation id
+  RenderOptions render_options;                 // display names learned from activities
+  InboundHandler handler;
+  Capture* capture = nullptr;
+  bool started = false;
+  bool stopped = false;
+  std::string credentials_problem;
+  TeamsStats stats;
+
+  // ---- conversation references ----
+
+  void load_references() {
+    if (!store.load) return;
+    std::size_t loaded = 0;
+    for (const auto& [key, value] : store.load()) {
+      if (key.rfind(kReferenceKeyPrefix, 0) != 0) continue;
+      auto ref = reference_from_json(value);
+      if (!ref) {
+        log().warn("teams: stored conversation reference ignored key={} error={}", key,
+                   ref.error().message);
+        continue;
+      }
+      connector.trust_service_url(ref->service_url);
+      refs[ref->conversation_id] = std::move(*ref);
+      ++loaded;
+    }
+    log().info("teams: conversation references restored count={}", loaded);
+  }
+
+  void save_reference(const ConversationRef& ref) {
+    if (store.save) store.save(reference_key(ref.conversation_id), reference_to_json(ref));
+  }
+
+  // Stores or refreshes the reference of the conversation `a` came from (serviceUrl can change).
+  void remember(const Activity& a) {
+    ConversationRef fresh = reference_of(a);
+    auto it = refs.find(fresh.conversation_id);
+    if (it != refs.end()) {
+      if (it->second.blocked)
+        log().info("teams: conversation writes again, unblocked conversation={}",
+                   fresh.conversation_id);
+      if (fresh.bot_name.empty()) fresh.bot_name = it->second.bot_name;
+      if (fresh.team_id.empty()) fresh.team_id = it->second.team_id;
+      if (fresh.conversation_type.empty()) fresh.conversation_type = it->second.conversation_type;
+      if (it->second == fresh) return;
+    }
+    refs[fresh.conversation_id] = fresh;
+    save_reference(fresh);
+  }
+
+  const ConversationRef* find_ref(const std::string& conversation) const {
+    auto it = refs.find(base_conversation_id(conversation));
+    return it == refs.end() ? nullptr : &it->second;
+  }
+
+  void remember_name(const Account& who) {
+    if (who.id.empty() || who.name.empty()) return;
+    auto& names = render_options.names;
+    if (names.size() >= settings.adapter.max_names && !names.count(who.id)) names.clear();
+    names[who.id] = who.name;
+  }
+
+  // ---- inbound ----
+
+  void on_request(const common::HttpRequest& req, common::HttpServer::Respond respond) {
+    ++stats.requests;
+    if (!started || stopped || !handler) {
+      respond(text_response(503, "runbot is not ready for Teams activities\n"));
+      return;
+    }
+    auto envelope = parse_envelope(req.body);
+    if (!envelope) {
+      ++stats.malformed;
+      log().warn("teams: request refused remote={} error={}", req.remote, envelope.error().message);
+      respond(text_response(400, "the body is not a JSON activity\n"));
+      return;
+    }
+    std::string authorization;
+    if (auto h = req.headers.find("authorization"); h != req.headers.end())
+      authorization = h->second;
+    validator.validate(
+        std::move(authorization), envelope->channel_id, envelope->service_url,
+        [this, body = req.body, remote = req.remote, respond](bot::Result<VerifiedToken> v) {
+          on_verified(std::move(v), body, remote, respond);
+        });
+  }
+
+  void on_verified(bot::Result<VerifiedToken> verified, const std::string& body,
+                   const std::string& remote, const common::HttpServer::Respond& respond) {
+    if (!verified) {
+      if (verified.error().code == bot::Errc::unavailable) {
+        ++stats.unavailable;
+        log().error("teams: activity not checked, signing keys unavailable remote={} error={}",
+                    remote, verified.error().message);
+        respond(text_response(503, "cannot check the token now\n"));
+        return;
+      }
+      ++stats.rejected;
+      log().warn("teams: activity refused remote={} error={}", remote, verified.error().message);
+      respond(text_response(401, "unauthorized\n"));
+      return;
+    }
+    auto parsed = parse_activity(body);
+    if (!parsed) {
+      ++stats.malformed;
+      log().warn("teams: malformed activity refused remote={} error={}", remote,
+                 parsed.error().message);
+      respond(text_response(400, parsed.error().message + "\n"));
+      return;
+    }
+    Activity a = std::move(*parsed);
+    connector.trust_service_url(a.service_url);
+    remember_name(a.from);
+    remember(a);
+    if (!a.id.empty() && !seen.first_time(a.id + "|" + a.conversation.id, clock.now())) {
+      ++stats.duplicates;
+      log().info("teams: duplicate activity ignored type={} id={} conversation={}", a.type, a.id,
+                 a.conversation.id);
+      respond(a.type == "invoke" ? json_response(200, invoke_message("Already done."))
+                                 : text_response(200, ""));
+      return;
+    }
+    if (a.type == "message") return on_message(std::move(a), respond);
+    if (a.type == "invoke") return on_invoke(a, respond);
+    if (a.type == "conversationUpdate" && a.bot_added()) return on_installed(a, respond);
+    ++stats.ignored;
+    log().debug("teams: activity acknowledged and ignored type={} conversation={}", a.type,
+                a.conversation.id);
+    respond(text_response(200, ""));
+  }
+
+  void on_message(Activity a, const common::HttpServer::Respond& respond) {
+    bot::InboundMessage m = to_inbound(a);
+    if (auto click = button_click(a)) {
+      auto command = bot::command_for_button(click->action, click->value);
+      if (!command) {
+        ++stats.ignored;
+        log().info("teams: click without a command ignored action={}", click->action);
+        respond(text_response(200, ""));
+        return;
+      }
+      m.text = *command;
+      m.is_button = true;
+    }
+    // The Bot Connector only needs to know the activity arrived; the command runs on the next turn.
+    respond(text_response(200, ""));
+    clock.call_after(0ms, [this, m = std::move(m)] { dispatch(m); });
+  }
+
+  void on_invoke(const Activity& a, const common::HttpServer::Respond& respond) {
+    if (a.name != "adaptiveCard/action") {
+      ++stats.ignored;
+      log().info("teams: invoke not handled name={}", a.name);
+      respond(text_response(501, ""));
+      return;
+    }
+    ++stats.invokes;
+    auto click = button_click(a);
+    if (!click) {
+      respond(
+          json_response(200, invoke_error(400, "BadRequest", "runbot could not read this button")));
+      return;
+    }
+    auto command = bot::command_for_button(click->action, click->value);
+    if (!command) {
+      respond(json_response(200, invoke_message("Nothing to do for this button.")));
+      return;
+    }
+    bot::InboundMessage m = to_inbound(a);
+    m.text = *command;
+    m.is_button = true;
+    Capture c;
+    c.message = &m;
+    Capture* outer = capture;
+    capture = &c;
+    dispatch(m);
+    capture = outer;
+    std::string toast;
+    for (auto& answer : c.answers) {
+      toast += (toast.empty() ? "" : "\n\n") + render_plain(answer, kMaxToastChars);
+      // A toast cannot carry buttons (the teardown confirmation): the card goes into the thread
+      // too.
+      if (!answer.buttons.empty()) reply_in_conversation(m, std::move(answer));
+    }
+    bot::Message combined;
+    combined.title = toast.empty() ? "Done." : toast;
+    respond(json_response(200, invoke_message(render_plain(combined, kMaxToastChars))));
+  }
+
+  void on_installed(const Activity& a, const common::HttpServer::Respond& respond) {
+    ++stats.installs;
+    const ConversationRef* ref = find_ref(reference_of(a).conversation_id);
+    log().info("teams: bot added conversation={} type={} team={}",
+               ref ? ref->conversation_id : a.conversation.id, a.conversation.type, a.team_id);
+    respond(text_response(200, ""));
+    if (!settings.adapter.greet_on_install || !ref) return;
+    bot::Message hello;
+    hello.kind = bot::NoticeKind::reply;
+    hello.severity = bot::Severity::success;
+    hello.title = "runbot is installed here";
+    const std::string name = a.recipient.name.empty() ? "runbot" : a.recipient.name;
+    if (a.conversation.type == "personal") {
+      hello.text = "Type a command, for example `help` or `list --mine`.";
+    } else {
+      hello.text = "Mention @" + name + " with a command, for example `@" + name +
+                   " help`. To get notifications "
+                   "in another channel of this team, mention @" +
+                   name + " there once.";
+    }
+    hello.fields.push_back({"Id for runbot's config", ref->conversation_id});
+    const std::string conversation = ref->conversation_id;
+    connector.send(ref->service_url, conversation, render(hello, render_options),
+                   [this, conversation](bot::Result<std::string> r) {
+                     if (!r) {
+                       note_error(conversation, r.error());
+                       log().warn("teams: hello not delivered conversation={} error={}",
+                                  conversation, r.error().message);
+                     }
+                   });
+  }
+
+  void dispatch(const bot::InboundMessage& m) {
+    if (!handler || stopped) return;
+    ++stats.handled;
+    handler(m);
+  }
+
+  // ---- outbound ----
+
+  // Records what an error says about the conversation or the credentials.
+  void note_error(const std::string& conversation, const bot::Error& e) {
+    if (e.code == bot::Errc::unauthorized) credentials_problem = "teams: " + e.message;
+    if (!is_blocked_error(e)) return;
+    ++stats.blocked;
+    auto it = refs.find(base_conversation_id(conversation));
+    if (it == refs.end() || it->second.blocked) return;
+    it->second.blocked = true;
+    save_reference(it->second);
+    log().error(
+        "teams: the bot was blocked or removed; not sending there until someone writes to it again "
+        "conversation={}",
+        it->second.conversation_id);
+  }
+
+  // The conversation a reply in `thread` goes to: the thread's own conversation in channels, the
+  // chat itself elsewhere.
+  static std::string conversation_of(const ConversationRef& ref, const std::string& thread) {
+    if (thread.empty() || ref.conversation_type != "channel") return ref.conversation_id;
+    auto m = parse_message_id(thread);
+    return m ? m->conversation : thread;
+  }
+
+  void reply_in_conversation(const bot::InboundMessage& to, bot::Message message) {
+    const ConversationRef* ref = find_ref(to.channel.str());
+    if (!ref) {
+      log().warn("teams: reply dropped, no conversation reference conversation={}",
+                 to.channel.str());
+      return;
+    }
+    if (ref->blocked) return;
+    const std::string conversation = conversation_of(*ref, to.thread);
+    connector.send(ref->service_url, conversation, render(message, render_options),
+                   [this, conversation](bot::Result<std::string> r) {
+                     if (r) {
+                       credentials_problem.clear();
+                       return;
+                     }
+                     note_error(conversation, r.error());
+                     log().warn("teams: reply failed conversation={} error={}", conversation,
+                                r.error().message);
+                   });
+  }
+
+  void post(bot::PostRequest req, std::function<void(bot::Result<bot::PostResult>)> done) {
+    ++stats.posts;
+    const std::string channel = req.channel.str();
+    auto fail_now = [this, &done](bot::Error e) {
+      ++stats.post_failures;
+      clock.call_after(0ms, [done = std::move(done), e = std::move(e)] { done(e); });
+    };
+    const ConversationRef* found = find_ref(channel);
+    if (!found) {
+      log().warn("teams: no conversation reference channel={}", channel);
+      return fail_now(
+          bot::make_error(bot::Errc::invalid_argument,
+                          "teams: runbot cannot post to " + channel +
+                              ": it has no conversation reference there. Install the runbot "
+                              "app in that team or chat and mention the bot there once (see "
+                              "adapters/teams/README.md)"));
+    }
+    if (found->blocked) {
+      return fail_now(
+          bot::make_error(bot::Errc::invalid_argument,
+                          "teams: the bot is blocked or removed in " + channel + "; not sending"));
+    }
+    const ConversationRef ref = *found;
+    json activity = render(req.message, render_options);
+    auto finish = [this, channel, env = req.env.str(), done = std::move(done)](
+                      bot::Result<std::string> id, const std::string& conversation) {
+      if (!id) {
+        ++stats.post_failures;
+        note_error(conversation, id.error());
+        log().warn("teams: post failed channel={} env={} error={} retryable={}", channel, env,
+                   id.error().message, id.error().is_retryable());
+        return done(id.error());
+      }
+      credentials_problem.clear();
+      done(bot::PostResult{*id});
+    };
+
+    if (!req.edit.empty()) {
+      auto target = parse_message_id(req.edit);
+      if (!target) {
+        return fail_now(bot::make_error(
+            bot::Errc::invalid_argument,
+            "teams: cannot edit message " + req.edit + ": not a runbot message id"));
+      }
+      const std::string edit = req.edit;
+      connector.update(
+          ref.service_url, target->conversation, target->activity_id, std::move(activity),
+          [finish, edit, conversation = target->conversation](bot::Result<std::string> r) {
+            finish(r ? bot::Result<std::string>(edit) : r, conversation);
+          });
+      return;
+    }
+    if (req.thread.empty() && ref.conversation_type == "channel") {
+      // A new thread in a channel: a proactive conversation whose id names the thread.
+      json params = {
+          {"isGroup", true},
+          {"channelData",
+           {{"channel", {{"id", ref.conversation_id}}}, {"tenant", {{"id", ref.tenant_id}}}}},
+          {"activity", std::move(activity)},
+          {"tenantId", ref.tenant_id}};
+      if (!ref.bot_id.empty()) params["bot"] = {{"id", ref.bot_id}, {"name", ref.bot_name}};
+      connector.create_conversation(
+          ref.service_url, std::move(params),
+          [finish, channel = ref.conversation_id](bot::Result<json> r) {
+            if (!r) return finish(r.error(), channel);
+            const std::string id =
+                r->value("id", json()).is_string() ? (*r)["id"].get<std::string>() : "";
+            const std::string root = r->value("activityId", json()).is_string()
+                                         ? (*r)["activityId"].get<std::string>()
+                                         : "";
+            if (id.find(";messageid=") != std::string::npos) return finish(id, channel);
+            if (!root.empty()) return finish(thread_conversation_id(channel, root), channel);
+            finish(
+                bot::make_error(bot::Errc::unavailable, "teams: new thread created without an id"),
+                channel);
+          });
+      return;
+    }
+    const std::string conversation = conversation_of(ref, req.thread);
+    connector.send(ref.service_url, conversation, std::move(activity),
+                   [finish, conversation](bot::Result<std::string> r) {
+                     if (!r) return finish(r.error(), conversation);
+                     finish(message_id(conversation, *r), conversation);
+                   });
+  }
+};
+
+bot::Result<std::unique_ptr<TeamsAdapter>> TeamsAdapter::create(boost::asio::io_context& io,
+                                                                TeamsSettings settings) {
+  std::vector<std::string> problems;
+  if (settings.auth.app_id.empty())
+    problems.push_back("teams.app_id is empty (the Microsoft App ID)");
+  if (settings.connector.app_id.empty()) settings.connector.app_id = settings.auth.app_id;
+  if (settings.connector.app_id != settings.auth.app_id) {
+    problems.push_back("teams: the connector and the JWT check must use the same app id");
+  }
+  if (settings.connector.app_password.empty())
+    problems.push_back("teams.app_password is empty (the client secret)");
+  if (settings.connector.tenant_id.empty() && settings.connector.token_url.empty()) {
+    problems.push_back("teams.tenant_id is empty (the Entra tenant of a SingleTenant bot)");
+  }
+  if (!settings.connector.token_url.empty() && !is_https_url(settings.connector.token_url)) {
+    problems.push_back("teams.token_url must be an https:// URL");
+  }
+  if (!is_https_url(settings.auth.openid_metadata_url))
+    problems.push_back("teams.openid_metadata_url must be an https:// URL");
+  if (settings.adapter.messaging_path.empty() || settings.adapter.messaging_path.front() != '/') {
+    problems.push_back("teams.messaging_path must start with /");
+  }
+  auto tls = common::TlsContext::create(settings.adapter.ca_file);
+  if (!tls) problems.push_back("teams.ca_file: " + tls.error().message);
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    return bot::make_error(bot::Errc::invalid_argument, all);
+  }
+  auto impl = std::make_shared<Impl>(io, std::move(settings), std::move(*tls));
+  return std::unique_ptr<TeamsAdapter>(new TeamsAdapter(std::move(impl)));
+}
+
+TeamsAdapter::TeamsAdapter(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+// Destroying Impl destroys the connector and the validator before the HTTPS client, so pending
+// calls are dropped without their callbacks (which would reach the outbox).
+TeamsAdapter::~TeamsAdapter() {
+  impl_->stopped = true;
+}
+
+void TeamsAdapter::set_reference_store(ReferenceStore store) {
+  impl_->store = std::move(store);
+}
+
+void TeamsAdapter::start(InboundHandler handler) {
+  Impl& d = *impl_;
+  if (handler) d.handler = std::move(handler);
+  if (d.started) return;
+  d.started = true;
+  d.load_references();
+  d.validator.prefetch();
+  log().info("teams: started path={} app_id={}", d.settings.adapter.messaging_path,
+             d.settings.auth.app_id);
+}
+
+void TeamsAdapter::post(bot::PostRequest request,
+                        std::function<void(bot::Result<bot::PostResult>)> done) {
+  impl_->post(std::move(request), std::move(done));
+}
+
+void TeamsAdapter::reply(const bot::InboundMessage& to, bot::Message message) {
+  Impl& d = *impl_;
+  if (d.capture && d.capture->message == &to) {
+    d.capture->answers.push_back(std::move(message));
+    return;
+  }
+  d.reply_in_conversation(to, std::move(message));
+}
+
+void TeamsAdapter::stop() {
+  Impl& d = *impl_;
+  if (d.stopped) return;
+  d.stopped = true;
+  log().info("teams: stopped");
+}
+
+bool TeamsAdapter::healthy() const {
+  return problem().empty();
+}
+
+std::string TeamsAdapter::problem() const {
+  const Impl& d = *impl_;
+  if (!d.started) return "teams: not started";
+  if (d.stopped) return "teams: stopped";
+  return d.credentials_problem;
+}
+
+TeamsStats TeamsAdapter::stats() const {
+  return impl_->stats;
+}
+
+bool TeamsAdapter::has_reference(const std::string& conversation) const {
+  return impl_->find_ref(conversation) != nullptr;
+}
+
+void TeamsAdapter::route(common::HttpServer& server) {
+  // A weak reference: a request that arrives after the adapter is gone gets 503.
+  server.route_async("POST", impl_->settings.adapter.messaging_path,
+                     [weak = std::weak_ptr<Impl>(impl_)](const common::HttpRequest& r,
+                                                         common::HttpServer::Respond respond) {
+                       if (auto impl = weak.lock()) return impl->on_request(r, std::move(respond));
+                       respond(text_response(503, "runbot's Teams adapter is gone\n"));
+                     });
+}
+
+}  // namespace runbot::teams

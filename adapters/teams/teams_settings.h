@@ -1,0 +1,51 @@
+#pragma once
+// TeamsSettings: what the Teams adapter needs from the configuration (config key `teams:`).
+// TeamsAuthSettings drives the inbound JWT check (chat-protocols.md §3.4), ConnectorSettings the
+// outbound Bot Connector client and its OAuth2 token (§3.5, §3.6). Secrets (app_password) must be
+// redacted wherever settings are printed.
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace runbot::teams {
+
+struct TeamsAuthSettings {
+  std::string app_id;  // the Microsoft App ID (GUID): the token's required audience
+  std::string openid_metadata_url = "https://login.botframework.com/v1/.well-known/openidconfiguration";
+  std::string issuer = "https://api.botframework.com";
+  std::chrono::seconds clock_skew{300};               // tolerance on exp / nbf
+  std::chrono::hours keys_ttl{120};                   // JWKS cache lifetime (the SDK's 5 days)
+  std::chrono::seconds min_refresh_interval{60};      // unknown kids refetch keys at most this often
+  std::chrono::milliseconds fetch_timeout{10000};     // each metadata / JWKS request
+};
+
+struct ConnectorSettings {
+  std::string app_id;        // OAuth2 client_id
+  std::string app_password;  // OAuth2 client_secret: never logged
+  std::string tenant_id;     // Entra tenant (SingleTenant); "botframework.com" for legacy multi-tenant bots
+  // Empty = https://login.microsoftonline.com/<tenant_id>/oauth2/v2.0/token
+  std::string token_url;
+  std::string scope = "https://api.botframework.com/.default";
+  std::chrono::milliseconds timeout{10000};  // each token and connector request
+  std::chrono::seconds refresh_before{300};  // renew the cached token this long before it expires
+};
+
+// What the adapter itself needs (the endpoint, TLS trust, dedupe). Added by the adapter side.
+struct TeamsAdapterOptions {
+  std::string messaging_path = "/api/messages";  // route on runbot's HTTP server
+  // PEM bundle to verify login.microsoftonline.com, login.botframework.com and the connector
+  // (serviceUrl hosts); empty = the system store. Tests point it at their CA.
+  std::string ca_file;
+  std::chrono::seconds dedupe_ttl{300};  // redelivered activities (Teams retries after 15 s)
+  std::size_t dedupe_capacity = 10000;
+  std::size_t max_names = 10000;  // display names remembered for mentions
+  bool greet_on_install = true;   // say hello when the bot is added to a team or chat
+};
+
+struct TeamsSettings {
+  TeamsAuthSettings auth;
+  ConnectorSettings connector;
+  TeamsAdapterOptions adapter;
+};
+
+}  // namespace runbot::teams

@@ -1,0 +1,660 @@
+// The real bot::Bot behind the TeamsAdapter, on runbot's HTTP server, against FakeBotFramework
+// (OpenID metadata, JWKS, token endpoint and Bot Connector on loopback TLS): commands become jobs
+// and replies in the right conversation, every JWT failure is a 401 through the endpoint, buttons
+// work both ways, redeliveries are handled once, references survive a restart, and the outbox
+// retries 429/502 and stops at a blocked conversation.
+#include "adapters/teams/teams_adapter.h"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
+
+#include "adapters/common/asio_clock.h"
+#include "adapters/common/http_server.h"
+#include "adapters/teams/teams_protocol.h"
+#include "bot/app/config.h"
+#include "bot/bot.h"
+#include "tests/adapters/common/run_until.h"
+#include "tests/support/fake_bot_framework.h"
+#include "tests/support/fake_https_server.h"
+#include "tests/support/recording_job_queue.h"
+
+namespace runbot::teams {
+namespace {
+
+using namespace std::chrono_literals;
+using common::testing::run_until;
+using nlohmann::json;
+using testing::FakeBotFramework;
+
+constexpr const char* kPersonal = "a:1fake-personal-chat";
+constexpr const char* kChannel = "19:0b7f2d8e9a@thread.tacv2";
+constexpr const char* kGeneral = "19:team7f3a@thread.tacv2";
+
+json fixture(const std::string& name) {
+  std::ifstream in(std::filesystem::path(RUNBOT_TEAMS_TESTDATA_DIR) / "activities" / name);
+  EXPECT_TRUE(in.good()) << name;
+  return json::parse(in);
+}
+
+std::string card_text(const json& activity) {
+  std::string out;
+  if (!activity.contains("attachments")) return out;
+  auto walk = [&out](const json& items, auto& self) -> void {
+    for (const auto& b : items) {
+      if (b.value("type", "") == "TextBlock") out += b.value("text", "") + "\n";
+      if (b.contains("items")) self(b["items"], self);
+      if (b.contains("facts")) {
+        for (const auto& f : b["facts"])
+          out += f.value("title", "") + ": " + f.value("value", "") + "\n";
+      }
+    }
+  };
+  for (const auto& a : activity["attachments"]) walk(a["content"]["body"], walk);
+  return out;
+}
+
+// One runbot process: clock, job queue, outbox, bot, Teams adapter and HTTP server. Destroying it
+// (in reverse order, the clock last) cancels everything it scheduled, like a process exit.
+struct Process {
+  Process(boost::asio::io_context& io, const TeamsSettings& settings, const std::string& extra_yaml,
+          bot::Registry registry)
+      : clock(io) {
+    auto cfg = app::parse_config(app::demo_config_yaml() + extra_yaml, {});
+    EXPECT_TRUE(cfg) << cfg.error().message;
+    config = *cfg;
+    outbox = std::make_unique<bot::Outbox>(config.outbox, clock, metrics);
+    outbox->set_platform_settings("teams", config.teams_outbox);
+    the_bot = std::make_unique<bot::Bot>(config.bot, std::move(registry), clock, jobs, *outbox,
+                                         metrics, nullptr);
+    auto created = TeamsAdapter::create(io, settings);
+    EXPECT_TRUE(created) << created.error().message;
+    adapter = std::move(*created);
+    bot::Bot* b = the_bot.get();
+    adapter->set_reference_store(
+        {[b] {
+           std::vector<std::pair<std::string, std::string>> out;
+           for (const auto& kv : b->registry().adapter_states()) out.push_back(kv);
+           return out;
+         },
+         [b](const std::string& k, const std::string& v) { b->set_adapter_state(k, v); }});
+    common::HttpServerSettings hs;
+    hs.port = 0;
+    http = std::make_unique<common::HttpServer>(io, hs);
+    adapter->route(*http);
+    auto port = http->start();
+    EXPECT_TRUE(port) << port.error().message;
+    url = "http://127.0.0.1:" + std::to_string(*port) + settings.adapter.messaging_path;
+    the_bot->attach(*adapter);
+    the_bot->start();
+  }
+  ~Process() {
+    the_bot->stop();
+    adapter->stop();
+    http->stop();
+  }
+
+  app::Config config;
+  common::AsioClock clock;
+  bot::Metrics metrics;
+  testing::RecordingJobQueue jobs{clock};
+  std::unique_ptr<bot::Outbox> outbox;
+  std::unique_ptr<bot::Bot> the_bot;
+  std::unique_ptr<TeamsAdapter> adapter;
+  std::unique_ptr<common::HttpServer> http;
+  std::string url;
+};
+
+class TeamsBotFlow : public ::testing::Test {
+ protected:
+  TeamsBotFlow() { fake.start(); }
+  ~TeamsBotFlow() override {
+    run.reset();
+    EXPECT_TRUE(fake.problems.empty()) << ::testing::PrintToString(fake.problems);
+  }
+
+  TeamsSettings settings() const {
+    TeamsSettings s;
+    s.auth.app_id = fake.settings().app_id;
+    s.auth.openid_metadata_url = fake.openid_metadata_url();
+    s.auth.min_refresh_interval = 0s;  // every unknown kid may refetch at once
+    s.connector.app_id = fake.settings().app_id;
+    s.connector.app_password = fake.settings().app_password;
+    s.connector.tenant_id = fake.settings().tenant_id;
+    s.connector.token_url = fake.token_url();
+    s.adapter.ca_file = ca.ca_file;
+    return s;
+  }
+
+  void start(const std::string& extra_yaml = "", bot::Registry registry = {}) {
+    run = std::make_unique<Process>(io, settings(), extra_yaml, std::move(registry));
+  }
+
+  // Stops the process and starts a new one from the registry snapshot the old one would have saved.
+  void restart(const std::string& extra_yaml = "") {
+    const std::string snapshot = run->the_bot->registry().snapshot();
+    run.reset();
+    auto restored = bot::Registry::restore(snapshot);
+    ASSERT_TRUE(restored) << restored.error().message;
+    start(extra_yaml, std::move(*restored));
+  }
+
+  struct Answer {
+    int status = -1;
+    std::string body;
+  };
+
+  Answer deliver(const json& activity, const std::string& authorization) {
+    Answer a;
+    bool done = false;
+    fake.post_activity(run->url, activity, authorization, [&](int status, std::string body) {
+      a.status = status;
+      a.body = std::move(body);
+      done = true;
+    });
+    EXPECT_TRUE(run_until(
+        io, [&] { return done; }, 10s))
+        << "no answer from the endpoint";
+    return a;
+  }
+  Answer deliver(const json& activity) {
+    return deliver(activity, "Bearer " + fake.token_for(activity));
+  }
+
+  // A channel post mentioning the bot (the §3.3 fixture, pointed at the fake).
+  json channel_activity(const std::string& text, const std::string& id) const {
+    json a = fixture("channel-message-mention-reconstructed.json");
+    const std::string bot = "28:" + fake.settings().app_id;
+    a["id"] = id;
+    a["serviceUrl"] = fake.service_url();
+    a["recipient"]["id"] = bot;
+    a["entities"][0]["mentioned"]["id"] = bot;
+    a["text"] = "<at>runbot</at> " + text;
+    a["conversation"]["id"] = std::string(kChannel) + ";messageid=" + id;
+    return a;
+  }
+
+  json installed_in_team() const {
+    json a = fixture("conversation-update-bot-added-to-team-reconstructed.json");
+    const std::string bot = "28:" + fake.settings().app_id;
+    a["serviceUrl"] = fake.service_url();
+    a["recipient"]["id"] = bot;
+    a["membersAdded"][0]["id"] = bot;
+    return a;
+  }
+
+  json invoke(const std::string& action, const std::string& value) const {
+    json a = fake.make_activity("", kPersonal);
+    a.erase("text");
+    a["type"] = "invoke";
+    a["name"] = "adaptiveCard/action";
+    a["value"] = {{"action",
+                   {{"type", "Action.Execute"},
+                    {"verb", action},
+                    {"data", {{"action", action}, {"value", value}}}}},
+                  {"trigger", "manual"}};
+    return a;
+  }
+
+  json submit(const std::string& action, const std::string& value) const {
+    json a = fake.make_activity("", kPersonal);
+    a.erase("text");
+    a["value"] = {{"action", action}, {"value", value}};
+    return a;
+  }
+
+  // Connector sends (POST …/activities) into `conversation`, in order.
+  std::vector<FakeBotFramework::Call> sends_to(const std::string& conversation) const {
+    std::vector<FakeBotFramework::Call> out;
+    for (const auto& c : fake.calls) {
+      if (c.method == "POST" && c.segments.size() == 2 && c.segments[0] == conversation &&
+          c.segments[1] == "activities") {
+        out.push_back(c);
+      }
+    }
+    return out;
+  }
+
+  bool sent_text(const std::string& conversation, const std::string& part) const {
+    for (const auto& c : sends_to(conversation)) {
+      if (c.status / 100 == 2 && card_text(c.body).find(part) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  bool wait_for_text(const std::string& conversation, const std::string& part) {
+    return run_until(
+        io, [&] { return sent_text(conversation, part); }, 10s);
+  }
+
+  // Waits until the outbox has nothing left for `conversation` (delivered or given up).
+  bool settled(const std::string& conversation) {
+    return run_until(
+        io, [&] { return run->outbox->pending("teams", bot::ChannelId{conversation}) == 0; }, 10s);
+  }
+
+  // A token for `activity` with `claims` changed.
+  std::string token_with(const json& activity, const json& changes) const {
+    json claims = fake.claims_for(activity);
+    for (const auto& [k, v] : changes.items()) claims[k] = v;
+    return "Bearer " + fake.sign(claims);
+  }
+
+  testing::TestCa ca = testing::TestCa::make();
+  boost::asio::io_context io;
+  FakeBotFramework fake{io, ca};
+  std::unique_ptr<Process> run;
+};
+
+// ---- commands ----
+
+TEST_F(TeamsBotFlow, PersonalChatCommandBecomesAJobAndIsAnsweredThere) {
+  start();
+  const Answer a = deliver(fake.make_activity("up front-end 123", kPersonal));
+  EXPECT_EQ(a.status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+  EXPECT_EQ(run->jobs.jobs[0].verb, bot::JobVerb::up);
+  EXPECT_EQ(run->jobs.jobs[0].env.str(), "front-end-pr-123");
+  EXPECT_EQ(run->jobs.jobs[0].requested_by.str(), "29:1alice-fake");
+  ASSERT_TRUE(wait_for_text(kPersonal, "Creating front-end-pr-123"));
+  EXPECT_EQ(run->adapter->stats().handled, 1u);
+}
+
+TEST_F(TeamsBotFlow, ChannelMentionIsAnsweredInItsThreadAndTheCardStartsANewThread) {
+  start();
+  const json activity = channel_activity("up front-end 123", "1714557600123");
+  ASSERT_EQ(deliver(activity).status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+  const std::string thread = std::string(kChannel) + ";messageid=1714557600123";
+  ASSERT_TRUE(wait_for_text(thread, "Creating front-end-pr-123"))
+      << "the answer goes into the mention's thread";
+
+  // The environment's status card is a proactive new thread in the channel; its replies follow it.
+  ASSERT_TRUE(run_until(
+      io,
+      [&] {
+        for (const auto& c : fake.calls) {
+          if (c.method == "POST" && c.segments.empty() && c.status == 201) return true;
+        }
+        return false;
+      },
+      10s));
+  json created;
+  for (const auto& c : fake.calls) {
+    if (c.method == "POST" && c.segments.empty()) created = c.body;
+  }
+  EXPECT_EQ(created["channelData"]["channel"]["id"], kChannel);
+  EXPECT_EQ(created["isGroup"], true);
+  EXPECT_EQ(created["tenantId"], "b28f1c2e-0000-4000-8000-00000000c0de");
+  EXPECT_NE(card_text(created["activity"]).find("front-end-pr-123"), std::string::npos)
+      << created.dump();
+  ASSERT_TRUE(settled(kChannel));
+  bool reply_in_card_thread = false;
+  for (const auto& c : fake.calls) {
+    if (c.method == "POST" && c.segments.size() == 2 &&
+        c.segments[0].rfind(std::string(kChannel) + ";messageid=", 0) == 0 &&
+        c.segments[0] != thread) {
+      reply_in_card_thread = true;
+    }
+  }
+  EXPECT_TRUE(reply_in_card_thread) << "the announcement follows the card in its own thread";
+}
+
+TEST_F(TeamsBotFlow, AMentionWithoutACommandListsTheCommands) {
+  start();
+  ASSERT_EQ(deliver(channel_activity("", "1714557600200")).status, 200);
+  ASSERT_TRUE(wait_for_text(std::string(kChannel) + ";messageid=1714557600200", "Commands:"));
+  EXPECT_TRUE(run->jobs.jobs.empty());
+}
+
+// ---- authentication through the endpoint ----
+
+TEST_F(TeamsBotFlow, EveryBadTokenIsRefusedWith401AndNothingHappens) {
+  start();
+  const json activity = fake.make_activity("up front-end 1", kPersonal);
+  struct Case {
+    const char* what;
+    std::string authorization;
+  };
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  const std::vector<Case> cases = {
+      {"forged signature", "Bearer " + fake.forge(fake.claims_for(activity))},
+      {"wrong audience", token_with(activity, {{"aud", "00000000-0000-0000-0000-000000000000"}})},
+      {"wrong issuer", token_with(activity, {{"iss", "https://evil.example.com"}})},
+      {"expired",
+       token_with(activity, {{"exp", now_s - 3600}, {"nbf", now_s - 7200}, {"iat", now_s - 7200}})},
+      {"other service url",
+       token_with(activity, {{"serviceurl", "https://evil.example.com/amer/"}})},
+      {"missing header", ""},
+      {"not bearer", "Basic dXNlcjpwYXNz"},
+  };
+  for (const auto& c : cases) {
+    const Answer a = deliver(activity, c.authorization);
+    EXPECT_EQ(a.status, 401) << c.what;
+    EXPECT_EQ(a.body.find("eyJ"), std::string::npos)
+        << c.what << ": the answer must not echo the token";
+  }
+  io.run_for(100ms);
+  EXPECT_TRUE(run->jobs.jobs.empty());
+  EXPECT_TRUE(fake.calls.empty()) << "nothing may be sent for a refused activity";
+  EXPECT_EQ(run->adapter->stats().rejected, cases.size());
+  EXPECT_FALSE(run->adapter->has_reference(kPersonal)) << "a refused activity leaves no reference";
+  // The same activity with a good token is then accepted.
+  EXPECT_EQ(deliver(activity).status, 200);
+  EXPECT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+}
+
+TEST_F(TeamsBotFlow, BodyThatIsNotJsonIs400BeforeAnyTokenCheck) {
+  start();
+  Answer a;
+  bool done = false;
+  testing::plain_http_request(io, "POST", run->url, {{"Content-Type", "application/json"}},
+                              "<html>", [&](int status, std::string body) {
+                                a = {status, std::move(body)};
+                                done = true;
+                              });
+  ASSERT_TRUE(run_until(io, [&] { return done; }));
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(fake.keys_requests() + fake.metadata_requests() > 0, true)
+      << "keys are prefetched at start";
+  EXPECT_EQ(run->adapter->stats().malformed, 1u);
+}
+
+TEST_F(TeamsBotFlow, UnknownKeyIdRefreshesTheKeysThenAccepts) {
+  start();
+  ASSERT_EQ(deliver(fake.make_activity("help", kPersonal)).status, 200);
+  const int fetched = fake.keys_requests();
+  const std::string kid = fake.add_unpublished_key();
+  const json activity = fake.make_activity("up front-end 5", kPersonal);
+  // Signed with a key Teams has not published yet: refused after a refetch that does not know it.
+  EXPECT_EQ(deliver(activity, "Bearer " + fake.sign(fake.claims_for(activity), kid)).status, 401);
+  EXPECT_GT(fake.keys_requests(), fetched);
+  // Published now (a rotation): the unknown kid makes runbot refetch and accept.
+  fake.publish_key(kid);
+  const int before = fake.keys_requests();
+  EXPECT_EQ(deliver(activity, "Bearer " + fake.sign(fake.claims_for(activity), kid)).status, 200);
+  EXPECT_GT(fake.keys_requests(), before);
+  EXPECT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+}
+
+TEST_F(TeamsBotFlow, KeyRotationAcceptsTheNewKeyAndDropsTheRetiredOne) {
+  start();
+  const std::string old_kid = fake.current_kid();
+  ASSERT_EQ(deliver(fake.make_activity("help", kPersonal)).status, 200);
+  const std::string new_kid = fake.rotate_key(/*keep_old=*/false);
+  ASSERT_NE(new_kid, old_kid);
+  const json next = fake.make_activity("up front-end 6", kPersonal);
+  EXPECT_EQ(deliver(next).status, 200) << "signed with the new key";
+  const json stale = fake.make_activity("up front-end 7", kPersonal);
+  EXPECT_EQ(deliver(stale, "Bearer " + fake.sign(fake.claims_for(stale), old_kid)).status, 401)
+      << "the retired key is no longer served";
+  EXPECT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+  io.run_for(100ms);
+  ASSERT_EQ(run->jobs.jobs.size(), 1u);
+  EXPECT_EQ(run->jobs.jobs[0].env.str(), "front-end-pr-6");
+}
+
+// ---- redelivery ----
+
+TEST_F(TeamsBotFlow, RedeliveredActivityIsHandledOnce) {
+  start();
+  const json activity = fake.make_activity("up front-end 8", kPersonal);
+  EXPECT_EQ(deliver(activity).status, 200);
+  EXPECT_EQ(deliver(activity).status, 200) << "Teams retries after 15 s: acknowledge again";
+  ASSERT_TRUE(wait_for_text(kPersonal, "Creating front-end-pr-8"));
+  io.run_for(200ms);
+  EXPECT_EQ(run->jobs.jobs.size(), 1u);
+  EXPECT_EQ(run->adapter->stats().duplicates, 1u);
+  int answers = 0;
+  for (const auto& c : sends_to(kPersonal))
+    answers += card_text(c.body).find("Creating front-end-pr-8") != std::string::npos;
+  EXPECT_EQ(answers, 1);
+}
+
+// ---- buttons ----
+
+TEST_F(TeamsBotFlow, ExecuteAndSubmitButtonsTearDownThroughTheConfirmation) {
+  start();
+  ASSERT_EQ(deliver(fake.make_activity("up front-end 9", kPersonal)).status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+
+  // Action.Execute "Tear down": answered in the HTTP body; the confirmation card with its Yes/No
+  // buttons is posted into the chat, since a toast cannot carry buttons.
+  const Answer a = deliver(invoke("down", "front-end-pr-9"));
+  ASSERT_EQ(a.status, 200);
+  const json body = json::parse(a.body);
+  EXPECT_EQ(body["statusCode"], 200);
+  EXPECT_EQ(body["type"], "application/vnd.microsoft.activity.message");
+  EXPECT_NE(body["value"].get<std::string>().find("Tear down front-end-pr-9?"), std::string::npos)
+      << a.body;
+  ASSERT_TRUE(wait_for_text(kPersonal, "Tear down front-end-pr-9?"));
+  json confirmation;
+  for (const auto& c : sends_to(kPersonal)) {
+    if (card_text(c.body).find("Tear down front-end-pr-9?") != std::string::npos)
+      confirmation = c.body;
+  }
+  const json& actions = confirmation["attachments"][0]["content"]["actions"];
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0]["data"], (json{{"action", "confirm"}, {"value", "yes"}}));
+
+  // Action.Submit "Yes" (an older client using the fallback): a message with value, no text.
+  EXPECT_EQ(deliver(submit("confirm", "yes")).status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 2; }));
+  EXPECT_EQ(run->jobs.jobs[1].verb, bot::JobVerb::down);
+  EXPECT_EQ(run->jobs.jobs[1].env.str(), "front-end-pr-9");
+}
+
+TEST_F(TeamsBotFlow, ExecuteButtonIsAnsweredInTheBodyWithTheCommandsReply) {
+  start();
+  const Answer a = deliver(invoke("extend", "nope-pr-1 4h"));
+  ASSERT_EQ(a.status, 200);
+  const json body = json::parse(a.body);
+  EXPECT_EQ(body["type"], "application/vnd.microsoft.activity.message");
+  EXPECT_NE(body["value"].get<std::string>().find("nope-pr-1"), std::string::npos) << a.body;
+  const Answer open = deliver(invoke("open", "front-end-pr-1"));
+  EXPECT_EQ(json::parse(open.body)["value"], "Nothing to do for this button.");
+  EXPECT_EQ(run->adapter->stats().invokes, 2u);
+}
+
+// ---- installation, references and restarts ----
+
+TEST_F(TeamsBotFlow, InstallInATeamSaysHelloWithTheIdToConfigure) {
+  start();
+  ASSERT_EQ(deliver(installed_in_team()).status, 200);
+  ASSERT_TRUE(wait_for_text(kGeneral, "runbot is installed here"));
+  EXPECT_TRUE(sent_text(kGeneral, std::string("Id for runbot's config: ") + kGeneral));
+  EXPECT_TRUE(run->adapter->has_reference(kGeneral));
+  const auto stored = run->the_bot->adapter_state(std::string("teams/conv/") + kGeneral);
+  ASSERT_TRUE(stored);
+  auto ref = reference_from_json(*stored);
+  ASSERT_TRUE(ref) << *stored;
+  EXPECT_EQ(ref->service_url, fake.service_url());
+  EXPECT_EQ(ref->team_id, kGeneral);
+  EXPECT_EQ(ref->tenant_id, "b28f1c2e-0000-4000-8000-00000000c0de");
+}
+
+TEST_F(TeamsBotFlow, InstallationUpdateAndUnknownTypesAreAcknowledgedAndIgnored) {
+  start();
+  json install = fixture("installation-update-add-reconstructed.json");
+  install["serviceUrl"] = fake.service_url();
+  EXPECT_EQ(deliver(install).status, 200);
+  json typing = fake.make_activity("", kPersonal);
+  typing["type"] = "typing";
+  EXPECT_EQ(deliver(typing).status, 200);
+  io.run_for(100ms);
+  EXPECT_TRUE(fake.calls.empty());
+  EXPECT_EQ(run->adapter->stats().ignored, 2u);
+}
+
+TEST_F(TeamsBotFlow, ProactiveNotificationsReachTheChannelAfterARestart) {
+  start();
+  ASSERT_EQ(deliver(installed_in_team()).status, 200);
+  ASSERT_TRUE(wait_for_text(kGeneral, "runbot is installed here"));
+
+  restart();
+  EXPECT_TRUE(run->adapter->has_reference(kGeneral)) << "restored from the registry snapshot";
+  const std::size_t calls_before = fake.calls.size();
+  // A notification with no inbound activity since the restart: the stored serviceUrl is trusted.
+  bot::Message note;
+  note.kind = bot::NoticeKind::budget_alert;
+  note.title = "Team web has used 80% of its monthly budget";
+  std::optional<bot::Result<bot::PostResult>> posted;
+  bot::PostRequest req;
+  req.channel = bot::ChannelId{kGeneral};
+  req.message = note;
+  run->adapter->post(req, [&](bot::Result<bot::PostResult> r) { posted = std::move(r); });
+  ASSERT_TRUE(run_until(
+      io, [&] { return posted.has_value(); }, 10s));
+  ASSERT_TRUE(*posted) << posted->error().message;
+  EXPECT_EQ((*posted)->message_id.rfind(std::string(kGeneral) + ";messageid=", 0), 0u)
+      << (*posted)->message_id;
+  ASSERT_GT(fake.calls.size(), calls_before);
+  EXPECT_EQ(fake.calls.back().status, 201);
+  EXPECT_EQ(fake.calls.back().body["channelData"]["channel"]["id"], kGeneral);
+}
+
+TEST_F(TeamsBotFlow, EnvironmentThreadInAChannelContinuesAfterARestart) {
+  start();
+  ASSERT_EQ(deliver(channel_activity("up front-end 11", "1714557600311")).status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+  ASSERT_TRUE(settled(kChannel));
+  std::string card_thread;
+  for (const auto& c : fake.calls) {
+    if (c.method == "POST" && c.segments.empty() && c.status == 201)
+      card_thread = c.body["channelData"]["channel"]["id"];
+  }
+  ASSERT_EQ(card_thread, kChannel);
+  const bot::JobId job = run->jobs.jobs[0].id;
+
+  restart();
+  const std::size_t before = fake.calls.size();
+  bot::LifecycleEvent progress;
+  progress.id = "ev-after-restart";
+  progress.kind = bot::LifecycleKind::progress;
+  progress.env = bot::EnvId{"front-end-pr-11"};
+  progress.job = job;
+  progress.stage = "deploy";
+  progress.stage_index = 2;
+  progress.stage_count = 3;
+  progress.message = "helm upgrade --install";
+  run->the_bot->on_lifecycle(progress);
+  ASSERT_TRUE(run_until(
+      io,
+      [&] {
+        for (std::size_t i = before; i < fake.calls.size(); ++i) {
+          const auto& c = fake.calls[i];
+          if (c.method == "POST" && c.status == 201 &&
+              card_text(c.body).find("Stage deploy") != std::string::npos)
+            return true;
+        }
+        return false;
+      },
+      10s));
+  bool edited_card = false;
+  for (std::size_t i = before; i < fake.calls.size(); ++i) {
+    const auto& c = fake.calls[i];
+    EXPECT_TRUE(c.segments.empty() || c.segments[0].rfind(kChannel, 0) == 0 ||
+                c.segments[0] == kChannel)
+        << c.path;
+    if (c.method == "PUT" && c.status == 200) edited_card = true;
+    EXPECT_FALSE(c.method == "POST" && c.segments.empty())
+        << "no second thread for the same environment";
+  }
+  EXPECT_TRUE(edited_card) << "the status card restored from state is edited in place";
+}
+
+// ---- delivery errors ----
+
+TEST_F(TeamsBotFlow, RateLimitedAndBadGatewayAreRetriedByTheOutbox) {
+  start();
+  ASSERT_EQ(deliver(installed_in_team()).status, 200);
+  ASSERT_TRUE(wait_for_text(kGeneral, "runbot is installed here"));
+  fake.fail_next(429, 1, /*retry_after_seconds=*/1);
+  fake.fail_next(502, 1);
+  bot::Message m;
+  m.kind = bot::NoticeKind::reply;
+  m.title = "spot interruption summary";
+  run->outbox->post("teams", bot::ChannelId{kGeneral}, m);
+  ASSERT_TRUE(run_until(
+      io,
+      [&] {
+        for (const auto& c : fake.calls) {
+          if (c.status == 201 && c.segments.empty() &&
+              card_text(c.body["activity"]).find("spot interruption summary") !=
+                  std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      15s));
+  std::vector<int> statuses;
+  for (const auto& c : fake.calls) {
+    if (c.segments.empty() && c.method == "POST") statuses.push_back(c.status);
+  }
+  EXPECT_EQ(statuses, (std::vector<int>{429, 502, 201}))
+      << "each failure retried, the message delivered once";
+  EXPECT_TRUE(run_until(io, [&] { return run->outbox->pending() == 0; }))
+      << "delivered, nothing left";
+}
+
+TEST_F(TeamsBotFlow, BlockedConversationStopsAndIsRemembered) {
+  start();
+  ASSERT_EQ(deliver(fake.make_activity("help", kPersonal)).status, 200);
+  ASSERT_TRUE(wait_for_text(kPersonal, "runbot: per-PR environments on Kubernetes"));
+  fake.block_next(1);
+  std::optional<bot::Result<bot::PostResult>> first;
+  bot::PostRequest req;
+  req.channel = bot::ChannelId{kPersonal};
+  req.message.title = "front-end-pr-1 is ready";
+  run->adapter->post(req, [&](bot::Result<bot::PostResult> r) { first = std::move(r); });
+  ASSERT_TRUE(run_until(
+      io, [&] { return first.has_value(); }, 10s));
+  ASSERT_FALSE(*first);
+  EXPECT_FALSE(first->error().is_retryable()) << "the outbox must not retry a blocked conversation";
+  const std::size_t calls = fake.calls.size();
+
+  std::optional<bot::Result<bot::PostResult>> second;
+  run->adapter->post(req, [&](bot::Result<bot::PostResult> r) { second = std::move(r); });
+  ASSERT_TRUE(run_until(io, [&] { return second.has_value(); }));
+  ASSERT_FALSE(*second);
+  EXPECT_NE(second->error().message.find("blocked"), std::string::npos) << second->error().message;
+  EXPECT_EQ(fake.calls.size(), calls) << "nothing more is sent to a blocked conversation";
+  const auto stored = run->the_bot->adapter_state(std::string("teams/conv/") + kPersonal);
+  ASSERT_TRUE(stored);
+  EXPECT_TRUE(reference_from_json(*stored)->blocked) << *stored;
+  EXPECT_EQ(run->adapter->stats().blocked, 1u);
+
+  // The user writes to the bot again: the conversation is usable again.
+  ASSERT_EQ(deliver(fake.make_activity("list", kPersonal)).status, 200);
+  std::optional<bot::Result<bot::PostResult>> third;
+  run->adapter->post(req, [&](bot::Result<bot::PostResult> r) { third = std::move(r); });
+  ASSERT_TRUE(run_until(
+      io, [&] { return third.has_value(); }, 10s));
+  EXPECT_TRUE(*third) << third->error().message;
+}
+
+TEST_F(TeamsBotFlow, PostingWhereTheBotWasNeverInstalledNamesTheChannel) {
+  start();
+  std::optional<bot::Result<bot::PostResult>> r;
+  bot::PostRequest req;
+  req.channel = bot::ChannelId{"19:never@thread.tacv2"};
+  req.message.title = "hello";
+  run->adapter->post(req, [&](bot::Result<bot::PostResult> x) { r = std::move(x); });
+  ASSERT_TRUE(run_until(io, [&] { return r.has_value(); }));
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().code, bot::Errc::invalid_argument);
+  EXPECT_NE(r->error().message.find("19:never@thread.tacv2"), std::string::npos);
+  EXPECT_NE(r->error().message.find("Install the runbot app"), std::string::npos)
+      << r->error().message;
+  EXPECT_TRUE(fake.calls.empty());
+}
+
+}  // namespace
+}  // namespace runbot::teams

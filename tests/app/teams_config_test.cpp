@@ -1,0 +1,159 @@
+// The `teams:` configuration section: parsing, secrets, and every problem named with its path.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "bot/app/config.h"
+
+namespace runbot::app {
+namespace {
+
+const std::string kTeams = R"(
+teams:
+  app_id: 6c0b5c6e-1b2f-4c1e-9a57-6f0d8d1a2b3c
+  app_password: ${TEAMS_APP_PASSWORD}
+  tenant_id: 5e7a0c1d-aaaa-4bbb-8ccc-0123456789ab
+)";
+
+bool has_problem(const ConfigErrors& errors, const std::string& prefix) {
+  for (const auto& p : errors.problems) {
+    if (p.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+TEST(TeamsConfig, SectionIsParsedWithTheSecretFromTheEnvironment) {
+  auto c = parse_config(demo_config_yaml() + kTeams + R"(
+  messaging_path: /bot/messages
+  token_url: https://login.example.test/tenant/oauth2/v2.0/token
+  openid_metadata_url: https://login.example.test/v1/.well-known/openidconfiguration
+  greet_on_install: false
+  request_timeout: 5s
+  messages_per_second: 1
+  burst: 3
+)",
+                        {{"TEAMS_APP_PASSWORD", "s3cret"}});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->teams.has_value());
+  EXPECT_EQ(c->teams->auth.app_id, "6c0b5c6e-1b2f-4c1e-9a57-6f0d8d1a2b3c");
+  EXPECT_EQ(c->teams->connector.app_id, c->teams->auth.app_id) << "one app id for both directions";
+  EXPECT_EQ(c->teams->connector.app_password, "s3cret");
+  EXPECT_EQ(c->teams->connector.tenant_id, "5e7a0c1d-aaaa-4bbb-8ccc-0123456789ab");
+  EXPECT_EQ(c->teams->connector.token_url, "https://login.example.test/tenant/oauth2/v2.0/token");
+  EXPECT_EQ(c->teams->auth.openid_metadata_url,
+            "https://login.example.test/v1/.well-known/openidconfiguration");
+  EXPECT_EQ(c->teams->adapter.messaging_path, "/bot/messages");
+  EXPECT_FALSE(c->teams->adapter.greet_on_install);
+  EXPECT_EQ(c->teams->connector.timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c->teams_outbox.messages_per_second, 1.0);
+  EXPECT_EQ(c->teams_outbox.burst, 3.0);
+}
+
+TEST(TeamsConfig, DefaultsFollowTheProtocol) {
+  auto c = parse_config(demo_config_yaml() + kTeams, {{"TEAMS_APP_PASSWORD", "s3cret"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->teams->adapter.messaging_path, "/api/messages");
+  EXPECT_EQ(c->teams->auth.openid_metadata_url,
+            "https://login.botframework.com/v1/.well-known/openidconfiguration");
+  EXPECT_EQ(c->teams->connector.token_url, "") << "derived from the tenant";
+  // Under 7/s, 8/2 s and 60/30 s per conversation: burst + rate·window stays inside each.
+  EXPECT_LE(c->teams_outbox.burst + 1 * c->teams_outbox.messages_per_second, 7.0);
+  EXPECT_LE(c->teams_outbox.burst + 2 * c->teams_outbox.messages_per_second, 8.0);
+  EXPECT_LE(c->teams_outbox.burst + 30 * c->teams_outbox.messages_per_second, 60.0);
+}
+
+TEST(TeamsConfig, PasswordFromAFile) {
+  const std::string path = ::testing::TempDir() + "/teams-password";
+  {
+    std::ofstream f(path);
+    f << "from-file\n";
+  }
+  auto c = parse_config(
+      demo_config_yaml() +
+          "teams:\n  app_id: 6c0b5c6e-1b2f-4c1e-9a57-6f0d8d1a2b3c\n  app_password: ${file:" + path +
+          "}\n  tenant_id: t\n",
+      {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->teams->connector.app_password, "from-file");
+}
+
+TEST(TeamsConfig, EveryProblemIsNamedWithItsPath) {
+  ConfigErrors errors;
+  auto c = parse_config(demo_config_yaml() + R"(
+teams:
+  app_id: not-a-guid
+  app_password: ${MISSING_SECRET}
+  token_url: http://login.example.test/token
+  openid_metadata_url: ftp://x
+  messaging_path: api/messages
+  ca_file: /nonexistent/ca.pem
+  bogus: 1
+)",
+                        {}, &errors);
+  ASSERT_FALSE(c);
+  for (const char* expected :
+       {"teams.app_id: must be the Microsoft App ID",
+        "teams.app_password: environment variable MISSING_SECRET is not set",
+        "teams.tenant_id: is required", "teams.token_url: must be an https:// URL",
+        "teams.openid_metadata_url: must be an https:// URL",
+        "teams.messaging_path: must start with /", "teams.ca_file: cannot read",
+        "teams.bogus: unknown key"}) {
+    EXPECT_TRUE(has_problem(errors, expected)) << "missing: " << expected << "\n"
+                                               << c.error().message;
+  }
+  // The secret's value never appears in a problem.
+  for (const auto& p : errors.problems) EXPECT_EQ(p.find("s3cret"), std::string::npos);
+}
+
+TEST(TeamsConfig, AppIdAndPasswordAreRequired) {
+  ConfigErrors errors;
+  auto c = parse_config(demo_config_yaml() + "teams:\n  tenant_id: t\n", {}, &errors);
+  ASSERT_FALSE(c);
+  EXPECT_TRUE(has_problem(errors, "teams.app_id: is required"));
+  EXPECT_TRUE(has_problem(errors, "teams.app_password: is required"));
+}
+
+TEST(TeamsConfig, DisabledSectionBuildsNoAdapterButIsStillChecked) {
+  auto c = parse_config(demo_config_yaml() + kTeams + "  enabled: false\n",
+                        {{"TEAMS_APP_PASSWORD", "x"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->teams.has_value());
+  EXPECT_FALSE(parse_config(demo_config_yaml() + kTeams + "  enabled: false\n  messaging_path: x\n",
+                            {{"TEAMS_APP_PASSWORD", "x"}}));
+}
+
+TEST(TeamsConfig, TeamsNeedsTheHttpServer) {
+  ConfigErrors errors;
+  auto c = parse_config(demo_config_yaml() + kTeams,
+                        {{"TEAMS_APP_PASSWORD", "x"}, {"RUNBOT_HTTP_PORT", "-1"}}, &errors);
+  ASSERT_FALSE(c);
+  EXPECT_TRUE(has_problem(errors, "http.port: is -1 (no HTTP server), but teams needs one"))
+      << c.error().message;
+}
+
+TEST(TeamsConfig, TeamsDestinationsMustBeConversationIds) {
+  ConfigErrors errors;
+  auto c =
+      parse_config(demo_config_yaml() + kTeams + "policy:\n  approvals_channel: teams:general\n",
+                   {{"TEAMS_APP_PASSWORD", "x"}}, &errors);
+  ASSERT_FALSE(c);
+  EXPECT_TRUE(has_problem(errors, "policy.approvals_channel: must be a Teams channel id"))
+      << c.error().message;
+
+  auto ok = parse_config(demo_config_yaml() + kTeams +
+                             "policy:\n  approvals_channel: teams:19:0b7f2d8e9a@thread.tacv2\n",
+                         {{"TEAMS_APP_PASSWORD", "x"}});
+  EXPECT_TRUE(ok) << ok.error().message;
+
+  ConfigErrors no_section;
+  auto missing =
+      parse_config(demo_config_yaml() + "policy:\n  approvals_channel: teams:19:x@thread.tacv2\n",
+                   {}, &no_section);
+  ASSERT_FALSE(missing);
+  EXPECT_TRUE(has_problem(no_section,
+                          "policy.approvals_channel: names a Teams conversation, but there is no"))
+      << missing.error().message;
+}
+
+}  // namespace
+}  // namespace runbot::app
