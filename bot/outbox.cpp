@@ -191,6 +191,7 @@ void Outbox::card(const std::string& platform, const ChannelId& channel, const E
     last->message = std::move(card);
     last->lazy = false;
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+    changed();
     return;
   }
   enqueue(platform, channel, make_item(Kind::card, env, std::move(card)));
@@ -200,11 +201,18 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
   auto& ch = channels_[{platform, channel}];
   if (ch.queue.size() >= settings_for(platform).coalesce_after) {
     // Merge into this environment's last queued reply, if nothing of the env follows it.
-    if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::reply && (!hold_ || !last->released)) {
+    if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::reply) {
       if (last->merged.empty()) last->merged.push_back(last->message);
       last->merged.push_back(message);
       last->message = std::move(message);
+      if (hold_) {
+        // Its content changed: it waits again for a durable snapshot holding the new content.
+        // Sent as it is, a crash would repeat the merged part when its input is read again.
+        last->released = false;
+        last->seq = ++id_seq_;
+      }
       metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+      changed();
       return;
     }
   }
@@ -218,6 +226,7 @@ void Outbox::keyed_reply(const std::string& platform, const ChannelId& channel, 
   if (it != ch.keyed.end() && !(ch.in_flight && it->second == &ch.queue.front())) {
     it->second->message = std::move(message);
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+    changed();
     return;
   }
   Item item = make_item(Kind::keyed, env, std::move(message));

@@ -21,7 +21,8 @@
 //   With hold_until_durable (the bot turns it on when it has a state store) a new message is not
 //   sent before a snapshot holding it is durable (release_through()): otherwise a crash after
 //   sending it but before the snapshot would announce its cause again when the input is re-read.
-//   For the same reason a reply is merged into a digest only while it is not released yet.
+//   For the same reason a reply merged into a queued digest holds that digest back again until a
+//   snapshot with the new content is durable.
 //
 // Driven by an injected Clock (real time; the demo's speed-up does not apply to rate limits).
 // Used on the bot's executor only.

@@ -176,6 +176,34 @@ TEST_F(OutboxTest, JournalSurvivesACrashAndNothingIsPostedTwice) {
   EXPECT_EQ(chat.posts[4].request.delivery_id, journal["channels"][0]["items"][3]["id"]);
 }
 
+TEST_F(OutboxTest, HeldMessagesGoOutOnlyOnceTheirSnapshotIsDurable) {
+  Outbox held(settings(), clock, metrics);  // 1 message/s per channel, coalescing after 3 queued
+  held.add_adapter(chat);
+  held.hold_until_durable(true);
+  held.post("fake", c1, msg(NoticeKind::reply, "a"));
+  clock.advance(5s);
+  EXPECT_TRUE(chat.posts.empty()) << "not in a durable snapshot yet";
+  held.release_through(held.journal_mark());
+  clock.advance(1ms);
+  ASSERT_EQ(chat.posts.size(), 1u);
+
+  // A queue of released replies for one environment; the newest takes merges.
+  held.card("fake", c1, env, msg(NoticeKind::status_card, "card"));
+  for (int i = 1; i <= 3; ++i) held.reply("fake", c1, env, msg(NoticeKind::progress, "r" + std::to_string(i)));
+  held.release_through(held.journal_mark());
+  const std::uint64_t before_merge = held.journal_mark();
+  held.reply("fake", c1, env, msg(NoticeKind::progress, "r4"));  // merged into the r2+r3 digest
+  EXPECT_GT(held.journal_mark(), before_merge) << "the merged item waits for a newer snapshot";
+  clock.advance(10s);
+  std::vector<std::string> titles;
+  for (const auto& p : chat.posts) titles.push_back(p.request.message.title);
+  EXPECT_EQ(titles, (std::vector<std::string>{"a", "card", "r1"})) << "the digest with r4 is held back";
+  held.release_through(held.journal_mark());
+  clock.advance(2s);
+  ASSERT_EQ(chat.posts.size(), 4u);
+  EXPECT_EQ(chat.posts[3].request.message.title, "3 updates for app-pr-1");
+}
+
 TEST_F(OutboxTest, ATimedOutPostIsLookedUpBeforeItIsSentAgain) {
   chat.fail_next(1, make_error(Errc::timeout, "no answer"));
   outbox.post("fake", c1, msg(NoticeKind::reply, "m"));
