@@ -47,10 +47,19 @@ Outbox::Item* Outbox::waiting_last_of(Channel& ch, const EnvId& env) {
   return it->second;
 }
 
+Outbox::Item* Outbox::waiting_in(Channel& ch, std::unordered_map<EnvId, Item*>& index, const EnvId& env) {
+  auto it = index.find(env);
+  if (it == index.end()) return nullptr;
+  if (ch.in_flight && !ch.queue.empty() && it->second == &ch.queue.front()) return nullptr;
+  return it->second;
+}
+
 void Outbox::pop_front(Channel& ch) {
   Item* front = &ch.queue.front();
-  auto last = ch.last_of_env.find(front->env);
-  if (last != ch.last_of_env.end() && last->second == front) ch.last_of_env.erase(last);
+  for (auto* index : {&ch.last_of_env, &ch.lazy_card_of, &ch.last_reply_of}) {
+    auto it = index->find(front->env);
+    if (it != index->end() && it->second == front) index->erase(it);
+  }
   if (front->kind == Kind::keyed) ch.keyed.erase({front->env, front->key});
   ch.queue.pop_front();
 }
@@ -172,9 +181,16 @@ void Outbox::start() {
 
 void Outbox::card(const std::string& platform, const ChannelId& channel, const EnvId& env) {
   auto& ch = channels_[{platform, channel}];
+  // A lazy card still queued anywhere renders the newest state when it is sent: this refresh is
+  // already covered (cards and replies alternate, so "the last item" alone rarely matches).
+  if (waiting_in(ch, ch.lazy_card_of, env)) {
+    metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+    return;
+  }
   if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::card) {
     last->message = Message{};
     last->lazy = true;
+    ch.lazy_card_of[env] = last;
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     return;
   }
@@ -189,6 +205,7 @@ void Outbox::card(const std::string& platform, const ChannelId& channel, const E
   // follows it: only the newest state matters, and the card must not jump ahead of its thread.
   if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::card) {
     last->message = std::move(card);
+    if (last->lazy) ch.lazy_card_of.erase(env);
     last->lazy = false;
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     changed();
@@ -201,7 +218,9 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
   auto& ch = channels_[{platform, channel}];
   if (ch.queue.size() >= settings_for(platform).coalesce_after) {
     // Merge into this environment's last queued reply, if nothing of the env follows it.
-    if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::reply) {
+    // Into this environment's newest queued reply, even if a card update follows it (the card
+    // shows the newest state anyway).
+    if (Item* last = waiting_in(ch, ch.last_reply_of, env)) {
       if (last->merged.empty()) last->merged.push_back(last->message);
       last->merged.push_back(message);
       last->message = std::move(message);
@@ -283,7 +302,11 @@ void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item
   }  // else: restored from a durable journal, released
   ch.queue.push_back(std::move(item));
   Item* added = &ch.queue.back();
-  if (!added->env.empty()) ch.last_of_env[added->env] = added;
+  if (!added->env.empty()) {
+    ch.last_of_env[added->env] = added;
+    if (added->kind == Kind::card && added->lazy) ch.lazy_card_of[added->env] = added;
+    if (added->kind == Kind::reply) ch.last_reply_of[added->env] = added;
+  }
   if (added->kind == Kind::keyed) ch.keyed[{added->env, added->key}] = added;
   changed();
   pump(key);
@@ -320,6 +343,8 @@ void Outbox::pump(const Key& key) {
     metrics_.add("runbot_notifications_failed_total", {{"platform", platform}}, static_cast<double>(ch.queue.size()));
     ch.queue.clear();
     ch.last_of_env.clear();
+    ch.lazy_card_of.clear();
+    ch.last_reply_of.clear();
     ch.keyed.clear();
     changed();
     return;

@@ -131,6 +131,8 @@ class Outbox {
     // indexes below can point into it.
     std::deque<Item> queue;
     std::unordered_map<EnvId, Item*> last_of_env;   // the newest queued item of each environment
+    std::unordered_map<EnvId, Item*> lazy_card_of;  // a queued lazy card of each environment
+    std::unordered_map<EnvId, Item*> last_reply_of; // the newest queued reply of each environment
     std::map<std::pair<EnvId, std::string>, Item*> keyed;  // queued keyed replies
     bool in_flight = false;
     TimerId wake = 0;
@@ -142,6 +144,8 @@ class Outbox {
   void enqueue(const std::string& platform, const ChannelId& channel, Item item);
   // The newest queued item of `env` that is not in flight, or null.
   static Item* waiting_last_of(Channel& ch, const EnvId& env);
+  // The item `index` has for `env` unless it is the one in flight, or null.
+  static Item* waiting_in(Channel& ch, std::unordered_map<EnvId, Item*>& index, const EnvId& env);
   static void pop_front(Channel& ch);
   void pump(const Key& key);
   void schedule(const Key& key, TimePoint when);

@@ -397,7 +397,7 @@ bot::Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::create(boost::asio::i
                                                                   ConsumerOptions options) {
   if (topics.empty()) return bot::make_error(bot::Errc::invalid_argument, "kafka consumer: no topics to subscribe to");
   if (group_id.empty()) return bot::make_error(bot::Errc::invalid_argument, "kafka consumer: empty group id");
-  auto conf = detail::make_conf(settings, detail::consumer_properties(settings, group_id));
+  auto conf = detail::make_conf(settings, detail::consumer_properties(settings, group_id), detail::consumer_defaults());
   if (!conf) return conf.error();
   const bool dead_letter = options.dead_letter.enabled;
   auto impl = std::make_unique<Impl>(io, group_id, std::move(handler), std::move(options));

@@ -74,13 +74,15 @@ bot::Status set_property(rd_kafka_conf_t* conf, const std::string& name, const s
 }
 
 bot::Result<ConfPtr> make_conf(const KafkaSettings& settings,
-                               const std::map<std::string, std::string>& role_properties) {
+                               const std::map<std::string, std::string>& role_properties,
+                               const std::map<std::string, std::string>& defaults) {
   ConfPtr conf{rd_kafka_conf_new()};
   if (settings.brokers.empty()) {
     return bot::make_error(bot::Errc::invalid_argument, "kafka brokers (bootstrap.servers) are empty");
   }
   std::vector<std::pair<std::string, std::string>> all{{"bootstrap.servers", settings.brokers},
                                                        {"client.id", settings.client_id}};
+  for (const auto& kv : defaults) all.emplace_back(kv);
   for (const auto& kv : settings.properties) all.emplace_back(kv);
   for (const auto& kv : role_properties) all.emplace_back(kv);
   for (const auto& [name, value] : all) {
@@ -95,6 +97,10 @@ std::map<std::string, std::string> producer_properties(const KafkaSettings& sett
           {"partitioner", "murmur2_random"},
           {"linger.ms", "5"},
           {"message.timeout.ms", std::to_string(settings.message_timeout.count())}};
+}
+
+std::map<std::string, std::string> consumer_defaults() {
+  return {{"queued.max.messages.kbytes", "16384"}, {"fetch.wait.max.ms", "100"}};
 }
 
 std::map<std::string, std::string> consumer_properties(const KafkaSettings& settings,

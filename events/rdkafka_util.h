@@ -34,11 +34,21 @@ using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
 enum class Role { producer, consumer, admin };
 
-// Builds a configuration: bootstrap.servers and client.id, then settings.properties, then
-// `role_properties` (runbot's invariants win). Installs a log callback that routes librdkafka
-// logs to the module logger. Errors name the property and never contain its value.
+// Builds a configuration: bootstrap.servers and client.id, then `defaults` (runbot's tuning,
+// which settings.properties may override), then settings.properties, then `role_properties`
+// (runbot's invariants win). Installs a log callback that routes librdkafka logs to the module
+// logger. Errors name the property and never contain its value.
 bot::Result<ConfPtr> make_conf(const KafkaSettings& settings,
-                               const std::map<std::string, std::string>& role_properties);
+                               const std::map<std::string, std::string>& role_properties,
+                               const std::map<std::string, std::string>& defaults = {});
+
+// Consumer tuning defaults (overridable through kafka.properties):
+//  - queued.max.messages.kbytes=16384: librdkafka prefetches up to 64 MB by default, which was
+//    most of runbot's memory under load (240 MB at 300k events); 16 MB bounds it while keeping
+//    enough fetched ahead for the benchmark's rates (see README, Benchmarks).
+//  - fetch.wait.max.ms=100: how long a broker may hold a fetch while waiting for data (500 ms by
+//    default): the event-to-announcement latency's floor.
+std::map<std::string, std::string> consumer_defaults();
 
 // Sets one property; error names the property.
 bot::Status set_property(rd_kafka_conf_t* conf, const std::string& name, const std::string& value);

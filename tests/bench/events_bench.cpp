@@ -13,7 +13,8 @@
 // beforehand, so events reach their threads) -> Outbox (rate limit lifted) -> a ChatAdapter that
 // renders each post with slack::render (--no-render: skip) and completes it on the next loop
 // turn. Chat sending is excluded, announcement rendering included. A StateStore that discards
-// what it is given is attached, so the Bot's snapshot per loop turn is included (--no-state: none).
+// what it is given is attached, so the Bot's snapshots are included, one per state.save_delay_ms
+// (50 ms by default; --save-delay-ms D to change it) (--no-state: none).
 //
 // Phase 1, throughput: the child consumes the N pre-produced records; events/s and CPU seconds
 // are counted from the first to the N-th handled record (the group join is excluded).
@@ -23,7 +24,8 @@
 // outbox. The child's peak RSS (VmHWM) is printed after each phase.
 //
 // Usage: events_bench [--events N] [--brokers host:port] [--envs K] [--channels C]
-//                     [--latency-events M] [--latency-rate R] [--partitions P] [--no-render] [--no-state] [--log]
+//                     [--latency-events M] [--latency-rate R] [--partitions P] [--save-delay-ms D]
+//                     [--property name=value]... [--no-render] [--no-state] [--log]
 // (--partitions: per topic, default 16; records are lz4-compressed like a production producer's.
 //  --queued-kb: the consumer's librdkafka prefetch limit, queued.max.messages.kbytes, with
 //  queued.min.messages=10000; default: librdkafka's defaults.)
@@ -77,6 +79,8 @@ struct Options {
   long latency_rate = 5000;
   int partitions = 16;
   long queued_kb = 0;  // > 0: the consumer's queued.max.messages.kbytes (librdkafka prefetch)
+  long save_delay_ms = -1;  // >= 0: overrides state.save_delay_ms (the config default)
+  std::vector<std::string> properties;  // --property name=value for the consumer (repeatable)
   bool render = true;
   bool state = true;
   bool log = false;
@@ -382,6 +386,7 @@ int run_child(const Options& opt) {
   CountingJobQueue jobs(clock);
   DiscardingStore store;
   bot::Outbox outbox(outbox_settings, clock, metrics);
+  if (opt.save_delay_ms >= 0) cfg->bot.state_save_delay = std::chrono::milliseconds(opt.save_delay_ms);
   bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, opt.state ? &store : nullptr);
   NullChat chat(io, opt.render);
   the_bot.attach(chat);
@@ -412,6 +417,10 @@ int run_child(const Options& opt) {
     write_line(opt.ready_fd, "phase1");
   };
   auto settings = settings_for(opt.brokers, opt.suffix, opt.queued_kb);
+  for (const auto& p : opt.properties) {
+    auto eq = p.find('=');
+    if (eq != std::string::npos) settings.properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
   auto source = events::KafkaEventSource::create(io, settings, sink, "runbot-bench-" + opt.suffix);
   if (!source) {
     std::fprintf(stderr, "child: %s\n", source.error().message.c_str());
@@ -490,6 +499,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--latency-rate") o.latency_rate = std::stol(next());
     else if (a == "--partitions") o.partitions = std::stoi(next());
     else if (a == "--queued-kb") o.queued_kb = std::stol(next());
+    else if (a == "--save-delay-ms") o.save_delay_ms = std::stol(next());
+    else if (a == "--property") o.properties.push_back(next());
     else if (a == "--no-render") o.render = false;
     else if (a == "--no-state") o.state = false;
     else if (a == "--log") o.log = true;
@@ -499,7 +510,9 @@ Options parse(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: events_bench [--events N] [--brokers host:port] [--envs K] [--channels C] "
-                   "[--latency-events M] [--latency-rate R] [--partitions P] [--queued-kb K] [--no-render] [--no-state] [--log]\n");
+                   "[--latency-events M] [--latency-rate R] [--partitions P] [--queued-kb K] [--save-delay-ms D] "
+                   "[--property name=value]... [--no-render] "
+                   "[--no-state] [--log]\n");
       std::exit(2);
     }
   }
@@ -558,7 +571,9 @@ int main(int argc, char** argv) {
                                 "--channels", std::to_string(opt.channels), "--latency-events",
                                 std::to_string(opt.latency_events), "--latency-rate", std::to_string(opt.latency_rate),
                                 "--ready-fd", std::to_string(pipe_fds[1])};
-  args.insert(args.end(), {"--partitions", std::to_string(opt.partitions), "--queued-kb", std::to_string(opt.queued_kb)});
+  args.insert(args.end(), {"--partitions", std::to_string(opt.partitions), "--queued-kb", std::to_string(opt.queued_kb),
+                           "--save-delay-ms", std::to_string(opt.save_delay_ms)});
+  for (const auto& p : opt.properties) args.insert(args.end(), {"--property", p});
   if (!opt.render) args.emplace_back("--no-render");
   if (!opt.state) args.emplace_back("--no-state");
   if (opt.log) args.emplace_back("--log");
