@@ -1,8 +1,12 @@
 // Unit tests for KafkaSettings -> librdkafka configuration.
 #include "events/kafka_settings.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "events/rdkafka_util.h"
 
 namespace runbot::events {
 namespace {
@@ -16,6 +20,28 @@ TEST(KafkaSettings, DefaultsAreAccepted) {
   EXPECT_EQ(s.topics.jobs, "runbot.jobs");
   EXPECT_EQ(s.topics.events, "runbot.events");
   EXPECT_EQ(s.topics.cluster_events, "runbot.cluster-events");
+}
+
+std::string conf_value(rd_kafka_conf_t* conf, const char* name) {
+  char buf[256];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) return "?";
+  return buf;
+}
+
+TEST(KafkaSettings, ConsumerTuningDefaultsApplyUnlessThePropertiesSayOtherwise) {
+  KafkaSettings s;
+  s.brokers = "127.0.0.1:9092";
+  auto conf = detail::make_conf(s, detail::consumer_properties(s, "g"), detail::consumer_defaults());
+  ASSERT_TRUE(conf) << conf.error().message;
+  EXPECT_EQ(conf_value(conf->get(), "queued.max.messages.kbytes"), "16384");
+  EXPECT_EQ(conf_value(conf->get(), "fetch.wait.max.ms"), "100");
+  s.properties["queued.max.messages.kbytes"] = "65536";
+  s.properties["enable.auto.offset.store"] = "true";  // an invariant: runbot's value wins
+  conf = detail::make_conf(s, detail::consumer_properties(s, "g"), detail::consumer_defaults());
+  ASSERT_TRUE(conf) << conf.error().message;
+  EXPECT_EQ(conf_value(conf->get(), "queued.max.messages.kbytes"), "65536");
+  EXPECT_EQ(conf_value(conf->get(), "enable.auto.offset.store"), "false");
 }
 
 TEST(KafkaSettings, UnknownPropertyIsNamed) {
