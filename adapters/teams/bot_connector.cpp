@@ -12,22 +12,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/teams/teams_log.h"
+
 namespace runbot::teams {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
 
 namespace {
-
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("teams")) return existing;
-    auto l = spdlog::default_logger()->clone("teams");
-    spdlog::register_logger(l);
-    return l;
-  }();
-  return *logger;
-}
 
 constexpr std::string_view kBlocked = "bot blocked or uninstalled in this conversation";
 constexpr milliseconds kBackoffMin{2000};

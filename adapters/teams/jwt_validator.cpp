@@ -11,21 +11,13 @@
 #include <openssl/param_build.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/teams/teams_log.h"
+
 namespace runbot::teams {
 
 using nlohmann::json;
 
 namespace {
-
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("teams")) return existing;
-    auto l = spdlog::default_logger()->clone("teams");
-    spdlog::register_logger(l);
-    return l;
-  }();
-  return *logger;
-}
 
 bot::Error reject(std::string what) {
   return bot::make_error(bot::Errc::unauthorized, "teams jwt: " + what);

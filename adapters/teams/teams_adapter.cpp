@@ -11,6 +11,7 @@
 #include "adapters/common/tls_context.h"
 #include "adapters/teams/bot_connector.h"
 #include "adapters/teams/jwt_validator.h"
+#include "adapters/teams/teams_log.h"
 #include "adapters/teams/teams_protocol.h"
 #include "adapters/teams/teams_renderer.h"
 #include "bot/command.h"
@@ -21,16 +22,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("teams")) return existing;
-    auto l = spdlog::default_logger()->clone("teams");
-    spdlog::register_logger(l);
-    return l;
-  }();
-  return *logger;
-}
 
 constexpr std::size_t kMaxToastChars = 2000;
 
