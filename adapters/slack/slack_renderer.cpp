@@ -9,6 +9,8 @@
 #include <optional>
 #include <utility>
 
+#include "adapters/common/utf8.h"
+
 namespace runbot::slack {
 namespace {
 
@@ -23,28 +25,10 @@ constexpr std::size_t kPartLabelTitleChars = 120;
 constexpr std::size_t kPartLabelReserveChars = kPartLabelTitleChars + 120;  // text and JSON around it
 // Confirmation dialog limits.
 
-bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-std::size_t char_count(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation_byte(c); }));
-}
-
-// Byte length of the longest prefix of `s` holding at most `max_chars` code points.
-std::size_t prefix_bytes(std::string_view s, std::size_t max_chars) {
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (is_continuation_byte(s[i])) continue;
-    if (chars == max_chars) return i;
-    ++chars;
-  }
-  return s.size();
-}
-
-// At most `max_chars` code points; a shortened string ends in a visible "…".
-std::string shorten(std::string_view s, std::size_t max_chars) {
-  if (char_count(s) <= max_chars) return std::string(s);
-  return std::string(s.substr(0, prefix_bytes(s, max_chars - 1))) + "…";
-}
+using common::char_count;
+using common::is_continuation_byte;
+using common::prefix_bytes;
+using common::shorten;
 
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 

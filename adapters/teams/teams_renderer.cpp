@@ -9,6 +9,8 @@
 #include <optional>
 #include <vector>
 
+#include "adapters/common/utf8.h"
+
 namespace runbot::teams {
 namespace {
 
@@ -23,31 +25,10 @@ constexpr std::size_t kMinTextChars = 200;
 constexpr std::size_t kMinFieldChars = 100;
 constexpr const char* kTooLong = "too long for a Teams message";
 
-bool is_continuation_byte(char c) {
-  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
-}
-
-std::size_t char_count(std::string_view s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation_byte(c); }));
-}
-
-std::size_t prefix_bytes(std::string_view s, std::size_t max_chars) {
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (is_continuation_byte(s[i])) continue;
-    if (chars == max_chars) return i;
-    ++chars;
-  }
-  return s.size();
-}
-
-// At most `max_chars` code points; a shortened string ends in a visible "…".
-std::string shorten(std::string_view s, std::size_t max_chars) {
-  if (char_count(s) <= max_chars) return std::string(s);
-  if (max_chars == 0) return "";
-  return std::string(s.substr(0, prefix_bytes(s, max_chars - 1))) + "…";
-}
+using common::char_count;
+using common::is_continuation_byte;
+using common::prefix_bytes;
+using common::shorten;
 
 std::vector<std::string> lines_of(std::string_view text) {
   std::vector<std::string> out;
