@@ -65,6 +65,12 @@ void Outbox::pop_front(Channel& ch) {
 }
 
 namespace {
+// Routine steps that may be summed up in a digest when a channel is backed up.
+bool mergeable(NoticeKind k) {
+  return k == NoticeKind::progress || k == NoticeKind::updated || k == NoticeKind::requested ||
+         k == NoticeKind::queued || k == NoticeKind::warning_events;
+}
+
 const char* kind_name(int k) {
   static const char* names[] = {"card", "reply", "keyed", "plain"};
   return names[k];
@@ -216,11 +222,11 @@ void Outbox::card(const std::string& platform, const ChannelId& channel, const E
 
 void Outbox::reply(const std::string& platform, const ChannelId& channel, const EnvId& env, Message message) {
   auto& ch = channels_[{platform, channel}];
-  if (ch.queue.size() >= settings_for(platform).coalesce_after) {
-    // Merge into this environment's last queued reply, if nothing of the env follows it.
+  if (ch.queue.size() >= settings_for(platform).coalesce_after && mergeable(message.kind)) {
     // Into this environment's newest queued reply, even if a card update follows it (the card
-    // shows the newest state anyway).
-    if (Item* last = waiting_in(ch, ch.last_reply_of, env)) {
+    // shows the newest state anyway), when that reply is routine progress too: a ready, failed,
+    // interruption or expiry notice stands on its own with its buttons, never inside a digest.
+    if (Item* last = waiting_in(ch, ch.last_reply_of, env); last && mergeable(last->message.kind)) {
       if (last->merged.empty()) last->merged.push_back(last->message);
       last->merged.push_back(message);
       last->message = std::move(message);

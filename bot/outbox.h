@@ -8,9 +8,11 @@
 //   Retry-After, and capped exponential backoff on retryable errors. Nothing is dropped for being
 //   slow: messages wait.
 // - Coalescing: a card update that is still queued is replaced by a newer one for the same card;
-//   when a channel's queue is longer than `coalesce_after`, a new reply for an environment is
-//   merged into that environment's last queued reply, which then goes out as one digest listing
-//   every update in order. Nothing is dropped.
+//   when a channel's queue is longer than `coalesce_after`, a routine reply (progress, update,
+//   requested, queued, warnings) for an environment is merged into that environment's newest
+//   queued reply if it is routine too, which then goes out as one digest listing every update in
+//   order. Ready, failed, interruption, expiry and other notices always stand alone. A queued
+//   lazy card absorbs later refreshes of the same card. Nothing is dropped.
 // - Keyed replies: a reply with a key (e.g. grouped warnings) is posted once in the thread and
 //   edited in place afterwards, like the card.
 // - Permanent errors (unauthorized, invalid_argument) are logged and counted, and the queue moves on.
