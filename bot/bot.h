@@ -79,14 +79,6 @@ class Bot final : public EventSink {
   // Writes pending state now (shutdown); normally state is written once per loop turn (or
   // settings.state_save_delay).
   void flush_state();
-  // Input positions kept with the state (see Registry::input_position); setting one saves state.
-  std::optional<std::int64_t> input_position(const std::string& input) const {
-    return registry_.input_position(input);
-  }
-  void set_input_position(const std::string& input, std::int64_t next) {
-    registry_.set_input_position(input, next);
-    save();
-  }
   // Asks for a snapshot even without a change (input was consumed whose offsets wait for one).
   void request_save() { save(); }
 

@@ -265,17 +265,6 @@ AuditRecord audit_from_json(const json& j) {
 
 json audit_record_json(const AuditRecord& a) { return audit_to_json(a); }
 
-std::optional<std::int64_t> Registry::input_position(const std::string& input) const {
-  auto it = input_positions_.find(input);
-  if (it == input_positions_.end()) return std::nullopt;
-  return it->second;
-}
-
-void Registry::set_input_position(const std::string& input, std::int64_t next) {
-  auto& v = input_positions_[input];
-  v = std::max(v, next);
-}
-
 const std::string* Registry::adapter_state(const std::string& key) const {
   auto it = adapter_state_.find(key);
   return it == adapter_state_.end() ? nullptr : &it->second;
@@ -320,7 +309,6 @@ std::string Registry::snapshot() const {
               {"budgetAlerts", budget_alerts_},
               {"adapterState", adapter_state_},
               {"outbox", outbox_journal_},
-              {"inputPositions", input_positions_},
               {"environments", envs},
               {"nodes", nodes},
               {"clusterEvents", events},
@@ -362,9 +350,6 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
     if (j.contains("outbox")) r.outbox_journal_ = j.at("outbox");
-    if (j.contains("inputPositions")) {
-      r.input_positions_ = j.at("inputPositions").get<std::map<std::string, std::int64_t>>();
-    }
     if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {
       r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};

@@ -2,7 +2,6 @@
 // Registry: what runbot knows — environments, the nodes they run on, recent cluster events and
 // interruptions, learned provisioning times. Fed by commands and events; snapshotted to a
 // StateStore. Owned by Bot; used on the bot's executor only (not thread-safe by design).
-#include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
@@ -117,12 +116,6 @@ class Registry {
   void set_adapter_state(const std::string& key, std::string value);
   const std::map<std::string, std::string>& adapter_states() const { return adapter_state_; }
 
-  // How far each input (a Kafka topic partition: "<topic>/<partition>") has been applied: the
-  // next offset to apply. Records below it are already in this state, so a redelivery after a
-  // crash is skipped exactly, however many records it spans.
-  std::optional<std::int64_t> input_position(const std::string& input) const;
-  void set_input_position(const std::string& input, std::int64_t next);
-
   // The outbox journal (Outbox::journal()) as of the last snapshot; null when none.
   const nlohmann::json& outbox_journal() const { return outbox_journal_; }
   void set_outbox_journal(nlohmann::json journal) { outbox_journal_ = std::move(journal); }
@@ -151,7 +144,6 @@ class Registry {
   std::set<std::string> budget_alerts_;
   std::map<std::string, std::string> adapter_state_;
   nlohmann::json outbox_journal_;
-  std::map<std::string, std::int64_t> input_positions_;
 };
 
 }  // namespace runbot::bot

@@ -39,15 +39,6 @@ bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::a
   self->sink_ = &sink;
   KafkaEventSource* raw = self.get();
   auto handler = [raw](const Record& record) -> bot::Status {
-    std::string input;
-    if (raw->position_get_) {
-      input = record.topic + "/" + std::to_string(record.partition);
-      if (auto applied = raw->position_get_(input); applied && record.offset < *applied) {
-        ++raw->redelivered_skipped_;
-        if (raw->after_record_) raw->after_record_();
-        return bot::ok();
-      }
-    }
     if (record.topic == raw->events_topic_) {
       auto event = decode_lifecycle(record);
       if (!event) return event.error();
@@ -57,7 +48,6 @@ bot::Result<std::unique_ptr<KafkaEventSource>> KafkaEventSource::create(boost::a
       if (!event) return event.error();
       raw->sink_->on_cluster(*event);
     }
-    if (raw->position_set_) raw->position_set_(input, record.offset + 1);
     if (raw->after_record_) raw->after_record_();
     return bot::ok();
   };

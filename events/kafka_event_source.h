@@ -12,10 +12,8 @@
 // Ownership: owned by bot/app; borrows the sink, which must outlive it. Threading: the sink is
 // called on the loop thread of `io`; all methods must be called there. Errors: create() fails
 // like KafkaConsumer::create.
-#include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "bot/event_sink.h"
@@ -37,17 +35,6 @@ class KafkaEventSource : public bot::EventSource {
                                                                bool defer_offsets = false);
   // Runs after each record the sink accepted (bot/app: request a state snapshot).
   void set_after_record(std::function<void()> cb) { after_record_ = std::move(cb); }
-  // Where the sink's state says each partition has been applied up to ("<topic>/<partition>" ->
-  // next offset). A record below it is a redelivery of something already in the state (a crash
-  // between the state write and the offset commit) and is skipped, counted in
-  // redelivered_skipped(); each handled record moves its partition's position on.
-  using PositionGet = std::function<std::optional<std::int64_t>(const std::string&)>;
-  using PositionSet = std::function<void(const std::string&, std::int64_t)>;
-  void set_positions(PositionGet get, PositionSet set) {
-    position_get_ = std::move(get);
-    position_set_ = std::move(set);
-  }
-  std::uint64_t redelivered_skipped() const { return redelivered_skipped_; }
 
   // Totals plus lag_by_topic: one entry per subscribed topic (lag -1 until known).
   bot::EventSourceStats stats() const override;
@@ -62,9 +49,6 @@ class KafkaEventSource : public bot::EventSource {
   std::string events_topic_;
   bot::EventSink* sink_ = nullptr;
   std::function<void()> after_record_;
-  PositionGet position_get_;
-  PositionSet position_set_;
-  std::uint64_t redelivered_skipped_ = 0;
   std::unique_ptr<KafkaConsumer> consumer_;
 };
 

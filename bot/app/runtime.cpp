@@ -227,10 +227,6 @@ int run(const RunOptions& opts, Options mode) {
       return [source, mark] { source->consumer().commit_through(mark); };
     };
     source->set_after_record([b = the_bot.get()] { b->request_save(); });
-    source->set_positions([b = the_bot.get()](const std::string& in) { return b->input_position(in); },
-                          [b = the_bot.get()](const std::string& in, std::int64_t next) {
-                            b->set_input_position(in, next);
-                          });
     if (prov.provisioner) {
       auto* p = prov.provisioner.get();
       hooks.provisioner_status = [p] { return provisioner_summary(*p); };

@@ -44,8 +44,6 @@ TEST(Registry, SnapshotRestoresEverythingItSaved) {
   r.set_adapter_state("teams/conv/19:abc@thread.tacv2", R"({"serviceUrl":"https://smba.example/"})");
   r.set_adapter_state("teams/conv/gone", "x");
   r.set_adapter_state("teams/conv/gone", "");
-  r.set_input_position("runbot.cluster-events/3", 42);
-  r.set_input_position("runbot.cluster-events/3", 17);  // never moves back
   auto restored = Registry::restore(r.snapshot());
   ASSERT_TRUE(restored.has_value()) << restored.error().message;
   EXPECT_EQ(*restored, r);
@@ -53,8 +51,6 @@ TEST(Registry, SnapshotRestoresEverythingItSaved) {
   ASSERT_NE(restored->adapter_state("teams/conv/19:abc@thread.tacv2"), nullptr);
   EXPECT_EQ(*restored->adapter_state("teams/conv/19:abc@thread.tacv2"), R"({"serviceUrl":"https://smba.example/"})");
   EXPECT_EQ(restored->adapter_state("teams/conv/gone"), nullptr) << "an empty value erases";
-  EXPECT_EQ(restored->input_position("runbot.cluster-events/3"), 42);
-  EXPECT_EQ(restored->input_position("runbot.events/0"), std::nullopt);
   EXPECT_FALSE(restored->remember_cluster_event({TimePoint{}, ev, {}})) << "dedupe memory survives a restart";
 }
 

@@ -59,8 +59,7 @@ void poison_records_go_to_the_dead_letter_topic(const KafkaSettings& settings, c
 
 // With deferred offsets, a KafkaEventSource commits only through the checkpoints it was told
 // to: records handled after the last commit_through() (a poison one included) are delivered
-// again to the next consumer of the group; those before it are not; and of the redelivered ones,
-// those below the sink's applied position are skipped.
+// again to the next consumer of the group; those before it are not.
 void deferred_offsets_commit_only_through_checkpoints(const KafkaSettings& settings, const std::string& group);
 
 // A valid NTH webhook body (toJson template) with the given EventID, node ip-10-0-3-17.
