@@ -87,6 +87,8 @@ struct KafkaConsumer::Impl {
   std::map<PartitionKey, std::int64_t> handled;
   std::deque<std::pair<std::uint64_t, std::map<PartitionKey, std::int64_t>>> marks;
   std::uint64_t mark_seq = 0;
+  // Where each partition's fetch last reached its end (end-of-partition events).
+  std::map<PartitionKey, std::int64_t> at_end;
   std::shared_ptr<int> alive = std::make_shared<int>(0);
 
   Impl(boost::asio::io_context& ctx, std::string group, Handler h, ConsumerOptions opts)
@@ -135,7 +137,11 @@ struct KafkaConsumer::Impl {
       if (closed) return;
       detail::MessagePtr msg{rd_kafka_consumer_poll(rk.get(), 0)};
       if (!msg) return;
-      if (msg->err) {
+      if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // Nothing to consume there: the position is known even though no record came (a
+        // restart with everything committed), so lag() can say 0 instead of unknown.
+        if (msg->rkt) at_end[PartitionKey{rd_kafka_topic_name(msg->rkt), msg->partition}] = msg->offset;
+      } else if (msg->err) {
         on_consumer_error(*msg);
       } else {
         handle(*msg);
@@ -321,6 +327,7 @@ struct KafkaConsumer::Impl {
       // Eager protocol: everything is revoked; stored offsets are committed by auto-commit.
       // Records held behind a DLQ delivery are dropped: the next owner fetches them again.
       ++self->generation;
+      self->at_end.clear();
       if (!self->held.empty()) {
         log().info("kafka partitions revoked while waiting for dead-letter deliveries group={} partitions={}",
                    self->group_id, self->held.size());
@@ -352,8 +359,14 @@ struct KafkaConsumer::Impl {
       // Cached from fetch responses: never blocks.
       if (rd_kafka_get_watermark_offsets(rk.get(), p.topic, p.partition, &low, &high) != 0 || high < 0) continue;
       std::int64_t behind = -1;
-      if (p.offset >= 0) {
-        behind = std::max<std::int64_t>(0, high - p.offset);
+      std::int64_t position = p.offset;
+      if (position < 0) {
+        // Nothing consumed from it yet in this run: its end, if the fetch reached it.
+        auto end = at_end.find(PartitionKey{p.topic, p.partition});
+        if (end != at_end.end()) position = end->second;
+      }
+      if (position >= 0) {
+        behind = std::max<std::int64_t>(0, high - position);
       } else if (low >= 0 && low == high) {
         behind = 0;  // empty partition, nothing consumed yet
       }

@@ -23,7 +23,8 @@
 // must be idempotent.
 //
 // Config: enable.auto.commit=true, enable.auto.offset.store=false, auto.offset.reset=earliest,
-// partition.assignment.strategy=range,roundrobin (eager), enable.partition.eof=false,
+// partition.assignment.strategy=range,roundrobin (eager), enable.partition.eof=true (an idle
+// partition's lag is then 0, not unknown, even when nothing was consumed from it in this run),
 // session.timeout.ms=settings.session_timeout, allow.auto.create.topics=true.
 //
 // Ownership and threading: owned by its binding (KafkaEventSource, KafkaJobSource) or by bot/app;

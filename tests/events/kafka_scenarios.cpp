@@ -352,4 +352,26 @@ void deferred_offsets_commit_only_through_checkpoints(const KafkaSettings& setti
   ASSERT_TRUE((*source)->close());
 }
 
+void an_idle_restart_knows_its_lag(const KafkaSettings& settings, const std::string& group) {
+  boost::asio::io_context io;
+  const std::string topic = settings.topics.cluster_events;
+  produce_all(io, settings, topic, {{"ip-10-0-3-17.ec2.internal", nth_body("idle-1"), {}}});
+  {
+    RecordingSink sink;
+    auto source = KafkaEventSource::create(io, settings, sink, group);
+    ASSERT_TRUE(source) << source.error().message;
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() == 1; }, std::chrono::seconds(60)));
+    ASSERT_TRUE((*source)->close());
+  }
+  RecordingSink sink;
+  auto source = KafkaEventSource::create(io, settings, sink, group);
+  ASSERT_TRUE(source) << source.error().message;
+  EXPECT_TRUE(run_until(io, [&] {
+    return (*source)->consumer().assigned_partitions() > 0 && (*source)->stats().lag == 0;
+  }, std::chrono::seconds(30))) << "lag=" << (*source)->stats().lag << ": unknown although nothing is left to read";
+  EXPECT_TRUE(sink.cluster.empty());
+  EXPECT_EQ((*source)->stats().skipped_invalid, 0u) << "end-of-partition is not an error";
+  ASSERT_TRUE((*source)->close());
+}
+
 }  // namespace runbot::events::testing
