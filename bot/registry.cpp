@@ -309,6 +309,7 @@ std::string Registry::snapshot() const {
               {"budgetAlerts", budget_alerts_},
               {"adapterState", adapter_state_},
               {"outbox", outbox_journal_},
+              {"inputPositions", input_positions_},
               {"environments", envs},
               {"nodes", nodes},
               {"clusterEvents", events},
@@ -350,6 +351,7 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
     if (j.contains("outbox")) r.outbox_journal_ = j.at("outbox");
+    if (j.contains("inputPositions")) r.input_positions_ = j.at("inputPositions");
     if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {
       r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};

@@ -119,6 +119,10 @@ class Registry {
   // The outbox journal (Outbox::journal()) as of the last snapshot; null when none.
   const nlohmann::json& outbox_journal() const { return outbox_journal_; }
   void set_outbox_journal(nlohmann::json journal) { outbox_journal_ = std::move(journal); }
+  // How far each input partition had been applied when the snapshot was taken (opaque to the
+  // registry: the event source's positions), so a restart does not apply re-read input twice.
+  const nlohmann::json& input_positions() const { return input_positions_; }
+  void set_input_positions(nlohmann::json positions) { input_positions_ = std::move(positions); }
 
   // Snapshot for the StateStore, and back. A snapshot from a newer, unknown format is an Error.
   std::string snapshot() const;
@@ -144,6 +148,7 @@ class Registry {
   std::set<std::string> budget_alerts_;
   std::map<std::string, std::string> adapter_state_;
   nlohmann::json outbox_journal_;
+  nlohmann::json input_positions_;
 };
 
 }  // namespace runbot::bot
