@@ -87,6 +87,8 @@ class Registry {
   // Remembers a cluster event (bounded history) and returns whether it is new: the same
   // dedupe key seen before means a redelivery that must not be announced twice.
   bool remember_cluster_event(const ClusterEventRecord& record);
+  // Dedupe memory only (the last kMaxClusterKeys keys), for keys of events no longer listed.
+  void remember_cluster_key(const std::string& key);
   const std::deque<ClusterEventRecord>& cluster_events() const { return cluster_events_; }
 
   // Lifecycle event ids already applied (at-least-once delivery makes repeats normal).
@@ -132,6 +134,9 @@ class Registry {
 
   static constexpr size_t kMaxClusterEvents = 500;
   static constexpr size_t kMaxLifecycleIds = 4096;
+  // Dedupe keys of cluster events, kept longer than the events themselves: a duplicate can be
+  // consumed thousands of records after its original when a catch-up interleaves partitions.
+  static constexpr size_t kMaxClusterKeys = 4096;
   static constexpr size_t kMaxAuditRecords = 1000;
 
  private:
@@ -139,6 +144,7 @@ class Registry {
   std::map<NodeName, NodeRecord> nodes_;
   std::deque<ClusterEventRecord> cluster_events_;
   std::set<std::string> cluster_keys_;
+  std::deque<std::string> cluster_key_order_;
   std::deque<std::string> lifecycle_order_;
   std::set<std::string> lifecycle_ids_;
   std::map<AppName, Duration> provisioning_times_;
