@@ -639,7 +639,16 @@ TEST(CrashRecovery, SigkillInTheMiddleOfTenThousandEventsAnnouncesEverythingExac
               static_cast<long>(std::count_if(plan.begin(), plan.end(), [](const Planned& p) { return p.what == What::duplicate; })),
               expected_total, expected_thread, oncall_markers.size(), first_start_s, kill_s, produced_at_kill, seen_at_kill,
               reconnect_s, caught_up_s, created_messages, edits, lookups, dead.size(), dlq_twice, seconds_since(t0));
-  if (HasFailure()) std::printf("runbot's log (tail):\n%s\n", tail_of(log_path, 12000).c_str());
+  if (HasFailure()) {
+    // Every message Slack shows, with its delivery id, next to runbot's log for the post-mortem.
+    std::ofstream dump(dir / "slack-posted.txt");
+    for (const auto& p : fake.posted) {
+      dump << p.ts << " " << p.channel << " thread=" << p.thread_ts << " meta=" << p.metadata.dump() << " text="
+           << p.text.substr(0, 300) << "\n";
+    }
+    std::printf("runbot's log (tail):\n%s\nfull log and every Slack message in %s\n", tail_of(log_path, 12000).c_str(),
+                dir.c_str());
+  }
 
   runbot.terminate();
   (void)(*producer)->flush(5s);
