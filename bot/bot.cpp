@@ -277,6 +277,7 @@ void Bot::flush_state() {
   std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
   const std::uint64_t mark = outbox_.journal_mark();
   registry_.set_outbox_journal(outbox_.journal());
+  if (hooks_.input_positions) registry_.set_input_positions(hooks_.input_positions());
   auto s = store_->save(registry_.snapshot());
   if (s) {
     // Announcements in this snapshot may go out now; input offsets behind it may be committed.

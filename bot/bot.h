@@ -41,6 +41,9 @@ struct BotHooks {
   // Called as each snapshot is taken; the function it returns runs once that snapshot (and every
   // earlier one) is durable. The Kafka event source uses it to commit offsets behind the state.
   std::function<std::function<void()>()> state_checkpoint;
+  // How far the input has been applied, saved in every snapshot (Registry::input_positions):
+  // with it a restart skips re-read records the restored state already holds, however many.
+  std::function<nlohmann::json()> input_positions;
 };
 
 class Bot final : public EventSink {

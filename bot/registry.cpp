@@ -176,12 +176,18 @@ bool Registry::remember_cluster_event(const ClusterEventRecord& record) {
   const std::string& key = record.event.dedupe_key;
   if (!key.empty() && cluster_keys_.count(key)) return false;
   cluster_events_.push_back(record);
-  if (!key.empty()) cluster_keys_.insert(key);
-  while (cluster_events_.size() > kMaxClusterEvents) {
-    cluster_keys_.erase(cluster_events_.front().event.dedupe_key);
-    cluster_events_.pop_front();
-  }
+  if (cluster_events_.size() > kMaxClusterEvents) cluster_events_.pop_front();
+  remember_cluster_key(key);
   return true;
+}
+
+void Registry::remember_cluster_key(const std::string& key) {
+  if (key.empty() || !cluster_keys_.insert(key).second) return;
+  cluster_key_order_.push_back(key);
+  while (cluster_key_order_.size() > kMaxClusterKeys) {
+    cluster_keys_.erase(cluster_key_order_.front());
+    cluster_key_order_.pop_front();
+  }
 }
 
 bool Registry::seen_lifecycle(const std::string& id) const { return lifecycle_ids_.count(id) > 0; }
@@ -309,10 +315,12 @@ std::string Registry::snapshot() const {
               {"budgetAlerts", budget_alerts_},
               {"adapterState", adapter_state_},
               {"outbox", outbox_journal_},
+              {"inputPositions", input_positions_},
               {"environments", envs},
               {"nodes", nodes},
               {"clusterEvents", events},
               {"lifecycleIds", lifecycle_order_},
+              {"clusterKeys", cluster_key_order_},
               {"provisioningMs", times}}
       .dump();
 }
@@ -335,12 +343,21 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& e : n.at("envs")) rec.envs.insert(EnvId{e.get<std::string>()});
       r.nodes_[info->name] = std::move(rec);
     }
+    // Keys first, oldest first (snapshots before "clusterKeys" have only the events' own keys).
+    const bool with_keys = j.contains("clusterKeys");
+    if (with_keys) {
+      for (const auto& k : j.at("clusterKeys")) r.remember_cluster_key(k.get<std::string>());
+    }
     for (const auto& c : j.at("clusterEvents")) {
       auto ev = cluster_event_from_json(c.at("event"));
       if (!ev) return ev.error();
       ClusterEventRecord rec{from_millis(c.at("received").get<std::int64_t>()), *ev, {}};
       for (const auto& e : c.at("affected")) rec.affected.emplace_back(e.get<std::string>());
-      r.remember_cluster_event(rec);
+      if (with_keys) {
+        r.cluster_events_.push_back(std::move(rec));  // its key is among the keys already
+      } else {
+        r.remember_cluster_event(rec);
+      }
     }
     for (const auto& id : j.at("lifecycleIds")) r.mark_lifecycle(id.get<std::string>());
     if (j.contains("pending")) {
@@ -350,6 +367,7 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
     if (j.contains("outbox")) r.outbox_journal_ = j.at("outbox");
+    if (j.contains("inputPositions")) r.input_positions_ = j.at("inputPositions");
     if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {
       r.provisioning_times_[AppName{app}] = Duration{d.get<std::int64_t>()};

@@ -87,6 +87,8 @@ class Registry {
   // Remembers a cluster event (bounded history) and returns whether it is new: the same
   // dedupe key seen before means a redelivery that must not be announced twice.
   bool remember_cluster_event(const ClusterEventRecord& record);
+  // Dedupe memory only (the last kMaxClusterKeys keys), for keys of events no longer listed.
+  void remember_cluster_key(const std::string& key);
   const std::deque<ClusterEventRecord>& cluster_events() const { return cluster_events_; }
 
   // Lifecycle event ids already applied (at-least-once delivery makes repeats normal).
@@ -119,6 +121,10 @@ class Registry {
   // The outbox journal (Outbox::journal()) as of the last snapshot; null when none.
   const nlohmann::json& outbox_journal() const { return outbox_journal_; }
   void set_outbox_journal(nlohmann::json journal) { outbox_journal_ = std::move(journal); }
+  // How far each input partition had been applied when the snapshot was taken (opaque to the
+  // registry: the event source's positions), so a restart does not apply re-read input twice.
+  const nlohmann::json& input_positions() const { return input_positions_; }
+  void set_input_positions(nlohmann::json positions) { input_positions_ = std::move(positions); }
 
   // Snapshot for the StateStore, and back. A snapshot from a newer, unknown format is an Error.
   std::string snapshot() const;
@@ -128,6 +134,9 @@ class Registry {
 
   static constexpr size_t kMaxClusterEvents = 500;
   static constexpr size_t kMaxLifecycleIds = 4096;
+  // Dedupe keys of cluster events, kept longer than the events themselves: a duplicate can be
+  // consumed thousands of records after its original when a catch-up interleaves partitions.
+  static constexpr size_t kMaxClusterKeys = 4096;
   static constexpr size_t kMaxAuditRecords = 1000;
 
  private:
@@ -135,6 +144,7 @@ class Registry {
   std::map<NodeName, NodeRecord> nodes_;
   std::deque<ClusterEventRecord> cluster_events_;
   std::set<std::string> cluster_keys_;
+  std::deque<std::string> cluster_key_order_;
   std::deque<std::string> lifecycle_order_;
   std::set<std::string> lifecycle_ids_;
   std::map<AppName, Duration> provisioning_times_;
@@ -144,6 +154,7 @@ class Registry {
   std::set<std::string> budget_alerts_;
   std::map<std::string, std::string> adapter_state_;
   nlohmann::json outbox_journal_;
+  nlohmann::json input_positions_;
 };
 
 }  // namespace runbot::bot

@@ -87,6 +87,13 @@ struct KafkaConsumer::Impl {
   std::map<PartitionKey, std::int64_t> handled;
   std::deque<std::pair<std::uint64_t, std::map<PartitionKey, std::int64_t>>> marks;
   std::uint64_t mark_seq = 0;
+  // positions(): next offset after each partition's last completely handled record.
+  Positions done;
+  // skip_applied(): records below these were applied to the state this run started from.
+  Positions applied;
+  std::set<PartitionKey> applied_unchecked;  // not yet compared with the partition's end
+  // Where each partition's fetch last reached its end (end-of-partition events).
+  Positions at_end;
   std::shared_ptr<int> alive = std::make_shared<int>(0);
 
   Impl(boost::asio::io_context& ctx, std::string group, Handler h, ConsumerOptions opts)
@@ -115,8 +122,8 @@ struct KafkaConsumer::Impl {
       log().warn("kafka consumer close group={} error={}", group_id, rd_kafka_err2name(err));
       return detail::to_error(err, "kafka consumer close (group " + group_id + ")");
     }
-    log().info("kafka consumer closed group={} consumed={} skipped_invalid={} dead_lettered={}", group_id,
-               stats.consumed, stats.skipped_invalid, stats.dead_lettered);
+    log().info("kafka consumer closed group={} consumed={} skipped_invalid={} dead_lettered={} skipped_applied={}",
+               group_id, stats.consumed, stats.skipped_invalid, stats.dead_lettered, stats.skipped_applied);
     return bot::ok();
   }
 
@@ -135,7 +142,11 @@ struct KafkaConsumer::Impl {
       if (closed) return;
       detail::MessagePtr msg{rd_kafka_consumer_poll(rk.get(), 0)};
       if (!msg) return;
-      if (msg->err) {
+      if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // Nothing to consume there: the position is known even though no record came (a
+        // restart with everything committed), so lag() can say 0 instead of unknown.
+        if (msg->rkt) at_end[PartitionKey{rd_kafka_topic_name(msg->rkt), msg->partition}] = msg->offset;
+      } else if (msg->err) {
         on_consumer_error(*msg);
       } else {
         handle(*msg);
@@ -178,6 +189,27 @@ struct KafkaConsumer::Impl {
 
   // Runs the handler; returns false if the record went to the DLQ path (partition now held).
   bool process(Record record) {
+    if (!applied.empty()) {
+      auto a = applied.find(PartitionKey{record.topic, record.partition});
+      if (a != applied.end() && applied_unchecked.erase(a->first) > 0) {
+        // A partition that ends before the saved position is not the one the state saw (the
+        // topic was deleted and created again): skipping would drop its records.
+        std::int64_t low = -1, high = -1;
+        if (rd_kafka_get_watermark_offsets(rk.get(), record.topic.c_str(), record.partition, &low, &high) == 0 &&
+            high >= 0 && high < a->second) {
+          log().warn("kafka partition ends before the position the state holds, not skipping group={} topic={} "
+                     "partition={} end={} state_position={}", group_id, record.topic, record.partition, high,
+                     a->second);
+          applied.erase(a);
+          a = applied.end();
+        }
+      }
+      if (a != applied.end() && record.offset < a->second) {
+        ++stats.skipped_applied;
+        store(record);
+        return true;
+      }
+    }
     ++stats.consumed;
     bot::Status st = handler(record);
     stats.last_record = wall_now();
@@ -208,6 +240,8 @@ struct KafkaConsumer::Impl {
 
   void store(const Record& record) {
     if (closed) return;
+    auto& position = done[PartitionKey{record.topic, record.partition}];
+    position = std::max(position, record.offset + 1);
     if (options.defer_offset_store) {
       auto& next = handled[PartitionKey{record.topic, record.partition}];
       next = std::max(next, record.offset + 1);
@@ -321,6 +355,7 @@ struct KafkaConsumer::Impl {
       // Eager protocol: everything is revoked; stored offsets are committed by auto-commit.
       // Records held behind a DLQ delivery are dropped: the next owner fetches them again.
       ++self->generation;
+      self->at_end.clear();
       if (!self->held.empty()) {
         log().info("kafka partitions revoked while waiting for dead-letter deliveries group={} partitions={}",
                    self->group_id, self->held.size());
@@ -352,8 +387,14 @@ struct KafkaConsumer::Impl {
       // Cached from fetch responses: never blocks.
       if (rd_kafka_get_watermark_offsets(rk.get(), p.topic, p.partition, &low, &high) != 0 || high < 0) continue;
       std::int64_t behind = -1;
-      if (p.offset >= 0) {
-        behind = std::max<std::int64_t>(0, high - p.offset);
+      std::int64_t position = p.offset;
+      if (position < 0) {
+        // Nothing consumed from it yet in this run: its end, if the fetch reached it.
+        auto end = at_end.find(PartitionKey{p.topic, p.partition});
+        if (end != at_end.end()) position = end->second;
+      }
+      if (position >= 0) {
+        behind = std::max<std::int64_t>(0, high - position);
       } else if (low >= 0 && low == high) {
         behind = 0;  // empty partition, nothing consumed yet
       }
@@ -446,6 +487,19 @@ std::size_t KafkaConsumer::deferred_partitions() const {
     for (const auto& [key, offset] : m.second) parts.insert(key);
   }
   return parts.size();
+}
+KafkaConsumer::Positions KafkaConsumer::positions() const { return impl_->done; }
+void KafkaConsumer::skip_applied(Positions applied) {
+  if (!applied.empty()) log().info("kafka consumer group={} skips records its state already holds partitions={}",
+                                   impl_->group_id, applied.size());
+  // Until this run handles them, those partitions stay applied as far as the state says.
+  for (const auto& [key, offset] : applied) {
+    auto& position = impl_->done[key];
+    position = std::max(position, offset);
+  }
+  impl_->applied_unchecked.clear();
+  for (const auto& [key, offset] : applied) impl_->applied_unchecked.insert(key);
+  impl_->applied = std::move(applied);
 }
 void KafkaConsumer::pause() { impl_->set_paused(true); }
 void KafkaConsumer::resume() { impl_->set_paused(false); }

@@ -23,7 +23,8 @@
 // must be idempotent.
 //
 // Config: enable.auto.commit=true, enable.auto.offset.store=false, auto.offset.reset=earliest,
-// partition.assignment.strategy=range,roundrobin (eager), enable.partition.eof=false,
+// partition.assignment.strategy=range,roundrobin (eager), enable.partition.eof=true (an idle
+// partition's lag is then 0, not unknown, even when nothing was consumed from it in this run),
 // session.timeout.ms=settings.session_timeout, allow.auto.create.topics=true.
 //
 // Ownership and threading: owned by its binding (KafkaEventSource, KafkaJobSource) or by bot/app;
@@ -67,6 +68,7 @@ struct ConsumerStats {
   std::uint64_t skipped_invalid = 0;  // of those, records whose handler returned an error
   std::uint64_t dead_lettered = 0;    // of those, records confirmed delivered to the DLQ
   std::uint64_t dead_letter_retries = 0;  // DLQ deliveries that failed (each produced again later)
+  std::uint64_t skipped_applied = 0;  // records below skip_applied() positions, not handed over
   std::size_t held_partitions = 0;    // partitions paused behind a DLQ delivery right now
   std::int64_t lag = -1;              // sum over assigned partitions of high watermark - position
   std::optional<bot::TimePoint> last_record;  // wall-clock time the last record was handled
@@ -93,6 +95,8 @@ struct ConsumerOptions {
 class KafkaConsumer {
  public:
   using Handler = std::function<bot::Status(const Record&)>;
+  // Per (topic, partition): an offset (the next record to handle).
+  using Positions = std::map<std::pair<std::string, std::int32_t>, std::int64_t>;
 
   // With options.dead_letter.enabled the consumer also owns an idempotent KafkaProducer built
   // from `settings` (same brokers and pass-through properties) for the DLQ.
@@ -128,6 +132,18 @@ class KafkaConsumer {
   void commit_through(std::uint64_t mark);
   // Offsets handled but not stored yet (deferred), over all partitions.
   std::size_t deferred_partitions() const;
+
+  // Per partition, the offset after the last record whose handling is complete (handler ok, or
+  // confirmed in the DLQ): what a state snapshot taken now has applied. Kept with the state, it
+  // tells the next run which re-read records that state already holds.
+  Positions positions() const;
+  // Records below `applied` (positions() saved with the state this run started from) had their
+  // effects in that state: after a crash they are read again (committed offsets lag the state),
+  // but are not handed to the handler nor dead-lettered again; their offsets are stored as if
+  // handled, and they count in ConsumerStats::skipped_applied. A partition whose end is below
+  // its saved position (deleted and created again since) is not skipped. Call before records
+  // arrive.
+  void skip_applied(Positions applied);
 
   ConsumerStats stats() const;
   // Partitions currently assigned to this member (after the group join completes).

@@ -111,7 +111,8 @@ std::map<std::string, std::string> consumer_properties(const KafkaSettings& sett
           {"auto.offset.reset", "earliest"},
           // Eager assignors: cooperative-sticky has known bugs in librdkafka 2.0.2.
           {"partition.assignment.strategy", "range,roundrobin"},
-          {"enable.partition.eof", "false"},
+          // End-of-partition events tell where an idle partition's fetch position is (lag 0).
+          {"enable.partition.eof", "true"},
           {"session.timeout.ms", std::to_string(settings.session_timeout.count())},
           {"allow.auto.create.topics", "true"}};
 }

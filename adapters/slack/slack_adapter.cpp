@@ -31,6 +31,8 @@ bool permanent(const bot::Error& e) { return e.code == bot::Errc::unauthorized |
 
 // Message metadata event type of runbot's posts; its payload holds the outbox delivery id.
 constexpr const char* kDeliveryEventType = "runbot_delivery";
+// Pages a delivery lookup follows (up to 50,000 replies of a thread, 10,000 channel messages).
+constexpr int kMaxLookupPages = 50;
 
 }  // namespace
 
@@ -580,19 +582,39 @@ struct SlackAdapter::Impl {
   // A message that may have been posted before a restart: look for its delivery id in the thread
   // (or the channel's recent history) first, and post only if it is not there.
   void post_once(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    look_for_delivery(std::move(req), std::move(parts), std::move(done), "", 1);
+  }
+
+  // One page of the lookup. Slack pages both methods (history newest first, replies root first,
+  // so a long thread's newest replies are on its last page): follow next_cursor until the
+  // delivery id is found or the pages run out.
+  void look_for_delivery(bot::PostRequest req, std::vector<json> parts,
+                         std::function<void(bot::Result<bot::PostResult>)> done, std::string cursor, int page) {
     const bool in_thread = !req.thread.empty();
     std::vector<std::pair<std::string, std::string>> fields{
         {"channel", req.channel.str()}, {"include_all_metadata", "true"}, {"limit", in_thread ? "1000" : "200"}};
     if (in_thread) fields.emplace_back("ts", req.thread);
+    if (!cursor.empty()) fields.emplace_back("cursor", cursor);
     const std::string method = in_thread ? "conversations.replies" : "conversations.history";
     api.call_form(method, fields, [this, req = std::move(req), parts = std::move(parts), done = std::move(done),
-                                   method](bot::Result<json> res) mutable {
+                                   method, page](bot::Result<json> res) mutable {
       if (res) {
         if (auto ts = find_delivery((*res)["messages"], req.delivery_id)) {
           ++stats.already_posted;
           log().info("slack: message found already posted, not sent again channel={} delivery={}",
                      req.channel.str(), req.delivery_id);
           return done(bot::PostResult{*ts, true});
+        }
+        std::string next;
+        if (const auto meta = res->find("response_metadata"); meta != res->end() && meta->is_object()) {
+          next = meta->value("next_cursor", "");
+        }
+        if (res->value("has_more", false) && !next.empty()) {
+          if (page < kMaxLookupPages) {
+            return look_for_delivery(std::move(req), std::move(parts), std::move(done), std::move(next), page + 1);
+          }
+          log().warn("slack: delivery not found in the first {} pages method={} channel={}; posting", page, method,
+                     req.channel.str());
         }
       } else {
         // Cannot look (missing history scope, outage): post anyway, at the risk of a repeat.

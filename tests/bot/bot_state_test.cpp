@@ -6,6 +6,8 @@
 #include <deque>
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 #include "bot/bot.h"
 #include "tests/support/fake_chat_adapter.h"
 #include "tests/support/recording_job_queue.h"
@@ -135,6 +137,28 @@ TEST_F(BotState, ACrashBeforeTheSnapshotIsDurableAnnouncesEverythingOnceAfterThe
   EXPECT_GE(chat.lookups, 1) << "the restored reply was looked up, not posted blindly";
   EXPECT_EQ(posts_with("[m2]"), 1u);
   EXPECT_EQ(outbox.pending(), 0u);
+}
+
+TEST_F(BotState, EverySnapshotCarriesHowFarTheInputWasAppliedAndARestoreGivesItBack) {
+  Outbox outbox(outbox_settings, clock, metrics);
+  auto bot = make_bot(Registry{}, outbox);
+  int applied = 0;
+  BotHooks hooks;
+  hooks.input_positions = [&applied] { return nlohmann::json{{"events", {{"0", applied}}}}; };
+  bot->set_hooks(std::move(hooks));
+  chat.say("up web 1");
+  applied = 7;
+  clock.advance(1s);
+  store.make_durable();
+  auto restored = Registry::restore(*store.durable_);
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(restored->input_positions(), (nlohmann::json{{"events", {{"0", 7}}}}))
+      << "taken with the snapshot, so it names exactly the input that state holds";
+  bot->on_lifecycle(progress("p1", "[m1]"));
+  applied = 8;
+  clock.advance(1s);
+  store.make_durable();
+  EXPECT_EQ(Registry::restore(*store.durable_)->input_positions()["events"]["0"], 8);
 }
 
 }  // namespace

@@ -54,6 +54,29 @@ TEST(Registry, SnapshotRestoresEverythingItSaved) {
   EXPECT_FALSE(restored->remember_cluster_event({TimePoint{}, ev, {}})) << "dedupe memory survives a restart";
 }
 
+TEST(Registry, ClusterDedupeRemembersMoreKeysThanEventsItLists) {
+  // A catch-up interleaves partitions: a duplicate can come thousands of records after its
+  // original, well beyond the 500 events the registry lists.
+  Registry r;
+  auto event = [](int i) {
+    ClusterEvent ev;
+    ev.dedupe_key = "k-" + std::to_string(i);
+    ev.kind = ClusterEventKind::other;
+    return ClusterEventRecord{TimePoint{} + std::chrono::seconds(i), ev, {}};
+  };
+  for (int i = 0; i < 3000; ++i) ASSERT_TRUE(r.remember_cluster_event(event(i)));
+  EXPECT_EQ(r.cluster_events().size(), Registry::kMaxClusterEvents);
+  EXPECT_FALSE(r.remember_cluster_event(event(0))) << "the oldest key is still known";
+  auto restored = Registry::restore(r.snapshot());
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(*restored, r);
+  EXPECT_FALSE(restored->remember_cluster_event(event(1))) << "and after a restart";
+  for (int i = 3000; i < 3000 + static_cast<int>(Registry::kMaxClusterKeys); ++i) {
+    ASSERT_TRUE(restored->remember_cluster_event(event(i)));
+  }
+  EXPECT_TRUE(restored->remember_cluster_event(event(2))) << "bounded: forgotten after kMaxClusterKeys newer keys";
+}
+
 TEST(Registry, CorruptSnapshotIsAClearError) {
   auto bad = Registry::restore("{\"version\":1,\"environments\":[{\"id\":\"x\"}]}");
   ASSERT_FALSE(bad.has_value());

@@ -52,6 +52,18 @@ TEST(KafkaMock, DeferredOffsetsAreCommittedOnlyThroughCheckpoints) {
   testing::deferred_offsets_commit_only_through_checkpoints(test_settings(broker->bootstrap_servers()), "runbot-bot");
 }
 
+TEST(KafkaMock, RecordsAppliedToTheSavedStateAreSkippedAfterARestart) {
+  auto broker = start_broker();
+  ASSERT_TRUE(broker);
+  testing::records_applied_to_the_state_are_not_handled_again(test_settings(broker->bootstrap_servers()), "runbot-bot");
+}
+
+TEST(KafkaMock, AConsumerRestartedWithNothingToReadKnowsItsLagIsZero) {
+  auto broker = start_broker();
+  ASSERT_TRUE(broker);
+  testing::an_idle_restart_knows_its_lag(test_settings(broker->bootstrap_servers()), "runbot-bot");
+}
+
 TEST(KafkaMock, FailingDeadLetterDeliveryHoldsThePartitionUntilItSucceeds) {
   auto broker = start_broker();
   ASSERT_TRUE(broker);

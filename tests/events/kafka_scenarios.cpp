@@ -352,4 +352,79 @@ void deferred_offsets_commit_only_through_checkpoints(const KafkaSettings& setti
   ASSERT_TRUE((*source)->close());
 }
 
+void records_applied_to_the_state_are_not_handled_again(const KafkaSettings& settings, const std::string& group) {
+  boost::asio::io_context io;
+  const std::string topic = settings.topics.cluster_events;
+  const std::string key = "ip-10-0-3-17.ec2.internal";  // one partition
+  produce_all(io, settings, topic, {{key, nth_body("applied-1"), {}}, {key, nth_body("applied-2"), {}}});
+  KafkaConsumer::Positions saved;
+  {
+    RecordingSink sink;
+    auto source = KafkaEventSource::create(io, settings, sink, group, /*defer_offsets=*/true);
+    ASSERT_TRUE(source) << source.error().message;
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() == 2; }, std::chrono::seconds(60)));
+    (*source)->consumer().commit_through((*source)->consumer().checkpoint());
+    // Handled and in the state (positions() saved with it), but never committed: a crash here.
+    produce_all(io, settings, topic,
+                {{key, nth_body("applied-3"), {}}, {key, std::string("not json"), {}}, {key, nth_body("applied-4"), {}}});
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() == 4 && (*source)->dead_lettered() == 1; },
+                          std::chrono::seconds(60)));
+    saved = (*source)->consumer().positions();
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved.begin()->first.first, topic);
+    ASSERT_TRUE((*source)->close());
+  }
+  // The next run starts from that state: the three records come again and are skipped.
+  produce_all(io, settings, topic, {{key, nth_body("applied-5"), {}}});
+  RecordingSink again;
+  auto source = KafkaEventSource::create(io, settings, again, group, /*defer_offsets=*/true);
+  ASSERT_TRUE(source) << source.error().message;
+  (*source)->consumer().skip_applied(saved);
+  ASSERT_TRUE(run_until(io, [&] { return !again.cluster.empty(); }, std::chrono::seconds(60)));
+  ASSERT_EQ(again.cluster.size(), 1u);
+  EXPECT_EQ(again.cluster[0].dedupe_key, "applied-5");
+  const ConsumerStats stats = (*source)->consumer().stats();
+  EXPECT_EQ(stats.skipped_applied, 3u) << "applied-3, the poison record and applied-4";
+  EXPECT_EQ(stats.consumed, 1u);
+  EXPECT_EQ(stats.dead_lettered, 0u) << "the poison record is in the DLQ already";
+  EXPECT_EQ((*source)->consumer().positions().at(saved.begin()->first), saved.begin()->second + 1);
+  (*source)->consumer().commit_through((*source)->consumer().checkpoint());
+  ASSERT_TRUE((*source)->close());
+
+  // Positions beyond a partition's end belong to an older incarnation of the topic (deleted and
+  // created again): nothing is skipped there.
+  RecordingSink fresh;
+  auto other = KafkaEventSource::create(io, settings, fresh, group + "-recreated", /*defer_offsets=*/true);
+  ASSERT_TRUE(other) << other.error().message;
+  KafkaConsumer::Positions beyond;
+  for (std::int32_t p = 0; p < 4; ++p) beyond[{topic, p}] = 1000000;
+  (*other)->consumer().skip_applied(beyond);
+  ASSERT_TRUE(run_until(io, [&] { return fresh.cluster.size() == 5; }, std::chrono::seconds(60)))
+      << "handled " << fresh.cluster.size() << " of the topic's 5 good records";
+  EXPECT_EQ((*other)->consumer().stats().skipped_applied, 0u);
+  ASSERT_TRUE((*other)->close());
+}
+
+void an_idle_restart_knows_its_lag(const KafkaSettings& settings, const std::string& group) {
+  boost::asio::io_context io;
+  const std::string topic = settings.topics.cluster_events;
+  produce_all(io, settings, topic, {{"ip-10-0-3-17.ec2.internal", nth_body("idle-1"), {}}});
+  {
+    RecordingSink sink;
+    auto source = KafkaEventSource::create(io, settings, sink, group);
+    ASSERT_TRUE(source) << source.error().message;
+    ASSERT_TRUE(run_until(io, [&] { return sink.cluster.size() == 1; }, std::chrono::seconds(60)));
+    ASSERT_TRUE((*source)->close());
+  }
+  RecordingSink sink;
+  auto source = KafkaEventSource::create(io, settings, sink, group);
+  ASSERT_TRUE(source) << source.error().message;
+  EXPECT_TRUE(run_until(io, [&] {
+    return (*source)->consumer().assigned_partitions() > 0 && (*source)->stats().lag == 0;
+  }, std::chrono::seconds(30))) << "lag=" << (*source)->stats().lag << ": unknown although nothing is left to read";
+  EXPECT_TRUE(sink.cluster.empty());
+  EXPECT_EQ((*source)->stats().skipped_invalid, 0u) << "end-of-partition is not an error";
+  ASSERT_TRUE((*source)->close());
+}
+
 }  // namespace runbot::events::testing

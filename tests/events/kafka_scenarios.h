@@ -61,6 +61,12 @@ void poison_records_go_to_the_dead_letter_topic(const KafkaSettings& settings, c
 // to: records handled after the last commit_through() (a poison one included) are delivered
 // again to the next consumer of the group; those before it are not.
 void deferred_offsets_commit_only_through_checkpoints(const KafkaSettings& settings, const std::string& group);
+// Records handled after the last commit but already applied to the saved state (positions()
+// kept with it) are read again after a restart and skipped (skip_applied), DLQ included.
+void records_applied_to_the_state_are_not_handled_again(const KafkaSettings& settings, const std::string& group);
+// A consumer restarted with every record committed consumes nothing, yet knows its lag is 0
+// (end-of-partition): runbot waits for that before it takes commands.
+void an_idle_restart_knows_its_lag(const KafkaSettings& settings, const std::string& group);
 
 // A valid NTH webhook body (toJson template) with the given EventID, node ip-10-0-3-17.
 std::string nth_body(const std::string& event_id);

@@ -350,7 +350,27 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
       }
     }
     if (!replies) std::reverse(messages.begin(), messages.end());
-    return record(200, {{"ok", true}, {"messages", messages}, {"has_more", false}});
+    // Pages as Slack does: at most `limit` messages (history defaults to 100, replies to 1000;
+    // neither returns more than 1000), the rest behind response_metadata.next_cursor.
+    std::size_t limit = replies ? 1000 : 100;
+    if (const std::string l = field("limit"); !l.empty()) {
+      try {
+        limit = std::clamp<std::size_t>(std::stoul(l), 1, 1000);
+      } catch (const std::exception&) {
+        return record(200, {{"ok", false}, {"error", "invalid_limit"}});
+      }
+    }
+    std::size_t from = 0;
+    if (const std::string c = field("cursor"); !c.empty()) {
+      if (c.rfind("page:", 0) != 0) return record(200, {{"ok", false}, {"error", "invalid_cursor"}});
+      from = std::min<std::size_t>(std::stoul(c.substr(5)), messages.size());
+    }
+    const std::size_t to = std::min(messages.size(), from + limit);
+    json page(json::value_t::array);
+    for (std::size_t i = from; i < to; ++i) page.push_back(std::move(messages[i]));
+    json res{{"ok", true}, {"messages", page}, {"has_more", to < messages.size()}};
+    if (to < messages.size()) res["response_metadata"] = {{"next_cursor", "page:" + std::to_string(to)}};
+    return record(200, res);
   }
   if (call.method == "chat.postEphemeral") {
     if (str(b, "user").empty()) return record(200, {{"ok", false}, {"error", "user_not_in_channel"}});

@@ -8,8 +8,10 @@
 //   POST /api/chat.postMessage | chat.update | chat.postEphemeral
 //   POST /respond/<id>               a response_url
 //   POST /api/conversations.history | conversations.replies   (form fields channel, ts, limit,
-//        include_all_metadata) over the messages posted so far, newest first / root first, with
-//        each message's `metadata` only when include_all_metadata=true (as Slack does)
+//        cursor, include_all_metadata) over the messages posted so far, newest first / root first,
+//        with each message's `metadata` only when include_all_metadata=true (as Slack does); at
+//        most `limit` per page (default 100 / 1000, at most 1000), has_more and
+//        response_metadata.next_cursor for the rest
 //   POST /api/users.info             form `user=U…` → the user object; profile.email only with the
 //                                    users:read.email scope; missing_scope without users:read;
 //                                    user_not_found for an unknown id

@@ -302,6 +302,45 @@ TEST_F(SlackAdapterTest, AResentMessageThatIsAlreadyThereIsNotPostedAgain) {
   EXPECT_EQ(adapter->stats().already_posted, 2u);
 }
 
+TEST_F(SlackAdapterTest, AResentMessageIsFoundBeyondTheFirstPageOfALongThreadOrABusyChannel) {
+  start_connected();
+  auto card_req = request();
+  card_req.delivery_id = "d-card";
+  auto card = post(card_req);
+  ASSERT_TRUE(card) << card.error().message;
+  // Slack returns a thread root first and 1000 messages a page at most: a reply posted after
+  // 1,200 others is on the second page. Channel history is newest first, 200 a page as asked:
+  // a root posted before 300 others is on the second page too.
+  auto filler = [&](const std::string& thread, int n) {
+    for (int i = 0; i < n; ++i) {
+      fake.posted.push_back({"C0003", "1714557700." + std::to_string(100000 + fake.posted.size()), thread, "filler", {}});
+    }
+  };
+  filler(card->message_id, 1200);
+  auto reply_req = request(card->message_id);
+  reply_req.delivery_id = "d-late-reply";
+  auto reply = post(reply_req);
+  ASSERT_TRUE(reply);
+  filler("", 300);
+
+  reply_req.maybe_delivered = true;
+  auto reply_again = post(reply_req);
+  ASSERT_TRUE(reply_again) << reply_again.error().message;
+  EXPECT_TRUE(reply_again->already_there) << "the reply is on the thread's second page";
+  EXPECT_EQ(reply_again->message_id, reply->message_id);
+  const auto replies = fake.calls_to("conversations.replies");
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[1].form.at("cursor"), "page:1000");
+
+  card_req.maybe_delivered = true;
+  auto card_again = post(card_req);
+  ASSERT_TRUE(card_again) << card_again.error().message;
+  EXPECT_TRUE(card_again->already_there) << "the root is on the channel's second page";
+  EXPECT_EQ(card_again->message_id, card->message_id);
+  EXPECT_EQ(fake.calls_to("conversations.history").size(), 2u);
+  EXPECT_EQ(fake.calls_to("chat.postMessage").size(), 2u) << "nothing posted twice";
+}
+
 TEST_F(SlackAdapterTest, RateLimitedPostIsRetryableWithRetryAfter) {
   start_connected();
   fake.rate_limit_next("chat.postMessage", 7);
