@@ -327,9 +327,12 @@ struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
       req.url = url;
       req.timeout = self->settings.timeout;
       req.headers.emplace_back("Authorization", "Bearer " + *tok);  // verbatim, as §3.5 asks
-      req.headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+      // A GET carries no body (call() is given null for it).
+      if (body != "null") {
+        req.headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+        req.body = body;
+      }
       req.headers.emplace_back("Accept", "application/json");
-      req.body = body;
       ++self->n_calls;
       const std::string used = *tok;
       self->http.request(std::move(req), [weak, what, method, url, conversation, body, retried,
@@ -451,6 +454,28 @@ void BotConnector::create_conversation(const std::string& service_url, json para
     return;
   impl_->call("create_conversation", "POST", connector_url(service_url, {}), "", std::move(params),
               std::move(done));
+}
+
+void BotConnector::get_member(const std::string& service_url, const std::string& conversation_id,
+                              const std::string& user_id, JsonCallback done) {
+  if (!impl_->check_trusted(service_url, "get_member",
+                            [done](bot::Error e) { done(std::move(e)); }))
+    return;
+  // Failures are counted apart from the conversation's sends, so a failing lookup does not
+  // lengthen the backoff hints of the outbox's posts there.
+  impl_->call(
+      "get_member", "GET", connector_url(service_url, {conversation_id, "members", user_id}),
+      "members|" + conversation_id, json(), [done = std::move(done)](bot::Result<json> res) {
+        // interpret_connector_response calls every other 4xx invalid_argument; for a lookup
+        // a 404 means "no such member here", which callers may treat apart.
+        if (!res && res.error().code == bot::Errc::invalid_argument &&
+            res.error().message.find(": HTTP 404") != std::string::npos) {
+          bot::Error e = res.error();
+          e.code = bot::Errc::not_found;
+          return done(std::move(e));
+        }
+        done(std::move(res));
+      });
 }
 
 std::uint64_t BotConnector::token_requests() const {

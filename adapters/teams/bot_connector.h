@@ -11,8 +11,9 @@
 // invalid_argument ("teams connector: untrusted service url") without network I/O. URLs are
 // compared without trailing slashes, scheme and host case-insensitively.
 //
-// Paths: <serviceUrl>/v3/conversations[/{conversationId}/activities[/{activityId}]], every segment
-// percent-encoded (only A-Z a-z 0-9 - . _ ~ stay as they are), no double slash.
+// Paths:
+// <serviceUrl>/v3/conversations[/{conversationId}/(activities[/{activityId}]|members/{userId})],
+// every segment percent-encoded (only A-Z a-z 0-9 - . _ ~ stay as they are), no double slash.
 //
 // Errors (interpret_connector_response below), so that the outbox (which retries) knows what to do;
 // the connector itself never retries except the single 401 refresh:
@@ -23,6 +24,7 @@
 //       MessageWritesBlocked  → invalid_argument, is_blocked_error() is true: the user blocked or
 //                               uninstalled the bot in that conversation; stop sending there
 //   413                       → invalid_argument "message too big"
+//   404 of get_member         → not_found (the user is not a member of that conversation)
 //   other 4xx                 → invalid_argument naming the status (408 → timeout)
 //   token endpoint 400/401    → unauthorized (check app_id / app_password / tenant_id)
 // The backoff hint is 2 s · 2^(n-1) capped at 20 s, ±20 % jitter, where n counts consecutive
@@ -102,6 +104,11 @@ class BotConnector {
   // POST v3/conversations → the whole answer ({"id", "activityId"?, …}).
   void create_conversation(const std::string& service_url, nlohmann::json params,
                            JsonCallback done);
+
+  // GET v3/conversations/{id}/members/{userId} → the member's TeamsChannelAccount ({"id", "name",
+  // "aadObjectId", "email", "userPrincipalName", "tenantId", …}). Needs no Graph permission.
+  void get_member(const std::string& service_url, const std::string& conversation_id,
+                  const std::string& user_id, JsonCallback done);
 
   std::uint64_t token_requests() const;  // token endpoint requests sent
   std::uint64_t calls() const;           // connector requests sent (retries included)

@@ -221,6 +221,12 @@ struct FakeBotFramework::Impl {
   };
   std::deque<Injection> injections;
   int next_id = 1;
+  struct Member {
+    std::string email;
+    std::string upn;
+  };
+  std::map<std::pair<std::string, std::string>, Member> members;  // (conversation, user id)
+  int member_calls = 0;
 
   std::string new_kid() {
     return "fake-kid-" + std::to_string(++kid_counter) + "-" + random_hex(4);
@@ -421,11 +427,16 @@ FakeHttpResponse FakeBotFramework::Impl::connector(const FakeHttpRequest& r) {
     kind = "update";
   else if (seg.size() == 3 && seg[1] == "activities" && r.method == "DELETE")
     kind = "delete";
+  else if (seg.size() == 3 && seg[1] == "members" && r.method == "GET")
+    kind = "get_member";
   if (kind.empty()) {
     problem("unknown connector route " + r.method + " " + r.path);
     return finish(json_answer(404, error_body("NotFound", "unknown route")));
   }
-  if (kind != "delete") {
+  if (kind == "get_member") {
+    ++member_calls;
+    if (!r.body.empty()) problem("get_member: a GET with a body");
+  } else if (kind != "delete") {
     auto ct = r.headers.find("content-type");
     if (ct == r.headers.end() || ct->second.rfind("application/json", 0) != 0)
       problem(kind + ": Content-Type is not application/json");
@@ -456,6 +467,23 @@ FakeHttpResponse FakeBotFramework::Impl::connector(const FakeHttpRequest& r) {
     if (inj.retry_after >= 0)
       res.headers.emplace_back("Retry-After", std::to_string(inj.retry_after));
     return finish(res);
+  }
+
+  if (kind == "get_member") {
+    auto m = members.find({seg[0], seg[2]});
+    if (m == members.end())
+      return finish(json_answer(404, error_body("MemberNotFoundInConversation",
+                                                "The user is not a member of the conversation")));
+    json account = {{"id", seg[2]},
+                    {"name", "Fake User"},
+                    {"aadObjectId", "00000000-0000-0000-0000-" + random_hex(6)},
+                    {"givenName", "Fake"},
+                    {"surname", "User"},
+                    {"tenantId", settings.tenant_id},
+                    {"userRole", "user"}};
+    if (!m->second.email.empty()) account["email"] = m->second.email;
+    if (!m->second.upn.empty()) account["userPrincipalName"] = m->second.upn;
+    return finish(json_answer(200, account));
   }
 
   const std::string id = std::to_string(1714557600000 + next_id++);
@@ -627,6 +655,15 @@ void FakeBotFramework::post_activity(const std::string& url, const json& activit
       {"Content-Type", "application/json; charset=utf-8"}};
   if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
   plain_http_request(impl_->io, "POST", url, std::move(headers), activity.dump(), std::move(done));
+}
+
+void FakeBotFramework::add_member(const std::string& conversation, const std::string& user_id,
+                                  const std::string& email, const std::string& upn) {
+  impl_->members[{conversation, user_id}] = Impl::Member{email, upn};
+}
+
+int FakeBotFramework::member_requests() const {
+  return impl_->member_calls;
 }
 
 std::vector<FakeBotFramework::Call> FakeBotFramework::calls_to(const std::string& method) const {

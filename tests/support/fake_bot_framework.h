@@ -15,6 +15,8 @@
 //   POST v3/conversations/{id}/activities/{replyToId}       → 201 {"id"} (body's replyToId must
 //   match) PUT  v3/conversations/{id}/activities/{activityId}      → 200 {"id"} DELETE
 //   v3/conversations/{id}/activities/{activityId}    → 200
+//   GET  v3/conversations/{id}/members/{userId}             → 200 TeamsChannelAccount of a member
+//                                                              added with add_member(), else 404
 // Connector calls need `Authorization: Bearer <a token this fake issued and did not invalidate>`
 // (401 otherwise). Every call is recorded (method, raw path, percent-decoded segments after
 // "v3/conversations", JSON body, status answered).
@@ -152,6 +154,13 @@ class FakeBotFramework {
   void fail_next(int status, int count = 1, int retry_after_seconds = -1);
   void block_next(int count = 1);  // 403 {"errorCode":209,"message":"{…MessageWritesBlocked…}"}
   void too_big_next(int count = 1);  // 413 MessageSizeTooBig
+
+  // ---- conversation members ----
+  // Serves `user_id` in `conversation` (the decoded path segment) with `email` and
+  // `userPrincipalName` (each omitted when empty).
+  void add_member(const std::string& conversation, const std::string& user_id,
+                  const std::string& email, const std::string& upn = "");
+  int member_requests() const;  // GET …/members/{userId} calls that passed the token check
 
   // ---- client side: the Bot Connector calling runbot ----
   // POSTs `activity` to `url` (http://…, runbot's endpoint) with Authorization: `authorization`

@@ -157,6 +157,42 @@ TEST_F(BotConnectorTest, UpdateUsesPutAndCreateConversationGivesTheNewId) {
   EXPECT_EQ(connector->token_requests(), 1u);
 }
 
+// The "get conversation member" call behind e-mail role bindings: a GET without a body, every
+// segment encoded, the member's account as the answer; 404 is not_found, 5xx stays retryable, and
+// an untrusted service URL gets no token.
+TEST_F(BotConnectorTest, GetMemberGivesTheAccountAndNotFoundForStrangers) {
+  fake.add_member(kChannelThread, "29:1dana", "dana@acme.dev", "dana@acme.onmicrosoft.com");
+  auto get = [&](const std::string& url, const std::string& user) {
+    return wait<json>([&](BotConnector::JsonCallback done) {
+      connector->get_member(url, kChannelThread, user, std::move(done));
+    });
+  };
+  auto found = get(fake.service_url(), "29:1dana");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ((*found)["email"], "dana@acme.dev");
+  EXPECT_EQ((*found)["userPrincipalName"], "dana@acme.onmicrosoft.com");
+  ASSERT_EQ(fake.calls.size(), 1u);
+  EXPECT_EQ(fake.calls[0].method, "GET");
+  EXPECT_EQ(fake.calls[0].segments,
+            (std::vector<std::string>{kChannelThread, "members", "29:1dana"}));
+  EXPECT_NE(fake.calls[0].path.find("/members/29%3A1dana"), std::string::npos)
+      << fake.calls[0].path;
+
+  auto stranger = get(fake.service_url(), "29:1nobody");
+  ASSERT_FALSE(stranger);
+  EXPECT_EQ(stranger.error().code, bot::Errc::not_found) << stranger.error().message;
+
+  fake.fail_next(503);
+  auto down = get(fake.service_url(), "29:1dana");
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, bot::Errc::unavailable);
+
+  auto evil = get("https://evil.example.com/amer/", "29:1dana");
+  ASSERT_FALSE(evil);
+  EXPECT_EQ(evil.error().code, bot::Errc::invalid_argument);
+  EXPECT_EQ(fake.member_requests(), 3) << "the untrusted call never reached the network";
+}
+
 TEST_F(BotConnectorTest, TokenIsCachedAcrossSends) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(send());
   EXPECT_EQ(fake.token_requests(), 1);
