@@ -8,6 +8,7 @@
 
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
+#include "adapters/common/identity_cache.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/teams/bot_connector.h"
 #include "adapters/teams/jwt_validator.h"
@@ -40,6 +41,19 @@ bool is_https_url(const std::string& url) {
   return url.rfind("https://", 0) == 0 && url.size() > 8;
 }
 
+// The e-mail address in a TeamsChannelAccount: `email`, else the userPrincipalName when it looks
+// like one (for most work accounts it is the sign-in address).
+std::string email_of(const json& member) {
+  auto field = [&member](const char* key) {
+    auto it = member.find(key);
+    return it != member.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (!member.is_object()) return {};
+  if (std::string email = field("email"); !email.empty()) return email;
+  if (std::string upn = field("userPrincipalName"); upn.find('@') != std::string::npos) return upn;
+  return {};
+}
+
 }  // namespace
 
 struct TeamsAdapter::Impl {
@@ -56,7 +70,20 @@ struct TeamsAdapter::Impl {
         http(io_, std::move(tls_)),
         validator(http, settings.auth, clock),
         connector(http, settings.connector, clock),
-        seen(settings.adapter.dedupe_ttl, settings.adapter.dedupe_capacity) {}
+        seen(settings.adapter.dedupe_ttl, settings.adapter.dedupe_capacity) {
+    if (settings.adapter.lookup_email) {
+      common::IdentityCacheSettings cs;
+      cs.ttl = settings.adapter.identity_cache_ttl;
+      cs.deadline = settings.adapter.identity_deadline;
+      cs.capacity = settings.adapter.identity_cache_capacity;
+      identity = std::make_unique<common::IdentityCache>(
+          cs, clock,
+          [this](const std::string& user, common::IdentityCache::Done done) {
+            look_up(user, std::move(done));
+          },
+          "teams");
+    }
+  }
 
   TeamsSettings settings;
   common::AsioClock clock;
@@ -73,6 +100,14 @@ struct TeamsAdapter::Impl {
   bool stopped = false;
   std::string credentials_problem;
   TeamsStats stats;
+  // Where each user was last seen (the conversation to ask the connector about them in), for the
+  // identity cache's lookups; bounded like the cache.
+  struct Seen {
+    std::string service_url;
+    std::string conversation;
+  };
+  std::map<std::string, Seen> seen_in;
+  std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail addresses
 
   // ---- conversation references ----
 
@@ -209,9 +244,10 @@ struct TeamsAdapter::Impl {
       m.text = *command;
       m.is_button = true;
     }
-    // The Bot Connector only needs to know the activity arrived; the command runs on the next turn.
+    // The Bot Connector only needs to know the activity arrived; the command runs on the next turn,
+    // once the sender's e-mail is known when a binding needs it.
     respond(text_response(200, ""));
-    clock.call_after(0ms, [this, m = std::move(m)] { dispatch(m); });
+    identify(a, std::move(m), [this](const bot::InboundMessage& known) { dispatch(known); });
   }
 
   void on_invoke(const Activity& a, const common::HttpServer::Respond& respond) {
@@ -236,6 +272,28 @@ struct TeamsAdapter::Impl {
     bot::InboundMessage m = to_inbound(a);
     m.text = *command;
     m.is_button = true;
+    if (identity) {
+      if (auto known = identity->cached(m.user.str())) {
+        apply(m, *known);
+      } else {
+        // The invoke must be answered within 5 s: the cache answers within identity_deadline
+        // (create() keeps it under 3 s), and the HTTP answer waits for it.
+        ++stats.deferred_invokes;
+        identify(a, std::move(m), [this, respond](const bot::InboundMessage& identified) {
+          answer_invoke(identified, respond);
+        });
+        return;
+      }
+    }
+    answer_invoke(m, respond);
+  }
+
+  // Runs the command of an invoke and answers it in the HTTP body.
+  void answer_invoke(const bot::InboundMessage& m, const common::HttpServer::Respond& respond) {
+    if (stopped) {
+      respond(text_response(503, "runbot is stopping\n"));
+      return;
+    }
     Capture c;
     c.message = &m;
     Capture* outer = capture;
@@ -284,6 +342,64 @@ struct TeamsAdapter::Impl {
                                   conversation, r.error().message);
                      }
                    });
+  }
+
+  // ---- who is asking (identity lookups for role bindings) ----
+
+  static void apply(bot::InboundMessage& m, const common::Identity& id) {
+    m.user_email = id.email;
+    m.user_groups = id.groups;
+    m.identity_error = id.error;
+  }
+
+  // Calls `run` with `m` once its sender's e-mail address is known (at once, on the next loop
+  // turn, when no binding needs it); never inside this call.
+  void identify(const Activity& a, bot::InboundMessage m,
+                std::function<void(const bot::InboundMessage&)> run) {
+    if (!identity) {
+      clock.call_after(0ms, [m = std::move(m), run = std::move(run)] { run(m); });
+      return;
+    }
+    const std::string user = m.user.str();
+    if (seen_in.size() >= settings.adapter.identity_cache_capacity && !seen_in.count(user))
+      seen_in.clear();
+    // The base conversation (a channel, not one of its threads): the member list is the same.
+    seen_in[user] = Seen{a.service_url, reference_of(a).conversation_id};
+    identity->get(user,
+                  [m = std::move(m), run = std::move(run)](const common::Identity& id) mutable {
+                    // Even after stop(): `run` decides (an invoke still gets its HTTP answer).
+                    apply(m, id);
+                    run(m);
+                  });
+  }
+
+  // The identity cache's lookup: GET v3/conversations/{conversation}/members/{user} where the user
+  // was last seen.
+  void look_up(const std::string& user, common::IdentityCache::Done done) {
+    auto where = seen_in.find(user);
+    if (where == seen_in.end()) {
+      clock.call_after(0ms, [done = std::move(done)] {
+        common::Identity id;
+        id.error = "teams: no conversation known to look this user up in";
+        done(id);
+      });
+      return;
+    }
+    connector.get_member(
+        where->second.service_url, where->second.conversation, user,
+        [done = std::move(done)](bot::Result<json> r) {
+          common::Identity id;
+          if (!r) {
+            id.error = r.error().message;
+            if (r.error().code == bot::Errc::not_found)
+              id.error += " (not a member of this conversation)";
+          } else {
+            id.email = email_of(*r);
+            if (id.email.empty())
+              id.error = "teams: the connector gave no e-mail address for this user (a guest?)";
+          }
+          done(id);
+        });
   }
 
   void dispatch(const bot::InboundMessage& m) {
@@ -446,6 +562,12 @@ bot::Result<std::unique_ptr<TeamsAdapter>> TeamsAdapter::create(boost::asio::io_
     problems.push_back("teams.openid_metadata_url must be an https:// URL");
   if (settings.adapter.messaging_path.empty() || settings.adapter.messaging_path.front() != '/') {
     problems.push_back("teams.messaging_path must start with /");
+  }
+  // An uncached invoke waits for the lookup, and Teams gives up on an invoke after 5 s.
+  if (settings.adapter.lookup_email &&
+      (settings.adapter.identity_deadline <= 0ms || settings.adapter.identity_deadline > 3s)) {
+    problems.push_back(
+        "teams: identity_deadline must be between 1ms and 3s (invokes are due in 5 s)");
   }
   auto tls = common::TlsContext::create(settings.adapter.ca_file);
   if (!tls) problems.push_back("teams.ca_file: " + tls.error().message);

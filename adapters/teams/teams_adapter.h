@@ -32,6 +32,14 @@
 // with invalid_argument at once, until someone writes to the bot there again. reply() answers a
 // command in the conversation and thread it came from.
 //
+// Who is asking: with settings.adapter.lookup_email (derived from the policy), every message and
+// invoke gets its sender's e-mail address (InboundMessage::user_email) before it reaches the
+// handler, from the Bot Connector's GET v3/conversations/{conversation}/members/{user} (`email`,
+// else a userPrincipalName with an '@'); cached per user for identity_cache_ttl, one lookup per
+// user in flight, cut off at identity_deadline (≤ 3 s, so an uncached invoke still answers within
+// Teams' 5 s). A failed lookup sets identity_error, which denials name. Groups are never looked
+// up (Entra groups need Microsoft Graph): group bindings do not match Teams users.
+//
 // References are persisted through the ReferenceStore callbacks (the composition root wires them
 // to Bot::adapter_state, keys "teams/conv/<conversation id>"): start() loads them and trusts each
 // stored serviceUrl, so proactive notifications work right after a restart.
@@ -64,6 +72,7 @@ struct TeamsStats {
   std::uint64_t duplicates = 0;   // redelivered activities
   std::uint64_t handled = 0;      // inbound messages given to the handler
   std::uint64_t invokes = 0;      // adaptiveCard/action invokes answered
+  std::uint64_t deferred_invokes = 0;  // invokes that waited for their user's e-mail lookup
   std::uint64_t installs = 0;     // conversationUpdates that added the bot
   std::uint64_t ignored = 0;      // other activity types
   std::uint64_t posts = 0;

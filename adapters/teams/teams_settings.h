@@ -40,6 +40,13 @@ struct TeamsAdapterOptions {
   std::size_t dedupe_capacity = 10000;
   std::size_t max_names = 10000;  // display names remembered for mentions
   bool greet_on_install = true;   // say hello when the bot is added to a team or chat
+  // Identity lookups for role bindings by e-mail (README.md, "Who is asking"). Set by the
+  // composition root from the policy (bot::identity_needs): the Bot Connector's "get conversation
+  // member" gives email / userPrincipalName. Groups would need Microsoft Graph: never looked up.
+  bool lookup_email = false;
+  std::chrono::milliseconds identity_cache_ttl{600000};  // config `teams.identity_cache`
+  std::chrono::milliseconds identity_deadline{2000};     // a slower lookup counts as failed
+  std::size_t identity_cache_capacity = 10000;           // users remembered
 };
 
 struct TeamsSettings {

@@ -417,7 +417,7 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
   if (!w.mapping(n, "teams",
                  {"enabled", "app_id", "app_password", "tenant_id", "token_url",
                   "openid_metadata_url", "messaging_path", "ca_file", "greet_on_install",
-                  "request_timeout", "messages_per_second", "burst"})) {
+                  "request_timeout", "messages_per_second", "burst", "identity_cache"})) {
     return;
   }
   teams::TeamsSettings s;
@@ -461,6 +461,7 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
     s.adapter.ca_file = *v;
   }
   if (auto v = w.boolean(n, "greet_on_install", "teams")) s.adapter.greet_on_install = *v;
+  if (auto v = identity_cache(w, n, "teams")) s.adapter.identity_cache_ttl = *v;
   if (auto v = w.duration(n, "request_timeout", "teams")) {
     s.connector.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*v);
     s.auth.fetch_timeout = s.connector.timeout;
@@ -642,6 +643,8 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         c.mattermost->lookup_email = needs.email;
         c.mattermost->lookup_groups = needs.groups;
       }
+      // Teams: e-mail through the Bot Connector; groups would need Microsoft Graph (not done).
+      if (c.teams) c.teams->adapter.lookup_email = bot::identity_needs(c.bot.policy, "teams").email;
       if (const auto in = root["ingest"]; w.mapping(in, "ingest", {"nth_secret"})) {
         if (auto v = w.str(in, "nth_secret", "ingest")) {
           if (v->size() < 16) w.problem("ingest.nth_secret", "must be at least 16 characters");

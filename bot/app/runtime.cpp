@@ -576,6 +576,15 @@ int check_config(const std::string& path) {
                          "team membership, and groups where the server allows it")
               << ", cached " << bot::format_duration(c->mattermost->identity_cache_ttl) << "\n";
   }
+  if (c->teams) {
+    std::cout << "  teams identity lookups: "
+              << lookups(c->teams->adapter.lookup_email, false,
+                         "the Bot Connector's conversation member, no extra permission", "")
+              << (bot::identity_needs(c->bot.policy, "teams").groups
+                      ? " (group bindings never match Teams users: that would need Microsoft Graph)"
+                      : "")
+              << ", cached " << bot::format_duration(c->teams->adapter.identity_cache_ttl) << "\n";
+  }
   return 0;
 }
 

@@ -1,5 +1,6 @@
 // The `teams:` configuration section: parsing, secrets, and every problem named with its path.
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -153,6 +154,44 @@ TEST(TeamsConfig, TeamsDestinationsMustBeConversationIds) {
   EXPECT_TRUE(has_problem(no_section,
                           "policy.approvals_channel: names a Teams conversation, but there is no"))
       << missing.error().message;
+}
+
+// E-mail bindings make the adapter ask the Bot Connector who is asking; group bindings cannot be
+// served on Teams (they would need Microsoft Graph), so they alone cause no lookups.
+TEST(TeamsConfig, EmailLookupsFollowThePolicyAndTheIdentityCacheIsValidated) {
+  const std::map<std::string, std::string> env{{"TEAMS_APP_PASSWORD", "s3cret"}};
+  auto emails = parse_config(demo_config_yaml() + kTeams + R"(  identity_cache: 5m
+policy:
+  bindings:
+    - {role: developer, emails: [dev@acme.dev]}
+)",
+                             env);
+  ASSERT_TRUE(emails) << emails.error().message;
+  EXPECT_TRUE(emails->teams->adapter.lookup_email);
+  EXPECT_EQ(emails->teams->adapter.identity_cache_ttl, std::chrono::minutes(5));
+
+  auto elsewhere = parse_config(demo_config_yaml() + kTeams + R"(
+policy:
+  bindings:
+    - {role: developer, platform: slack, emails: [dev@acme.dev]}
+    - {role: operator, groups: [sre]}
+)",
+                                env);
+  ASSERT_TRUE(elsewhere) << elsewhere.error().message;
+  EXPECT_FALSE(elsewhere->teams->adapter.lookup_email)
+      << "a Slack-only e-mail binding and a group binding need no Teams lookup";
+  EXPECT_EQ(elsewhere->teams->adapter.identity_cache_ttl, std::chrono::minutes(10))
+      << "the default";
+
+  for (const char* bad : {"25h", "500ms", "soon"}) {
+    ConfigErrors errors;
+    auto c =
+        parse_config(demo_config_yaml() + kTeams + "  identity_cache: " + bad + "\n", env, &errors);
+    EXPECT_FALSE(c) << bad;
+    EXPECT_TRUE(has_problem(errors, "teams.identity_cache: "))
+        << bad << "\n"
+        << ::testing::PrintToString(errors.problems);
+  }
 }
 
 }  // namespace

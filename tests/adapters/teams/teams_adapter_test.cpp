@@ -71,7 +71,10 @@ struct Process {
     outbox->set_platform_settings("teams", config.teams_outbox);
     the_bot = std::make_unique<bot::Bot>(config.bot, std::move(registry), clock, jobs, *outbox,
                                          metrics, nullptr);
-    auto created = TeamsAdapter::create(io, settings);
+    // As the composition root does (bot/app/config.cpp): look up e-mails when a binding needs them.
+    TeamsSettings s = settings;
+    s.adapter.lookup_email = bot::identity_needs(config.bot.policy, "teams").email;
+    auto created = TeamsAdapter::create(io, s);
     EXPECT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
     bot::Bot* b = the_bot.get();
@@ -460,6 +463,119 @@ TEST_F(TeamsBotFlow, ExecuteButtonIsAnsweredInTheBodyWithTheCommandsReply) {
   const Answer open = deliver(invoke("open", "front-end-pr-1"));
   EXPECT_EQ(json::parse(open.body)["value"], "Nothing to do for this button.");
   EXPECT_EQ(run->adapter->stats().invokes, 2u);
+}
+
+// ---- who is asking: role bindings by e-mail ----
+
+const char* kEmailPolicy = R"(
+policy:
+  bindings:
+    - {role: developer, emails: [dev@acme.dev]}
+)";
+constexpr const char* kDev = "29:1dev-dana";
+constexpr const char* kOther = "29:1other-olaf";
+
+json from(const std::string& user, json activity) {
+  activity["from"]["id"] = user;
+  activity["from"]["name"] = user.substr(4);
+  activity["from"].erase("aadObjectId");
+  return activity;
+}
+
+std::string thread_of(const std::string& id) {
+  return std::string(kChannel) + ";messageid=" + id;
+}
+
+// Member lookups (GET …/members/{user}) the fake saw, as "conversation|user".
+std::vector<std::string> member_lookups(const FakeBotFramework& fake) {
+  std::vector<std::string> out;
+  for (const auto& c : fake.calls) {
+    if (c.method == "GET" && c.segments.size() == 3 && c.segments[1] == "members")
+      out.push_back(c.segments[0] + "|" + c.segments[2]);
+  }
+  return out;
+}
+
+TEST_F(TeamsBotFlow, AUserBoundByEmailMayCreateAnEnvironmentWhileAnotherInTheChannelIsDenied) {
+  // Dana has only a userPrincipalName; Olaf's `email` wins over a UPN that would match.
+  fake.add_member(kChannel, kDev, "", "dev@acme.dev");
+  fake.add_member(kChannel, kOther, "other@acme.dev", "dev@acme.dev");
+  start(kEmailPolicy);
+
+  ASSERT_EQ(deliver(from(kDev, channel_activity("up front-end 1", "1714557601001"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557601001"), "Creating front-end-pr-1"));
+  ASSERT_EQ(run->jobs.jobs.size(), 1u);
+  EXPECT_EQ(run->jobs.jobs[0].requested_by.str(), kDev);
+
+  ASSERT_EQ(deliver(from(kOther, channel_activity("up front-end 2", "1714557601002"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557601002"), "needs the developer role"));
+  EXPECT_FALSE(sent_text(thread_of("1714557601002"), "looked up")) << "the lookup worked";
+  EXPECT_EQ(run->jobs.jobs.size(), 1u);
+
+  // Dana's second command is served from the cache.
+  ASSERT_EQ(deliver(from(kDev, channel_activity("up docs 3", "1714557601003"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557601003"), "Creating docs-pr-3"));
+  EXPECT_EQ(run->jobs.jobs.size(), 2u);
+  EXPECT_EQ(member_lookups(fake), (std::vector<std::string>{std::string(kChannel) + "|" + kDev,
+                                                            std::string(kChannel) + "|" + kOther}))
+      << "one lookup per user, in the channel (not the thread) they wrote in";
+  EXPECT_EQ(fake.member_requests(), 2);
+}
+
+TEST_F(TeamsBotFlow, AFailedMemberLookupIsNamedInTheDenialAndTheCommandIsStillAnswered) {
+  start(kEmailPolicy);
+  // Not a member the connector knows: 404.
+  ASSERT_EQ(deliver(from(kDev, channel_activity("up front-end 1", "1714557602001"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557602001"), "could not be looked up"));
+  EXPECT_TRUE(sent_text(thread_of("1714557602001"), "not a member of this conversation"));
+
+  // The connector fails: 500.
+  fake.add_member(kChannel, kOther, "dev@acme.dev");
+  fake.fail_next(500);
+  ASSERT_EQ(deliver(from(kOther, channel_activity("up front-end 2", "1714557602002"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557602002"), "could not be looked up"));
+  EXPECT_TRUE(sent_text(thread_of("1714557602002"), "HTTP 500"));
+  EXPECT_TRUE(sent_text(thread_of("1714557602002"), "needs the developer role"));
+  EXPECT_TRUE(run->jobs.jobs.empty());
+  EXPECT_EQ(fake.member_requests(), 2);
+}
+
+TEST_F(TeamsBotFlow, NoMemberLookupWhenNoBindingNamesAnEmail) {
+  fake.add_member(kChannel, kDev, "dev@acme.dev");
+  start(std::string("policy:\n  bindings:\n    - {role: developer, platform: teams, users: [\"") +
+        kDev + "\"]}\n    - {role: operator, groups: [sre]}\n");
+  ASSERT_EQ(deliver(from(kDev, channel_activity("up front-end 1", "1714557603001"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557603001"), "Creating front-end-pr-1"));
+  ASSERT_EQ(deliver(from(kOther, channel_activity("up front-end 2", "1714557603002"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557603002"), "needs the developer role"));
+  EXPECT_FALSE(sent_text(thread_of("1714557603002"), "looked up"));
+  EXPECT_EQ(fake.member_requests(), 0);
+  EXPECT_TRUE(member_lookups(fake).empty());
+}
+
+TEST_F(TeamsBotFlow, AnUncachedInvokeWaitsForTheLookupAndIsAnsweredInTheBody) {
+  fake.add_member(kPersonal, "29:1alice-fake", "dev@acme.dev");
+  start(kEmailPolicy);
+  ASSERT_EQ(deliver(fake.make_activity("up front-end 9", kPersonal)).status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }))
+      << "Alice is a developer by her e-mail address";
+  // Cached by now: answered at once.
+  const Answer cached = deliver(invoke("extend", "front-end-pr-9 4h"));
+  ASSERT_EQ(cached.status, 200);
+  EXPECT_EQ(run->adapter->stats().deferred_invokes, 0u);
+  EXPECT_EQ(json::parse(cached.body)["value"].get<std::string>().find("needs the"),
+            std::string::npos)
+      << cached.body;
+
+  // Someone new clicks first thing: the answer waits for the lookup, still in the HTTP body.
+  fake.add_member(kPersonal, kOther, "other@acme.dev");
+  const Answer fresh = deliver(from(kOther, invoke("down", "front-end-pr-9")));
+  ASSERT_EQ(fresh.status, 200);
+  const json body = json::parse(fresh.body);
+  EXPECT_EQ(body["type"], "application/vnd.microsoft.activity.message");
+  EXPECT_NE(body["value"].get<std::string>().find("needs the"), std::string::npos) << fresh.body;
+  EXPECT_EQ(run->adapter->stats().deferred_invokes, 1u);
+  EXPECT_EQ(fake.member_requests(), 2);
 }
 
 // ---- installation, references and restarts ----
