@@ -200,6 +200,7 @@ struct KafkaConsumer::Impl {
           log().warn("kafka partition ends before the position the state holds, not skipping group={} topic={} "
                      "partition={} end={} state_position={}", group_id, record.topic, record.partition, high,
                      a->second);
+          done.erase(a->first);  // the stale position must not go into the next snapshot either
           applied.erase(a);
           a = applied.end();
         }

@@ -402,6 +402,8 @@ void records_applied_to_the_state_are_not_handled_again(const KafkaSettings& set
   ASSERT_TRUE(run_until(io, [&] { return fresh.cluster.size() == 5; }, std::chrono::seconds(60)))
       << "handled " << fresh.cluster.size() << " of the topic's 5 good records";
   EXPECT_EQ((*other)->consumer().stats().skipped_applied, 0u);
+  EXPECT_LT((*other)->consumer().positions().at(saved.begin()->first), 1000000)
+      << "the stale position is not saved with the next snapshot";
   ASSERT_TRUE((*other)->close());
 }
 
