@@ -40,12 +40,7 @@ void Outbox::known_card(const std::string& platform, const ChannelId& channel, c
   if (!card_id.empty()) cards_[{platform, channel, env, ""}] = std::move(card_id);
 }
 
-Outbox::Item* Outbox::waiting_last_of(Channel& ch, const EnvId& env) {
-  auto it = ch.last_of_env.find(env);
-  if (it == ch.last_of_env.end()) return nullptr;
-  if (ch.in_flight && !ch.queue.empty() && it->second == &ch.queue.front()) return nullptr;
-  return it->second;
-}
+Outbox::Item* Outbox::waiting_last_of(Channel& ch, const EnvId& env) { return waiting_in(ch, ch.last_of_env, env); }
 
 Outbox::Item* Outbox::waiting_in(Channel& ch, std::unordered_map<EnvId, Item*>& index, const EnvId& env) {
   auto it = index.find(env);

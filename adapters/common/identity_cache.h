@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bot/chat_adapter.h"
 #include "bot/clock.h"
 
 namespace runbot::common {
@@ -36,6 +37,13 @@ struct Identity {
   std::vector<std::string> groups;  // group names/ids as bindings may name them
   std::string error;                // non-empty: the lookup failed (what is known is still set)
 };
+
+// Copies what the platform said about the sender into the message the bot will see.
+inline void apply_identity(bot::InboundMessage& m, const Identity& id) {
+  m.user_email = id.email;
+  m.user_groups = id.groups;
+  m.identity_error = id.error;
+}
 
 struct IdentityCacheSettings {
   std::chrono::milliseconds ttl{std::chrono::minutes(10)};

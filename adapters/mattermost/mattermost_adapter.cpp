@@ -405,12 +405,6 @@ struct MattermostAdapter::Impl {
 
   // ---- who is asking (identity lookups for role bindings) ----
 
-  static void apply(bot::InboundMessage& m, const common::Identity& id) {
-    m.user_email = id.email;
-    m.user_groups = id.groups;
-    m.identity_error = id.error;
-  }
-
   // Hands `m` to the handler once its user's e-mail and groups are known (at once when no
   // binding needs them); `setup` fills the ReplyContext for how the answer goes back.
   void deliver(std::shared_ptr<bot::InboundMessage> m, std::function<void(ReplyContext&)> setup) {
@@ -423,7 +417,7 @@ struct MattermostAdapter::Impl {
     if (!identity) return run();
     identity->get(m->user.str(), [this, m, run](const common::Identity& id) {
       if (stopped) return;
-      apply(*m, id);
+      common::apply_identity(*m, id);
       run();
     });
   }
@@ -684,7 +678,7 @@ struct MattermostAdapter::Impl {
         });
         return json_response(200, {{"response_type", "ephemeral"}, {"text", ""}});
       }
-      apply(m, *known);
+      common::apply_identity(m, *known);
     }
     std::vector<bot::Message> answers;
     ReplyContext rc;
@@ -734,7 +728,7 @@ struct MattermostAdapter::Impl {
         deliver(std::make_shared<bot::InboundMessage>(std::move(m)), [](ReplyContext& rc) { rc.ephemeral = true; });
         return json_response(200, json::object());
       }
-      apply(m, *known);
+      common::apply_identity(m, *known);
     }
     std::vector<bot::Message> answers;
     ReplyContext rc;

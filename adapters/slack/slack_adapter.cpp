@@ -345,12 +345,6 @@ struct SlackAdapter::Impl {
 
   // ---- who is asking (identity lookups for role bindings) ----
 
-  static void apply(bot::InboundMessage& m, const common::Identity& id) {
-    m.user_email = id.email;
-    m.user_groups = id.groups;
-    m.identity_error = id.error;
-  }
-
   // Hands `in` to the handler once its user's e-mail and groups are known (at once when no
   // binding needs them). Replies then go through the ReplyContext built here.
   void deliver(std::shared_ptr<Inbound> in, std::string response_type) {
@@ -366,7 +360,7 @@ struct SlackAdapter::Impl {
     ++stats.identity_waits;
     identity->get(in->message.user.str(), [this, in, run](const common::Identity& id) {
       if (stopped) return;
-      apply(in->message, id);
+      common::apply_identity(in->message, id);
       run();
     });
   }
@@ -478,7 +472,7 @@ struct SlackAdapter::Impl {
           deliver(std::make_shared<Inbound>(std::move(in)), settings.slash_response_type);
           return;
         }
-        apply(in.message, *known);
+        common::apply_identity(in.message, *known);
       }
       if (in.kind == Inbound::Kind::slash) {
         ReplyContext rc;

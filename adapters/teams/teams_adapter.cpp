@@ -274,7 +274,7 @@ struct TeamsAdapter::Impl {
     m.is_button = true;
     if (identity) {
       if (auto known = identity->cached(m.user.str())) {
-        apply(m, *known);
+        common::apply_identity(m, *known);
       } else {
         // The invoke must be answered within 5 s: the cache answers within identity_deadline
         // (create() keeps it under 3 s), and the HTTP answer waits for it.
@@ -346,12 +346,6 @@ struct TeamsAdapter::Impl {
 
   // ---- who is asking (identity lookups for role bindings) ----
 
-  static void apply(bot::InboundMessage& m, const common::Identity& id) {
-    m.user_email = id.email;
-    m.user_groups = id.groups;
-    m.identity_error = id.error;
-  }
-
   // Calls `run` with `m` once its sender's e-mail address is known (at once, on the next loop
   // turn, when no binding needs it); never inside this call.
   void identify(const Activity& a, bot::InboundMessage m,
@@ -368,7 +362,7 @@ struct TeamsAdapter::Impl {
     identity->get(user,
                   [m = std::move(m), run = std::move(run)](const common::Identity& id) mutable {
                     // Even after stop(): `run` decides (an invoke still gets its HTTP answer).
-                    apply(m, id);
+                    common::apply_identity(m, id);
                     run(m);
                   });
   }
