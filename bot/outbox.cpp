@@ -45,8 +45,16 @@ Outbox::Item* Outbox::waiting_last_of(Channel& ch, const EnvId& env) { return wa
 Outbox::Item* Outbox::waiting_in(Channel& ch, std::unordered_map<EnvId, Item*>& index, const EnvId& env) {
   auto it = index.find(env);
   if (it == index.end()) return nullptr;
-  if (ch.in_flight && !ch.queue.empty() && it->second == &ch.queue.front()) return nullptr;
-  return it->second;
+  return open_for_change(ch, it->second);
+}
+
+Outbox::Item* Outbox::open_for_change(Channel& ch, Item* item) {
+  // In flight: what is being sent is fixed. Maybe delivered (restored after a crash, or a post
+  // that timed out): the platform may hold it as it is, and a lookup that finds it there ends it,
+  // so anything added to it would be lost. Newer content then goes into a new message.
+  if (ch.in_flight && !ch.queue.empty() && item == &ch.queue.front()) return nullptr;
+  if (item->maybe_delivered) return nullptr;
+  return item;
 }
 
 void Outbox::pop_front(Channel& ch) {
@@ -55,7 +63,10 @@ void Outbox::pop_front(Channel& ch) {
     auto it = index->find(front->env);
     if (it != index->end() && it->second == front) index->erase(it);
   }
-  if (front->kind == Kind::keyed) ch.keyed.erase({front->env, front->key});
+  if (front->kind == Kind::keyed) {
+    auto it = ch.keyed.find({front->env, front->key});
+    if (it != ch.keyed.end() && it->second == front) ch.keyed.erase(it);
+  }
   ch.queue.pop_front();
 }
 
@@ -243,7 +254,7 @@ void Outbox::keyed_reply(const std::string& platform, const ChannelId& channel, 
                          const std::string& key, Message message) {
   auto& ch = channels_[{platform, channel}];
   auto it = ch.keyed.find({env, key});
-  if (it != ch.keyed.end() && !(ch.in_flight && it->second == &ch.queue.front())) {
+  if (it != ch.keyed.end() && open_for_change(ch, it->second)) {
     it->second->message = std::move(message);
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     changed();

@@ -24,7 +24,9 @@
 //   sent before a snapshot holding it is durable (release_through()): otherwise a crash after
 //   sending it but before the snapshot would announce its cause again when the input is re-read.
 //   For the same reason a reply merged into a queued digest holds that digest back again until a
-//   snapshot with the new content is durable.
+//   snapshot with the new content is durable. A maybe_delivered message is never changed (no
+//   merge, no newer card or count in its place): if the lookup finds it, that is the end of it, so
+//   newer content goes into a message of its own (for cards and keyed replies, an edit).
 //
 // Driven by an injected Clock (real time; the demo's speed-up does not apply to rate limits).
 // Used on the bot's executor only.
@@ -144,10 +146,12 @@ class Outbox {
   };
 
   void enqueue(const std::string& platform, const ChannelId& channel, Item item);
-  // The newest queued item of `env` that is not in flight, or null.
+  // The newest queued item of `env` if it may still change (see open_for_change), or null.
   static Item* waiting_last_of(Channel& ch, const EnvId& env);
-  // The item `index` has for `env` unless it is the one in flight, or null.
+  // The item `index` has for `env` if it may still change, or null.
   static Item* waiting_in(Channel& ch, std::unordered_map<EnvId, Item*>& index, const EnvId& env);
+  // `item` unless it is in flight or maybe_delivered (then its content is fixed), else null.
+  static Item* open_for_change(Channel& ch, Item* item);
   static void pop_front(Channel& ch);
   void pump(const Key& key);
   void schedule(const Key& key, TimePoint when);

@@ -1,5 +1,7 @@
 #include "bot/outbox.h"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -217,6 +219,47 @@ TEST_F(OutboxTest, ATimedOutPostIsLookedUpBeforeItIsSentAgain) {
   clock.advance(5s);
   ASSERT_EQ(chat.posts.size(), 2u);
   EXPECT_EQ(chat.lookups, 1) << "a rate-limited post was refused: no lookup";
+}
+
+TEST_F(OutboxTest, WhatArrivesAfterARestartIsNotLostInAMessageThatWasAlreadyThere) {
+  // Before the crash: the card and r1 are in a durable snapshot and reach the platform; so does
+  // the keyed warnings reply. Then the crash.
+  OutboxSettings st = settings();
+  st.coalesce_after = 1;  // merge whenever anything is queued
+  Outbox before(st, clock, metrics);
+  before.add_adapter(chat);
+  before.card("fake", c1, env, msg(NoticeKind::status_card, "card v1"));
+  before.reply("fake", c1, env, msg(NoticeKind::queued, "r1"));
+  before.keyed_reply("fake", c1, env, "warnings", msg(NoticeKind::warning_events, "1 warning"));
+  const nlohmann::json journal = nlohmann::json::parse(before.journal().dump());
+  clock.advance(5s);
+  ASSERT_EQ(chat.posts.size(), 3u);
+  before.add_adapter(dead);
+
+  // After the restart the same input produces more: a card update, r2 (mergeable into the
+  // restored r1) and a newer warning count, all before the restored messages are looked up.
+  Outbox after(st, clock, metrics);
+  after.add_adapter(chat);
+  ASSERT_TRUE(after.restore_journal(journal));
+  after.card("fake", c1, env, msg(NoticeKind::status_card, "card v2"));
+  after.reply("fake", c1, env, msg(NoticeKind::progress, "r2"));
+  after.keyed_reply("fake", c1, env, "warnings", msg(NoticeKind::warning_events, "2 warnings"));
+  after.start();
+  clock.advance(30s);
+  EXPECT_EQ(after.pending(), 0u);
+  // What a reader of the channel sees: each message's newest text, by message id.
+  std::map<std::string, std::string> shown;
+  std::vector<std::string> order;
+  for (const auto& p : chat.posts) {
+    if (!shown.contains(p.id)) order.push_back(p.id);
+    const Message& m = p.request.message;
+    shown[p.id] = m.title + (m.text.empty() ? "" : ": " + m.text);
+  }
+  std::vector<std::string> seen;
+  for (const auto& id : order) seen.push_back(shown[id]);
+  // r1 was found as it was, so r2 could not be merged into it: r2 is a message of its own.
+  EXPECT_EQ(seen, (std::vector<std::string>{"card v2", "r1", "2 warnings", "r2"}))
+      << "nothing posted twice, nothing that came after the restart lost";
 }
 
 TEST_F(OutboxTest, UnusableJournalIsAnErrorAndQueuesNothing) {
