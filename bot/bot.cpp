@@ -276,9 +276,9 @@ void Bot::flush_state() {
   state_dirty_ = false;
   std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
   const std::uint64_t mark = outbox_.journal_mark();
-  registry_.set_outbox_journal(outbox_.journal());
+  registry_.set_outbox_journal(outbox_.journal_text());
   if (hooks_.input_positions) registry_.set_input_positions(hooks_.input_positions());
-  auto s = store_->save(registry_.snapshot());
+  auto s = store_->save_parts(registry_.snapshot_parts());
   if (s) {
     // Announcements in this snapshot may go out now; input offsets behind it may be committed.
     store_->when_durable([this, token = std::weak_ptr<int>(alive_), mark, durable = std::move(durable)] {

@@ -83,36 +83,70 @@ const char* kind_name(int k) {
 }
 }  // namespace
 
+nlohmann::json Outbox::item_json(const Item& item) {
+  using nlohmann::json;
+  json j{{"id", item.id}, {"kind", kind_name(static_cast<int>(item.kind))}, {"env", item.env.str()}};
+  if (!item.key.empty()) j["key"] = item.key;
+  if (item.lazy) {
+    j["lazy"] = true;
+  } else {
+    j["message"] = to_json(item.message);
+  }
+  if (!item.merged.empty()) {
+    json merged = json::array();
+    for (const auto& m : item.merged) merged.push_back(to_json(m));
+    j["merged"] = merged;
+  }
+  return j;
+}
+
+nlohmann::json Outbox::keyed_json() const {
+  // Ids of keyed replies (grouped warnings), so they are edited rather than posted again.
+  nlohmann::json keyed = nlohmann::json::array();
+  for (const auto& [k, id] : cards_) {
+    const auto& [platform, channel, env, name] = k;
+    if (!name.empty()) keyed.push_back({platform, channel.str(), env.str(), name, id});
+  }
+  return keyed;
+}
+
 nlohmann::json Outbox::journal() const {
   using nlohmann::json;
   json channels = json::array();
   for (const auto& [key, ch] : channels_) {
     if (ch.queue.empty()) continue;
     json items = json::array();
-    for (const auto& item : ch.queue) {
-      json j{{"id", item.id}, {"kind", kind_name(static_cast<int>(item.kind))}, {"env", item.env.str()}};
-      if (!item.key.empty()) j["key"] = item.key;
-      if (item.lazy) {
-        j["lazy"] = true;
-      } else {
-        j["message"] = to_json(item.message);
-      }
-      if (!item.merged.empty()) {
-        json merged = json::array();
-        for (const auto& m : item.merged) merged.push_back(to_json(m));
-        j["merged"] = merged;
-      }
-      items.push_back(std::move(j));
-    }
+    for (const auto& item : ch.queue) items.push_back(item_json(item));
     channels.push_back({{"platform", std::get<0>(key)}, {"channel", std::get<1>(key).str()}, {"items", items}});
   }
-  // Ids of keyed replies (grouped warnings), so they are edited rather than posted again.
-  json keyed = json::array();
-  for (const auto& [k, id] : cards_) {
-    const auto& [platform, channel, env, name] = k;
-    if (!name.empty()) keyed.push_back({platform, channel.str(), env.str(), name, id});
+  return json{{"channels", channels}, {"keyed", keyed_json()}};
+}
+
+std::string Outbox::journal_text() const {
+  using nlohmann::json;
+  std::string out = "{\"channels\":[";
+  bool first_channel = true;
+  for (const auto& [key, ch] : channels_) {
+    if (ch.queue.empty()) continue;
+    if (!first_channel) out += ',';
+    first_channel = false;
+    std::string head = json{{"platform", std::get<0>(key)}, {"channel", std::get<1>(key).str()}}.dump();
+    head.pop_back();
+    out += head;
+    out += ",\"items\":[";
+    bool first = true;
+    for (const auto& item : ch.queue) {
+      if (!first) out += ',';
+      first = false;
+      if (item.json.empty()) item.json = item_json(item).dump();
+      out += item.json;
+    }
+    out += "]}";
   }
-  return json{{"channels", channels}, {"keyed", keyed}};
+  out += "],\"keyed\":";
+  out += keyed_json().dump();
+  out += '}';
+  return out;
 }
 
 Status Outbox::restore_journal(const nlohmann::json& journal) {
@@ -202,6 +236,7 @@ void Outbox::card(const std::string& platform, const ChannelId& channel, const E
   if (Item* last = waiting_last_of(ch, env); last && last->kind == Kind::card) {
     last->message = Message{};
     last->lazy = true;
+    last->json.clear();
     ch.lazy_card_of[env] = last;
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     return;
@@ -219,6 +254,7 @@ void Outbox::card(const std::string& platform, const ChannelId& channel, const E
     last->message = std::move(card);
     if (last->lazy) ch.lazy_card_of.erase(env);
     last->lazy = false;
+    last->json.clear();
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     changed();
     return;
@@ -236,6 +272,7 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
       if (last->merged.empty()) last->merged.push_back(last->message);
       last->merged.push_back(message);
       last->message = std::move(message);
+      last->json.clear();
       if (hold_) {
         // Its content changed: it waits again for a durable snapshot holding the new content.
         // Sent as it is, a crash would repeat the merged part when its input is read again.
@@ -256,6 +293,7 @@ void Outbox::keyed_reply(const std::string& platform, const ChannelId& channel, 
   auto it = ch.keyed.find({env, key});
   if (it != ch.keyed.end() && open_for_change(ch, it->second)) {
     it->second->message = std::move(message);
+    it->second->json.clear();
     metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
     changed();
     return;

@@ -96,6 +96,9 @@ class Outbox {
   void on_change(std::function<void()> cb) { changed_ = std::move(cb); }
   // The queued messages as JSON, for the state snapshot.
   nlohmann::json journal() const;
+  // The same as JSON text, made from each message's JSON kept since it last changed (a snapshot
+  // under load holds thousands of messages that are the same as in the previous one).
+  std::string journal_text() const;
   // Queues the messages of a journal (before start(): they are sent once adapters are attached).
   // An unusable journal is an Error and queues nothing.
   Status restore_journal(const nlohmann::json& journal);
@@ -121,7 +124,10 @@ class Outbox {
     bool released = true;           // in a durable snapshot (or nothing is held): may be sent
     bool maybe_delivered = false;   // in flight when a previous run stopped
     bool sent_as_edit = false;      // the last attempt edited an existing message
+    mutable std::string json;       // its journal entry; cleared whenever the content changes
   };
+  static nlohmann::json item_json(const Item& item);
+  nlohmann::json keyed_json() const;
   static Item make_item(Kind kind, EnvId env, Message message) {
     Item item;
     item.kind = kind;

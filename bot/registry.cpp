@@ -175,10 +175,18 @@ void Registry::set_env_nodes(const EnvId& env, const std::vector<NodeInfo>& node
 bool Registry::remember_cluster_event(const ClusterEventRecord& record) {
   const std::string& key = record.event.dedupe_key;
   if (!key.empty() && cluster_keys_.count(key)) return false;
-  cluster_events_.push_back(record);
-  if (cluster_events_.size() > kMaxClusterEvents) cluster_events_.pop_front();
+  push_cluster_event(record);
   remember_cluster_key(key);
   return true;
+}
+
+void Registry::push_cluster_event(ClusterEventRecord record) {
+  cluster_events_.push_back(std::move(record));
+  cache_.cluster_events.emplace_back();
+  while (cluster_events_.size() > kMaxClusterEvents) {
+    cluster_events_.pop_front();
+    cache_.cluster_events.pop_front();
+  }
 }
 
 void Registry::remember_cluster_key(const std::string& key) {
@@ -284,9 +292,53 @@ void Registry::set_adapter_state(const std::string& key, std::string value) {
   }
 }
 
-std::string Registry::snapshot() const {
-  json envs = json::array();
-  for (const auto& [id, e] : envs_) envs.push_back(env_to_json(e));
+namespace {
+
+// Appends `s` as a JSON string: plain ASCII as it is, anything else through nlohmann's escaping.
+void append_json_string(std::string& out, const std::string& s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+  } else {
+    out += json(s).dump();
+  }
+}
+
+template <typename Range, typename Append>
+void append_array(std::string& out, const char* name, const Range& items, Append append) {
+  out += ",\"";
+  out += name;
+  out += "\":[";
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    append(item);
+  }
+  out += ']';
+}
+
+}  // namespace
+
+StateSnapshot Registry::snapshot_parts() const {
+  StateSnapshot out;
+  // Environments: the kept JSON unless the environment changed since it was made.
+  decltype(cache_.envs) envs_json;
+  out.environments.reserve(envs_.size());
+  for (const auto& [id, e] : envs_) {
+    auto node = cache_.envs.extract(id);
+    if (node.empty() || !(node.mapped().first == e)) {
+      node = decltype(cache_.envs)::node_type{};
+      envs_json.emplace(id, std::make_pair(e, env_to_json(e).dump()));
+    } else {
+      envs_json.insert(std::move(node));
+    }
+    out.environments.emplace_back(id.str(), envs_json.at(id).second);
+  }
+  cache_.envs = std::move(envs_json);
+
   json nodes = json::array();
   for (const auto& [name, n] : nodes_) {
     json envs_on = json::array();
@@ -296,33 +348,65 @@ std::string Registry::snapshot() const {
                      {"deadline", opt_time(n.interruption_deadline)},
                      {"lastSeen", to_millis(n.last_seen)}});
   }
-  json events = json::array();
-  for (const auto& r : cluster_events_) {
-    json affected = json::array();
-    for (const auto& e : r.affected) affected.push_back(e.str());
-    events.push_back({{"received", to_millis(r.received)}, {"event", to_json(r.event)}, {"affected", affected}});
-  }
   json times = json::object();
   for (const auto& [app, d] : provisioning_times_) times[app.str()] = ms(d);
   json pending = json::array();
   for (const auto& p : pending_) pending.push_back(pending_to_json(p));
   json audit = json::array();
   for (const auto& a : audit_) audit.push_back(audit_to_json(a));
-  return json{{"version", kSnapshotVersion},
-              {"pending", pending},
-              {"requestSeq", request_seq_},
-              {"audit", audit},
-              {"budgetAlerts", budget_alerts_},
-              {"adapterState", adapter_state_},
-              {"outbox", outbox_journal_},
-              {"inputPositions", input_positions_},
-              {"environments", envs},
-              {"nodes", nodes},
-              {"clusterEvents", events},
-              {"lifecycleIds", lifecycle_order_},
-              {"clusterKeys", cluster_key_order_},
-              {"provisioningMs", times}}
-      .dump();
+  std::string& r = out.registry;
+  r = json{{"version", kSnapshotVersion},
+           {"pending", pending},
+           {"requestSeq", request_seq_},
+           {"audit", audit},
+           {"budgetAlerts", budget_alerts_},
+           {"adapterState", adapter_state_},
+           {"inputPositions", input_positions_},
+           {"nodes", nodes},
+           {"provisioningMs", times}}
+          .dump();
+  r.pop_back();  // the closing brace: the long lists follow, written without a JSON tree
+  r += ",\"outbox\":";
+  r += outbox_journal_.empty() ? "null" : outbox_journal_;
+  // Cluster events: each one's JSON is made once, at the first snapshot that lists it.
+  size_t i = 0;
+  append_array(r, "clusterEvents", cluster_events_, [&](const ClusterEventRecord& rec) {
+    std::string& cached = cache_.cluster_events[i++];
+    if (cached.empty()) {
+      json affected = json::array();
+      for (const auto& e : rec.affected) affected.push_back(e.str());
+      cached = json{{"received", to_millis(rec.received)}, {"event", to_json(rec.event)}, {"affected", affected}}.dump();
+    }
+    r += cached;
+  });
+  auto str = [&](const std::string& s) { append_json_string(r, s); };
+  append_array(r, "lifecycleIds", lifecycle_order_, str);
+  append_array(r, "clusterKeys", cluster_key_order_, str);
+  r += '}';
+  return out;
+}
+
+std::string StateSnapshot::whole() const {
+  std::string out;
+  size_t size = registry.size() + 32;
+  for (const auto& [id, e] : environments) size += e.size() + 1;
+  out.reserve(size);
+  out = registry;
+  if (out.empty() || out.back() != '}') return out;  // not an object: restore() will say so
+  out.pop_back();
+  if (out.size() > 1) out += ',';
+  out += "\"environments\":[";
+  for (size_t i = 0; i < environments.size(); ++i) {
+    if (i > 0) out += ',';
+    out += environments[i].second;
+  }
+  out += "]}";
+  return out;
+}
+
+nlohmann::json Registry::outbox_journal() const {
+  if (outbox_journal_.empty()) return nullptr;
+  return json::parse(outbox_journal_, nullptr, /*allow_exceptions=*/false);
 }
 
 Result<Registry> Registry::restore(const std::string& snapshot) {
@@ -354,7 +438,7 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       ClusterEventRecord rec{from_millis(c.at("received").get<std::int64_t>()), *ev, {}};
       for (const auto& e : c.at("affected")) rec.affected.emplace_back(e.get<std::string>());
       if (with_keys) {
-        r.cluster_events_.push_back(std::move(rec));  // its key is among the keys already
+        r.push_cluster_event(std::move(rec));  // its key is among the keys already
       } else {
         r.remember_cluster_event(rec);
       }
@@ -366,7 +450,7 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& a : j.at("audit")) r.audit_.push_back(audit_from_json(a));
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
-    if (j.contains("outbox")) r.outbox_journal_ = j.at("outbox");
+    if (j.contains("outbox") && !j.at("outbox").is_null()) r.outbox_journal_ = j.at("outbox").dump();
     if (j.contains("inputPositions")) r.input_positions_ = j.at("inputPositions");
     if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {

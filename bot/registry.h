@@ -13,6 +13,7 @@
 
 #include "bot/environment.h"
 #include "bot/result.h"
+#include "bot/state_store.h"
 
 namespace runbot::bot {
 
@@ -118,16 +119,19 @@ class Registry {
   void set_adapter_state(const std::string& key, std::string value);
   const std::map<std::string, std::string>& adapter_states() const { return adapter_state_; }
 
-  // The outbox journal (Outbox::journal()) as of the last snapshot; null when none.
-  const nlohmann::json& outbox_journal() const { return outbox_journal_; }
-  void set_outbox_journal(nlohmann::json journal) { outbox_journal_ = std::move(journal); }
+  // The outbox journal (Outbox::journal_text()) as of the last snapshot; null when none.
+  nlohmann::json outbox_journal() const;
+  void set_outbox_journal(std::string journal_json) { outbox_journal_ = std::move(journal_json); }
   // How far each input partition had been applied when the snapshot was taken (opaque to the
   // registry: the event source's positions), so a restart does not apply re-read input twice.
   const nlohmann::json& input_positions() const { return input_positions_; }
   void set_input_positions(nlohmann::json positions) { input_positions_ = std::move(positions); }
 
   // Snapshot for the StateStore, and back. A snapshot from a newer, unknown format is an Error.
-  std::string snapshot() const;
+  // Made often (every few tens of milliseconds under load), so the JSON of each environment and
+  // of each listed cluster event is kept between snapshots and made again only when it changed.
+  StateSnapshot snapshot_parts() const;
+  std::string snapshot() const { return snapshot_parts().whole(); }
   static Result<Registry> restore(const std::string& snapshot);
 
   bool operator==(const Registry&) const = default;
@@ -153,8 +157,17 @@ class Registry {
   std::deque<AuditRecord> audit_;
   std::set<std::string> budget_alerts_;
   std::map<std::string, std::string> adapter_state_;
-  nlohmann::json outbox_journal_;
+  std::string outbox_journal_;  // JSON text; empty: none
   nlohmann::json input_positions_;
+
+  // JSON kept between snapshots (derived data: never part of equality).
+  struct SnapshotCache {
+    std::map<EnvId, std::pair<Environment, std::string>> envs;  // as serialized, and its JSON
+    std::deque<std::string> cluster_events;  // in step with cluster_events_; empty: not made yet
+    bool operator==(const SnapshotCache&) const { return true; }
+  };
+  mutable SnapshotCache cache_;
+  void push_cluster_event(ClusterEventRecord record);
 };
 
 }  // namespace runbot::bot

@@ -4,10 +4,22 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bot/result.h"
 
 namespace runbot::bot {
+
+// A Registry snapshot in parts, as Registry::snapshot_parts() makes it: stores that keep each
+// environment in a record of its own (Kafka) use the parts as they are, without parsing.
+struct StateSnapshot {
+  std::string registry;  // a JSON object: everything but the environments
+  std::vector<std::pair<std::string, std::string>> environments;  // id -> its JSON object, in id order
+  // The one-document form (the registry object with an "environments" array) that
+  // Registry::restore() reads.
+  std::string whole() const;
+};
 
 class StateStore {
  public:
@@ -16,6 +28,8 @@ class StateStore {
   virtual Result<std::optional<std::string>> load() = 0;
   // Saves a snapshot atomically: after a crash either the old or the new one is there.
   virtual Status save(const std::string& snapshot) = 0;
+  // The same from parts; by default save(parts.whole()).
+  virtual Status save_parts(const StateSnapshot& parts) { return save(parts.whole()); }
   // Runs `durable` once everything saved so far would be found by load() after a crash. A store
   // that writes synchronously (the file) runs it at once; the Kafka store when the broker
   // acknowledged every record of the saves so far. Callers use it to commit input offsets only

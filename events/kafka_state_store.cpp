@@ -320,6 +320,9 @@ struct KafkaStateStore::Impl {
   // Declared last, destroyed first: its dropped callbacks never see a half-destroyed Impl.
   std::unique_ptr<KafkaProducer> producer;
 
+  // Produces what changed between `last` and `next` (and what failed before) and keeps `next`.
+  bot::Status save(state_topic::KeyValues next);
+
   void delivered(std::uint64_t seq, const std::string& key, const bot::Status& st) {
     auto it = in_flight.find(seq);
     if (st) ++stats.records_delivered;
@@ -404,18 +407,35 @@ bot::Result<std::optional<std::string>> KafkaStateStore::load() {
 }
 
 bot::Status KafkaStateStore::save(const std::string& snapshot) {
-  Impl& s = *impl_;
   auto next = state_topic::split_snapshot(snapshot);
   if (!next) return next.error();
-  auto records = state_topic::changed_records(s.last, *next, s.retry);
+  return impl_->save(std::move(*next));
+}
+
+bot::Status KafkaStateStore::save_parts(const bot::StateSnapshot& parts) {
+  // The parts are the Registry's own compact JSON: no parsing, the same bytes split_snapshot()
+  // would make.
+  state_topic::KeyValues next;
+  for (const auto& [id, e] : parts.environments) {
+    if (id.empty() || !next.emplace(state_topic::kEnvKeyPrefix + id, e).second) {
+      return bot::make_error(bot::Errc::invalid_argument, "state snapshot has an environment with an empty or repeated id '" + id + "'");
+    }
+  }
+  next.emplace(state_topic::kRegistryKey, parts.registry);
+  return impl_->save(std::move(next));
+}
+
+bot::Status KafkaStateStore::Impl::save(state_topic::KeyValues next) {
+  Impl& s = *this;
+  auto records = state_topic::changed_records(s.last, next, s.retry);
   s.retry.clear();
-  s.last = std::move(*next);
+  s.last = std::move(next);
   if (records.empty()) return bot::ok();
   const std::uint64_t seq = ++s.save_seq;
   s.in_flight[seq] = {records.size(), false};
   ++s.stats.saves;
   const Headers headers = state_topic::record_headers();
-  Impl* raw = impl_.get();
+  Impl* raw = this;
   for (auto& r : records) {
     ++s.stats.records_produced;
     if (!r.value) ++s.stats.tombstones_produced;

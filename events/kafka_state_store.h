@@ -131,6 +131,8 @@ class KafkaStateStore final : public bot::StateStore {
   // Produces the changed keys and tombstones (see the header comment) and returns once they are
   // handed to the producer; delivery is reported later through healthy().
   bot::Status save(const std::string& snapshot) override;
+  // The same without parsing: the environments' records are the parts as they are.
+  bot::Status save_parts(const bot::StateSnapshot& parts) override;
   // Runs `durable` when every save so far is delivered (after a delivery failure: when a later
   // save, which produces the failed keys again, is). Runs at once when nothing is in flight.
   void when_durable(std::function<void()> durable) override;

@@ -290,10 +290,16 @@ class DiscardingStore final : public bot::StateStore {
   bot::Status save(const std::string& snapshot) override {
     ++saves;
     bytes += snapshot.size();
+    // For a look at what makes snapshots big: the largest one goes to $EVENTS_BENCH_DUMP_STATE.
+    if (const char* path = std::getenv("EVENTS_BENCH_DUMP_STATE"); path && snapshot.size() > largest) {
+      largest = snapshot.size();
+      std::ofstream(path) << snapshot;
+    }
     return bot::ok();
   }
   std::uint64_t saves = 0;
   std::uint64_t bytes = 0;
+  std::size_t largest = 0;
 };
 
 // Sits between the source and the Bot: counts handled records and takes latencies.

@@ -262,6 +262,29 @@ TEST_F(OutboxTest, WhatArrivesAfterARestartIsNotLostInAMessageThatWasAlreadyTher
       << "nothing posted twice, nothing that came after the restart lost";
 }
 
+TEST_F(OutboxTest, JournalTextFollowsEveryChangeOfAQueuedMessage) {
+  // journal_text() keeps each message's JSON until it changes; it must always equal journal().
+  outbox.hold_until_durable(true);  // nothing leaves the queue
+  auto same = [&](const char* when) {
+    EXPECT_EQ(nlohmann::json::parse(outbox.journal_text()), outbox.journal()) << when;
+  };
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card v1"));
+  outbox.reply("fake", c1, env, msg(NoticeKind::progress, "r1"));
+  outbox.keyed_reply("fake", c1, env, "warnings", msg(NoticeKind::warning_events, "1 warning"));
+  same("queued");
+  outbox.reply("fake", c1, env, msg(NoticeKind::progress, "r2"));  // merged into r1
+  outbox.keyed_reply("fake", c1, env, "warnings", msg(NoticeKind::warning_events, "2 warnings"));
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card v2"));
+  same("merged and replaced");
+  outbox.card("fake", c1, env);  // the queued card becomes lazy
+  same("lazy card");
+  outbox.release_through(outbox.journal_mark());
+  clock.advance(30s);
+  EXPECT_EQ(outbox.pending(), 0u);
+  same("all sent");
+  EXPECT_NE(outbox.journal_text().find("warnings"), std::string::npos) << "the keyed reply's id is kept";
+}
+
 TEST_F(OutboxTest, UnusableJournalIsAnErrorAndQueuesNothing) {
   auto bad = outbox.restore_journal(nlohmann::json{{"channels", {{{"platform", "fake"}, {"channel", "C1"},
                                                                    {"items", {{{"id", "x"}, {"kind", "meteor"}}}}}}},

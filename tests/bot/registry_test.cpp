@@ -77,6 +77,44 @@ TEST(Registry, ClusterDedupeRemembersMoreKeysThanEventsItLists) {
   EXPECT_TRUE(restored->remember_cluster_event(event(2))) << "bounded: forgotten after kMaxClusterKeys newer keys";
 }
 
+TEST(Registry, SnapshotsFollowEveryChangeDespiteTheJsonTheyKeep) {
+  // Each environment's and each listed event's JSON is kept between snapshots: a change made in
+  // place, an environment removed, an event pushed out of the list must all show in the next one.
+  Registry r;
+  r.put(sample());
+  Environment second = sample();
+  second.id = EnvId{"front-end-pr-124"};
+  r.put(second);
+  auto event = [](int i) {
+    ClusterEvent ev;
+    ev.dedupe_key = "k-" + std::to_string(i);
+    ev.kind = ClusterEventKind::other;
+    ev.message = "event \"" + std::to_string(i) + "\" naïve";  // needs escaping
+    return ClusterEventRecord{TimePoint{} + std::chrono::seconds(i), ev, {}};
+  };
+  for (int i = 0; i < 10; ++i) r.remember_cluster_event(event(i));
+  r.mark_lifecycle("id with \"quotes\" and ünïcode");
+  r.set_outbox_journal(R"({"channels":[],"keyed":[]})");
+  auto check = [&](const char* when) {
+    auto restored = Registry::restore(r.snapshot());
+    ASSERT_TRUE(restored) << when << ": " << restored.error().message;
+    EXPECT_EQ(*restored, r) << when;
+  };
+  check("first snapshot");
+  r.find(EnvId{"front-end-pr-123"})->url = "https://changed";
+  remember(*r.find(EnvId{"front-end-pr-124"}), TimePoint{} + 1010h, "progress: deploying");
+  check("after changes in place");
+  r.environments().erase(EnvId{"front-end-pr-124"});
+  check("after a removal");
+  for (int i = 10; i < 10 + static_cast<int>(Registry::kMaxClusterEvents); ++i) r.remember_cluster_event(event(i));
+  check("after the first events left the list");
+  auto parts = r.snapshot_parts();
+  ASSERT_EQ(parts.environments.size(), 1u);
+  EXPECT_EQ(parts.environments[0].first, "front-end-pr-123");
+  EXPECT_NE(parts.environments[0].second.find("https://changed"), std::string::npos);
+  EXPECT_EQ(r.outbox_journal(), nlohmann::json::parse(R"({"channels":[],"keyed":[]})"));
+}
+
 TEST(Registry, CorruptSnapshotIsAClearError) {
   auto bad = Registry::restore("{\"version\":1,\"environments\":[{\"id\":\"x\"}]}");
   ASSERT_FALSE(bad.has_value());

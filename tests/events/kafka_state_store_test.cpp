@@ -50,6 +50,18 @@ bot::Result<std::optional<std::string>> fold(const std::vector<Record>& log) {
   return merge_snapshot(state);
 }
 
+TEST(StateTopic, RegistryPartsAreWhatSplittingTheWholeSnapshotGives) {
+  // KafkaStateStore::save_parts() uses the parts without parsing; they must match what
+  // split_snapshot() makes of the whole snapshot, or every save would produce every record.
+  bot::Registry r = testing::sample_registry(3);
+  const bot::StateSnapshot parts = r.snapshot_parts();
+  auto kv = split_snapshot(parts.whole());
+  ASSERT_TRUE(kv) << kv.error().message;
+  ASSERT_EQ(kv->size(), parts.environments.size() + 1);
+  for (const auto& [id, json] : parts.environments) EXPECT_EQ(kv->at(kEnvKeyPrefix + id), json) << id;
+  EXPECT_EQ(nlohmann::json::parse(kv->at(kRegistryKey)), nlohmann::json::parse(parts.registry));
+}
+
 TEST(StateTopic, SnapshotSplitsIntoOneRecordPerEnvironmentAndARegistryRecord) {
   bot::Registry r = testing::sample_registry(3);
   auto kv = split_snapshot(r.snapshot());
