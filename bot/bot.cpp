@@ -276,7 +276,7 @@ void Bot::flush_state() {
   state_dirty_ = false;
   std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
   const std::uint64_t mark = outbox_.journal_mark();
-  registry_.set_outbox_journal(outbox_.journal_text());
+  registry_.set_outbox_journal(outbox_.journal_keyed(), outbox_.journal_items());
   if (hooks_.input_positions) registry_.set_input_positions(hooks_.input_positions());
   auto s = store_->save_parts(registry_.snapshot_parts());
   if (s) {

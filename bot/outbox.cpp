@@ -83,9 +83,14 @@ const char* kind_name(int k) {
 }
 }  // namespace
 
-nlohmann::json Outbox::item_json(const Item& item) {
+nlohmann::json Outbox::item_json(const Key& where, const Item& item) {
   using nlohmann::json;
-  json j{{"id", item.id}, {"kind", kind_name(static_cast<int>(item.kind))}, {"env", item.env.str()}};
+  json j{{"id", item.id},
+         {"kind", kind_name(static_cast<int>(item.kind))},
+         {"env", item.env.str()},
+         {"platform", std::get<0>(where)},
+         {"channel", std::get<1>(where).str()},
+         {"order", item.order}};
   if (!item.key.empty()) j["key"] = item.key;
   if (item.lazy) {
     j["lazy"] = true;
@@ -100,7 +105,7 @@ nlohmann::json Outbox::item_json(const Item& item) {
   return j;
 }
 
-nlohmann::json Outbox::keyed_json() const {
+nlohmann::json Outbox::journal_keyed() const {
   // Ids of keyed replies (grouped warnings), so they are edited rather than posted again.
   nlohmann::json keyed = nlohmann::json::array();
   for (const auto& [k, id] : cards_) {
@@ -112,52 +117,51 @@ nlohmann::json Outbox::keyed_json() const {
 
 nlohmann::json Outbox::journal() const {
   using nlohmann::json;
-  json channels = json::array();
+  json items = json::array();
   for (const auto& [key, ch] : channels_) {
-    if (ch.queue.empty()) continue;
-    json items = json::array();
-    for (const auto& item : ch.queue) items.push_back(item_json(item));
-    channels.push_back({{"platform", std::get<0>(key)}, {"channel", std::get<1>(key).str()}, {"items", items}});
+    for (const auto& item : ch.queue) items.push_back(item_json(key, item));
   }
-  return json{{"channels", channels}, {"keyed", keyed_json()}};
+  return json{{"items", items}, {"keyed", journal_keyed()}};
 }
 
-std::string Outbox::journal_text() const {
-  using nlohmann::json;
-  std::string out = "{\"channels\":[";
-  bool first_channel = true;
+std::vector<std::pair<std::string, std::string>> Outbox::journal_items() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(pending());
   for (const auto& [key, ch] : channels_) {
-    if (ch.queue.empty()) continue;
-    if (!first_channel) out += ',';
-    first_channel = false;
-    std::string head = json{{"platform", std::get<0>(key)}, {"channel", std::get<1>(key).str()}}.dump();
-    head.pop_back();
-    out += head;
-    out += ",\"items\":[";
-    bool first = true;
     for (const auto& item : ch.queue) {
-      if (!first) out += ',';
-      first = false;
-      if (item.json.empty()) item.json = item_json(item).dump();
-      out += item.json;
+      if (item.json.empty()) item.json = item_json(key, item).dump();
+      out.emplace_back(item.id, item.json);
     }
-    out += "]}";
   }
-  out += "],\"keyed\":";
-  out += keyed_json().dump();
-  out += '}';
   return out;
 }
 
 Status Outbox::restore_journal(const nlohmann::json& journal) {
   if (journal.is_null()) return ok();
-  std::map<Key, std::deque<Item>> restored;
+  std::map<Key, std::map<std::uint64_t, Item>> restored;  // by queue order
   std::map<std::tuple<std::string, ChannelId, EnvId, std::string>, std::string> keyed;
   try {
-    for (const auto& c : journal.at("channels")) {
-      Key key{c.at("platform").get<std::string>(), ChannelId{c.at("channel").get<std::string>()}};
-      for (const auto& j : c.at("items")) {
+    // "items": one object per message with its channel and queue order; "channels": the older
+    // form, a list of messages per channel.
+    std::vector<std::tuple<Key, std::uint64_t, const nlohmann::json*>> found;
+    if (journal.contains("items")) {
+      for (const auto& j : journal.at("items")) {
+        found.emplace_back(Key{j.at("platform").get<std::string>(), ChannelId{j.at("channel").get<std::string>()}},
+                           j.at("order").get<std::uint64_t>(), &j);
+      }
+    }
+    if (journal.contains("channels")) {
+      std::uint64_t n = 0;
+      for (const auto& c : journal.at("channels")) {
+        Key key{c.at("platform").get<std::string>(), ChannelId{c.at("channel").get<std::string>()}};
+        for (const auto& j : c.at("items")) found.emplace_back(key, ++n, &j);
+      }
+    }
+    for (const auto& [key, order, jp] : found) {
+      {
+        const nlohmann::json& j = *jp;
         Item item;
+        item.order = order;
         const std::string kind = j.at("kind").get<std::string>();
         int k = 0;
         while (k < 4 && kind != kind_name(k)) ++k;
@@ -182,7 +186,10 @@ Status Outbox::restore_journal(const nlohmann::json& journal) {
         // Messages after the last snapshot may have been sent before the crash, in queue order:
         // every restored message is checked until one turns out not to be there yet.
         item.maybe_delivered = true;
-        restored[key].push_back(std::move(item));
+        if (!restored[key].emplace(order, std::move(item)).second) {
+          return make_error(Errc::invalid_argument, "outbox journal: two messages at position " +
+                                                        std::to_string(order) + " of channel " + std::get<1>(key).str());
+        }
       }
     }
     for (const auto& k : journal.at("keyed")) {
@@ -196,8 +203,9 @@ Status Outbox::restore_journal(const nlohmann::json& journal) {
   size_t count = 0;
   started_ = false;
   for (auto& [key, items] : restored) {
-    for (auto& item : items) {
+    for (auto& [order, item] : items) {
       ++count;
+      order_seq_ = std::max(order_seq_, order);
       enqueue(std::get<0>(key), std::get<1>(key), std::move(item));
     }
   }
@@ -346,6 +354,7 @@ void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item
   }
   Channel& ch = it->second;
   item.seq = ++id_seq_;
+  if (item.order == 0) item.order = ++order_seq_;
   if (item.id.empty()) {
     item.id = id_prefix_ + std::to_string(item.seq);
     item.released = !hold_;

@@ -37,6 +37,8 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -94,12 +96,16 @@ class Outbox {
 
   // Runs whenever the journal changes (a message queued, sent or given up on).
   void on_change(std::function<void()> cb) { changed_ = std::move(cb); }
-  // The queued messages as JSON, for the state snapshot.
+  // The journal as one JSON object: {"items": [message...], "keyed": [...]}; each message object
+  // carries its delivery id, platform, channel and queue order.
   nlohmann::json journal() const;
-  // The same as JSON text, made from each message's JSON kept since it last changed (a snapshot
-  // under load holds thousands of messages that are the same as in the previous one).
-  std::string journal_text() const;
+  // Its parts, for the state snapshot: each queued message's JSON by delivery id (kept from one
+  // snapshot to the next until the message changes: under load thousands of queued messages are
+  // the same as in the previous snapshot), and the keyed replies' ids.
+  std::vector<std::pair<std::string, std::string>> journal_items() const;
+  nlohmann::json journal_keyed() const;
   // Queues the messages of a journal (before start(): they are sent once adapters are attached).
+  // Accepts journal()'s form and the older {"channels": [{platform, channel, items}]} form.
   // An unusable journal is an Error and queues nothing.
   Status restore_journal(const nlohmann::json& journal);
   // Starts delivering what restore_journal() queued (channels of platforms without an adapter are
@@ -121,13 +127,13 @@ class Outbox {
     int attempts = 0;
     std::string id;                 // delivery id, stable across restarts
     std::uint64_t seq = 0;          // queue order in this run (journal_mark())
+    std::uint64_t order = 0;        // queue order in the journal, kept across restarts
     bool released = true;           // in a durable snapshot (or nothing is held): may be sent
     bool maybe_delivered = false;   // in flight when a previous run stopped
     bool sent_as_edit = false;      // the last attempt edited an existing message
     mutable std::string json;       // its journal entry; cleared whenever the content changes
   };
-  static nlohmann::json item_json(const Item& item);
-  nlohmann::json keyed_json() const;
+  static nlohmann::json item_json(const std::tuple<std::string, ChannelId>& where, const Item& item);
   static Item make_item(Kind kind, EnvId env, Message message) {
     Item item;
     item.kind = kind;
@@ -181,6 +187,7 @@ class Outbox {
   std::function<void()> changed_;
   std::string id_prefix_;
   std::uint64_t id_seq_ = 0;
+  std::uint64_t order_seq_ = 0;
   bool started_ = true;  // false between restore_journal() and start()
   bool hold_ = false;
 };

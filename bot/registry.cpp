@@ -367,7 +367,8 @@ StateSnapshot Registry::snapshot_parts() const {
           .dump();
   r.pop_back();  // the closing brace: the long lists follow, written without a JSON tree
   r += ",\"outbox\":";
-  r += outbox_journal_.empty() ? "null" : outbox_journal_;
+  r += outbox_journal_.dump();
+  out.outbox = outbox_items_;
   // Cluster events: each one's JSON is made once, at the first snapshot that lists it.
   size_t i = 0;
   append_array(r, "clusterEvents", cluster_events_, [&](const ClusterEventRecord& rec) {
@@ -388,25 +389,43 @@ StateSnapshot Registry::snapshot_parts() const {
 
 std::string StateSnapshot::whole() const {
   std::string out;
-  size_t size = registry.size() + 32;
+  size_t size = registry.size() + 64;
   for (const auto& [id, e] : environments) size += e.size() + 1;
+  for (const auto& [id, m] : outbox) size += m.size() + 1;
   out.reserve(size);
   out = registry;
   if (out.empty() || out.back() != '}') return out;  // not an object: restore() will say so
   out.pop_back();
   if (out.size() > 1) out += ',';
-  out += "\"environments\":[";
-  for (size_t i = 0; i < environments.size(); ++i) {
-    if (i > 0) out += ',';
-    out += environments[i].second;
-  }
-  out += "]}";
+  auto append = [&out](const char* name, const Parts& parts) {
+    out += '"';
+    out += name;
+    out += "\":[";
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (i > 0) out += ',';
+      out += parts[i].second;
+    }
+    out += ']';
+  };
+  append("environments", environments);
+  out += ',';
+  append("outboxItems", outbox);
+  out += '}';
   return out;
 }
 
+void Registry::set_outbox_journal(const nlohmann::json& keyed, StateSnapshot::Parts items) {
+  outbox_journal_ = json{{"keyed", keyed}};
+  outbox_items_ = std::move(items);
+}
+
 nlohmann::json Registry::outbox_journal() const {
-  if (outbox_journal_.empty()) return nullptr;
-  return json::parse(outbox_journal_, nullptr, /*allow_exceptions=*/false);
+  if (outbox_journal_.is_null()) return nullptr;
+  json j = outbox_journal_;
+  json items = json::array();
+  for (const auto& [id, text] : outbox_items_) items.push_back(json::parse(text));
+  j["items"] = std::move(items);
+  return j;
 }
 
 Result<Registry> Registry::restore(const std::string& snapshot) {
@@ -450,7 +469,11 @@ Result<Registry> Registry::restore(const std::string& snapshot) {
       for (const auto& a : j.at("audit")) r.audit_.push_back(audit_from_json(a));
       for (const auto& k : j.at("budgetAlerts")) r.budget_alerts_.insert(k.get<std::string>());
     }
-    if (j.contains("outbox") && !j.at("outbox").is_null()) r.outbox_journal_ = j.at("outbox").dump();
+    if (j.contains("outbox")) r.outbox_journal_ = j.at("outbox");  // {"keyed"} (older: with "channels")
+    if (j.contains("outboxItems")) {
+      for (const auto& m : j.at("outboxItems")) r.outbox_items_.emplace_back(m.at("id").get<std::string>(), m.dump());
+      if (r.outbox_journal_.is_null() && !r.outbox_items_.empty()) r.outbox_journal_ = json{{"keyed", json::array()}};
+    }
     if (j.contains("inputPositions")) r.input_positions_ = j.at("inputPositions");
     if (j.contains("adapterState")) r.adapter_state_ = j.at("adapterState").get<std::map<std::string, std::string>>();
     for (const auto& [app, d] : j.at("provisioningMs").items()) {

@@ -119,9 +119,11 @@ class Registry {
   void set_adapter_state(const std::string& key, std::string value);
   const std::map<std::string, std::string>& adapter_states() const { return adapter_state_; }
 
-  // The outbox journal (Outbox::journal_text()) as of the last snapshot; null when none.
+  // The outbox journal as of the last snapshot, in the form Outbox::restore_journal() reads;
+  // null when none. Set from its parts (Outbox::journal_keyed(), Outbox::journal_items()): each
+  // queued message is a part of its own in the snapshot (a record of its own on Kafka).
   nlohmann::json outbox_journal() const;
-  void set_outbox_journal(std::string journal_json) { outbox_journal_ = std::move(journal_json); }
+  void set_outbox_journal(const nlohmann::json& keyed, StateSnapshot::Parts items);
   // How far each input partition had been applied when the snapshot was taken (opaque to the
   // registry: the event source's positions), so a restart does not apply re-read input twice.
   const nlohmann::json& input_positions() const { return input_positions_; }
@@ -157,7 +159,8 @@ class Registry {
   std::deque<AuditRecord> audit_;
   std::set<std::string> budget_alerts_;
   std::map<std::string, std::string> adapter_state_;
-  std::string outbox_journal_;  // JSON text; empty: none
+  nlohmann::json outbox_journal_;  // the journal without its items: {"keyed": [...]}, or null
+  StateSnapshot::Parts outbox_items_;
   nlohmann::json input_positions_;
 
   // JSON kept between snapshots (derived data: never part of equality).

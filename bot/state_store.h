@@ -14,10 +14,12 @@ namespace runbot::bot {
 // A Registry snapshot in parts, as Registry::snapshot_parts() makes it: stores that keep each
 // environment in a record of its own (Kafka) use the parts as they are, without parsing.
 struct StateSnapshot {
-  std::string registry;  // a JSON object: everything but the environments
-  std::vector<std::pair<std::string, std::string>> environments;  // id -> its JSON object, in id order
-  // The one-document form (the registry object with an "environments" array) that
-  // Registry::restore() reads.
+  using Parts = std::vector<std::pair<std::string, std::string>>;  // id -> a JSON object
+  std::string registry;  // a JSON object: everything else
+  Parts environments;    // by environment id, in id order
+  Parts outbox;          // the outbox journal's queued messages, by delivery id
+  // The one-document form (the registry object with "environments" and "outboxItems" arrays)
+  // that Registry::restore() reads.
   std::string whole() const;
 };
 

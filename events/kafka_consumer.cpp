@@ -1,6 +1,7 @@
 #include "events/kafka_consumer.h"
 
 #include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -517,6 +518,29 @@ std::size_t KafkaConsumer::assigned_partitions() const {
   if (impl_->closed) return 0;
   auto list = impl_->assignment();
   return list ? static_cast<std::size_t>(list->cnt) : 0;
+}
+
+nlohmann::json positions_to_json(const KafkaConsumer::Positions& positions) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, offset] : positions) out[key.first][std::to_string(key.second)] = offset;
+  return out;
+}
+
+KafkaConsumer::Positions positions_from_json(const nlohmann::json& j) {
+  KafkaConsumer::Positions out;
+  if (!j.is_object()) return out;
+  for (const auto& [topic, parts] : j.items()) {
+    if (!parts.is_object()) continue;
+    for (const auto& [partition, offset] : parts.items()) {
+      if (!offset.is_number_integer()) continue;
+      try {
+        out[{topic, static_cast<std::int32_t>(std::stol(partition))}] = offset.get<std::int64_t>();
+      } catch (const std::exception&) {
+        log().warn("state: ignoring an unreadable input position topic={} partition={}", topic, partition);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace runbot::events

@@ -45,6 +45,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "bot/result.h"
 #include "bot/time.h"
 #include "events/kafka_settings.h"
@@ -154,5 +156,10 @@ class KafkaConsumer {
   explicit KafkaConsumer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Positions as the bot's state keeps them (BotHooks::input_positions): {"<topic>": {"<partition>":
+// offset}}. Reading skips (with a warning) entries it cannot use; anything not an object is none.
+nlohmann::json positions_to_json(const KafkaConsumer::Positions& positions);
+KafkaConsumer::Positions positions_from_json(const nlohmann::json& j);
 
 }  // namespace runbot::events

@@ -56,6 +56,20 @@ bot::Result<KeyValues> split_snapshot(const std::string& snapshot) {
                              "state snapshot has two environments with id " + key.substr(4));
     }
   }
+  if (auto items = j.find("outboxItems"); items != j.end()) {
+    if (!items->is_array()) return bot::make_error(bot::Errc::invalid_argument, "state snapshot's \"outboxItems\" is not an array");
+    for (const auto& m : *items) {
+      auto id = m.is_object() ? m.find("id") : m.end();
+      if (!m.is_object() || id == m.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+        return bot::make_error(bot::Errc::invalid_argument, "state snapshot has an outbox message without an \"id\"");
+      }
+      if (!out.emplace(kOutboxKeyPrefix + id->get<std::string>(), m.dump()).second) {
+        return bot::make_error(bot::Errc::invalid_argument,
+                               "state snapshot has two outbox messages with id " + id->get<std::string>());
+      }
+    }
+    j.erase("outboxItems");
+  }
   out.emplace(kRegistryKey, j.dump());
   return out;
 }
@@ -85,10 +99,10 @@ std::vector<StateRecord> changed_records(const KeyValues& last, const KeyValues&
 bot::Status apply_record(KeyValues& state, const Record& record) {
   if (!record.key) return record_error(record, "record has no key");
   const std::string& key = *record.key;
-  bool is_env =
-      starts_with(key, kEnvKeyPrefix) && key.size() > std::char_traits<char>::length(kEnvKeyPrefix);
-  if (!is_env && key != kRegistryKey)
-    return record_error(record, "unknown key (not 'registry' or 'env/<id>')");
+  const char* prefix = starts_with(key, kEnvKeyPrefix) ? kEnvKeyPrefix : starts_with(key, kOutboxKeyPrefix) ? kOutboxKeyPrefix : nullptr;
+  const bool is_part = prefix && key.size() > std::char_traits<char>::length(prefix);
+  if (!is_part && key != kRegistryKey)
+    return record_error(record, "unknown key (not 'registry', 'env/<id>' or 'outbox/<id>')");
   if (const std::string* v = record.header(kVersionHeader); v && *v != kVersion) {
     return record_error(record, std::string(kVersionHeader) + " is " + *v +
                                     ", this runbot reads version " + kVersion);
@@ -100,11 +114,12 @@ bot::Status apply_record(KeyValues& state, const Record& record) {
   json j = json::parse(*record.value, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return record_error(record, "value is not valid JSON");
   if (!j.is_object()) return record_error(record, "value is not a JSON object");
-  if (is_env) {
+  if (is_part) {
     auto id = j.find("id");
-    std::string want = key.substr(std::char_traits<char>::length(kEnvKeyPrefix));
+    std::string want = key.substr(std::char_traits<char>::length(prefix));
     if (id == j.end() || !id->is_string() || id->get_ref<const std::string&>() != want) {
-      return record_error(record, "environment record's \"id\" does not match its key");
+      return record_error(record, std::string(prefix == kEnvKeyPrefix ? "environment" : "outbox message") +
+                                      " record's \"id\" does not match its key");
     }
   }
   state[key] = *record.value;
@@ -128,15 +143,18 @@ bot::Result<std::optional<std::string>> merge_snapshot(const KeyValues& state) {
                {"provisioningMs", json::object()}};
   }
   json envs = json::array();
+  json outbox = json::array();
   for (const auto& [k, v] : state) {
-    if (!starts_with(k, kEnvKeyPrefix)) continue;
+    const bool is_env = starts_with(k, kEnvKeyPrefix);
+    if (!is_env && !starts_with(k, kOutboxKeyPrefix)) continue;
     json e = json::parse(v, nullptr, false);
     if (!e.is_object())
       return bot::make_error(bot::Errc::invalid_argument,
                              "state '" + k + "' record is not a JSON object");
-    envs.push_back(std::move(e));
+    (is_env ? envs : outbox).push_back(std::move(e));
   }
   out["environments"] = std::move(envs);
+  out["outboxItems"] = std::move(outbox);
   return std::optional<std::string>{out.dump()};
 }
 
@@ -419,6 +437,11 @@ bot::Status KafkaStateStore::save_parts(const bot::StateSnapshot& parts) {
   for (const auto& [id, e] : parts.environments) {
     if (id.empty() || !next.emplace(state_topic::kEnvKeyPrefix + id, e).second) {
       return bot::make_error(bot::Errc::invalid_argument, "state snapshot has an environment with an empty or repeated id '" + id + "'");
+    }
+  }
+  for (const auto& [id, m] : parts.outbox) {
+    if (id.empty() || !next.emplace(state_topic::kOutboxKeyPrefix + id, m).second) {
+      return bot::make_error(bot::Errc::invalid_argument, "state snapshot has an outbox message with an empty or repeated id '" + id + "'");
     }
   }
   next.emplace(state_topic::kRegistryKey, parts.registry);

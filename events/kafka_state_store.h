@@ -4,9 +4,13 @@
 //
 // Record layout (cluster-events.md §6.5): one record per key, the value a plain JSON object (not a
 // CloudEvent), headers `content-type: application/json` and `runbot-state-version: 1`.
-//   key `env/<id>`  -> that environment's object from the snapshot's "environments" array
-//   key `registry`  -> the snapshot without "environments" (nodes, dedupe memory, audit, ...)
-//   null value      -> tombstone: the environment is gone
+//   key `env/<id>`     -> that environment's object from the snapshot's "environments" array
+//   key `outbox/<id>`  -> a queued chat message (the snapshot's "outboxItems"), by delivery id
+//   key `registry`     -> everything else (nodes, dedupe memory, audit, keyed reply ids, ...)
+//   null value         -> tombstone: the environment is gone, the message was sent
+// Queued messages are records of their own so that a backlog of thousands of messages is not
+// produced again with every save: a save carries the new and changed ones and a tombstone for
+// each one sent.
 // save() produces only the keys whose value changed since the last save (or that load() found
 // on the topic), and a tombstone for each environment that disappeared. load() reads every
 // partition from the beginning up to the high watermark taken at the call, lets the last value
@@ -67,6 +71,7 @@ namespace state_topic {
 
 inline constexpr const char* kRegistryKey = "registry";
 inline constexpr const char* kEnvKeyPrefix = "env/";
+inline constexpr const char* kOutboxKeyPrefix = "outbox/";
 inline constexpr const char* kVersionHeader = "runbot-state-version";
 inline constexpr const char* kVersion = "1";
 
@@ -79,10 +84,10 @@ struct StateRecord {
   bool operator==(const StateRecord&) const = default;
 };
 
-// Splits a Registry snapshot into `registry` and one `env/<id>` per environment (compact JSON,
-// object keys sorted, so an unchanged environment gives the same bytes). Errors: not a JSON
-// object, "environments" missing or not an array, an environment without a string "id", or two
-// environments with the same id (invalid_argument).
+// Splits a Registry snapshot into `registry`, one `env/<id>` per environment and one
+// `outbox/<id>` per queued message (compact JSON, object keys sorted, so an unchanged part gives
+// the same bytes). Errors: not a JSON object, "environments" missing or not an array, an
+// environment or message without a string "id", or two with the same id (invalid_argument).
 bot::Result<KeyValues> split_snapshot(const std::string& snapshot);
 
 // The records that bring a topic holding `last` to `next`: changed or new keys with their value,
@@ -94,11 +99,12 @@ std::vector<StateRecord> changed_records(const KeyValues& last, const KeyValues&
 // Folds one record read from the state topic into `state`: last value wins, a null value erases
 // the key. Errors (invalid_argument, naming topic/partition/offset and the key): a null or
 // unknown key, a `runbot-state-version` header other than 1, a value that is not a JSON object,
-// an `env/<id>` record whose "id" is not <id>.
+// an `env/<id>` or `outbox/<id>` record whose "id" is not <id>.
 bot::Status apply_record(KeyValues& state, const Record& record);
 
 // Rebuilds the snapshot from the folded state: the `registry` object plus an "environments"
-// array of the `env/*` objects in key order. No keys -> nullopt. Environments without a
+// array of the `env/*` objects and an "outboxItems" array of the `outbox/*` objects, in key order
+// (each message carries its queue position). No keys -> nullopt. Environments without a
 // `registry` record (a crash between the first records) get an empty registry part.
 bot::Result<std::optional<std::string>> merge_snapshot(const KeyValues& state);
 

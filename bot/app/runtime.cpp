@@ -57,30 +57,6 @@ events::KafkaSettings kafka_settings(const Config& c) {
   return s;
 }
 
-// The event source's positions as kept in the state: {"<topic>": {"<partition>": offset}}.
-nlohmann::json positions_to_json(const events::KafkaConsumer::Positions& positions) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& [key, offset] : positions) out[key.first][std::to_string(key.second)] = offset;
-  return out;
-}
-
-events::KafkaConsumer::Positions positions_from_json(const nlohmann::json& j) {
-  events::KafkaConsumer::Positions out;
-  if (!j.is_object()) return out;
-  for (const auto& [topic, parts] : j.items()) {
-    if (!parts.is_object()) continue;
-    for (const auto& [partition, offset] : parts.items()) {
-      if (!offset.is_number_integer()) continue;
-      try {
-        out[{topic, static_cast<std::int32_t>(std::stol(partition))}] = offset.get<std::int64_t>();
-      } catch (const std::exception&) {
-        spdlog::warn("state: ignoring an unreadable input position topic={} partition={}", topic, partition);
-      }
-    }
-  }
-  return out;
-}
-
 std::string default_user() {
   const char* u = std::getenv("USER");
   return u && *u ? u : "dev";
@@ -219,7 +195,7 @@ int run(const RunOptions& opts, Options mode) {
   }
 
   // How far the input was applied to the state we start from (see KafkaConsumer::skip_applied).
-  const auto applied_positions = positions_from_json(registry.input_positions());
+  const auto applied_positions = events::positions_from_json(registry.input_positions());
   bot::Outbox outbox(config.outbox, real_clock, metrics);
   std::unique_ptr<bot::Bot> the_bot;
   std::unique_ptr<events::KafkaEventSource> event_source;
@@ -255,7 +231,7 @@ int run(const RunOptions& opts, Options mode) {
       std::uint64_t mark = source->consumer().checkpoint();
       return [source, mark] { source->consumer().commit_through(mark); };
     };
-    hooks.input_positions = [source] { return positions_to_json(source->consumer().positions()); };
+    hooks.input_positions = [source] { return events::positions_to_json(source->consumer().positions()); };
     source->set_after_record([b = the_bot.get()] { b->request_save(); });
     if (prov.provisioner) {
       auto* p = prov.provisioner.get();

@@ -12,9 +12,13 @@
 // KafkaEventSource -> the real bot::Bot (demo apps, --envs environments made `up` and ready
 // beforehand, so events reach their threads) -> Outbox (rate limit lifted) -> a ChatAdapter that
 // renders each post with slack::render (--no-render: skip) and completes it on the next loop
-// turn. Chat sending is excluded, announcement rendering included. A StateStore that discards
-// what it is given is attached, so the Bot's snapshots are included, one per state.save_delay_ms
-// (50 ms by default; --save-delay-ms D to change it) (--no-state: none).
+// turn. Chat sending is excluded, announcement rendering included. The state is crash-safe as in
+// `runbot run`: offsets are committed only behind durable snapshots, which hold the outbox journal
+// and the input positions, one snapshot per state.save_delay_ms (50 ms by default; --save-delay-ms
+// D to change it). --state picks the store: `kafka` (the default with --brokers: a compacted
+// topic, as runbot uses with a real broker), `file` (the default on the embedded mock: the state
+// file of the embedded default), `discard` (snapshots made and thrown away: their cost without a
+// store's) or `none` (no state; --no-state is the same).
 //
 // Phase 1, throughput: the child consumes the N pre-produced records; events/s and CPU seconds
 // are counted from the first to the N-th handled record (the group join is excluded).
@@ -25,7 +29,7 @@
 //
 // Usage: events_bench [--events N] [--brokers host:port] [--envs K] [--channels C]
 //                     [--latency-events M] [--latency-rate R] [--partitions P] [--save-delay-ms D]
-//                     [--property name=value]... [--no-render] [--no-state] [--log]
+//                     [--property name=value]... [--no-render] [--state kafka|file|discard|none] [--log]
 // (--partitions: per topic, default 16; records are lz4-compressed like a production producer's.
 //  --queued-kb: the consumer's librdkafka prefetch limit, queued.max.messages.kbytes, with
 //  queued.min.messages=10000; default: librdkafka's defaults.)
@@ -56,11 +60,13 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/slack/slack_renderer.h"
 #include "bot/app/config.h"
+#include "bot/app/file_state_store.h"
 #include "bot/bot.h"
 #include "events/cloudevents.h"
 #include "events/embedded_broker.h"
 #include "events/kafka_event_source.h"
 #include "events/kafka_producer.h"
+#include "events/kafka_state_store.h"
 #include "events/topic_admin.h"
 
 extern char** environ;
@@ -82,7 +88,8 @@ struct Options {
   long save_delay_ms = -1;  // >= 0: overrides state.save_delay_ms (the config default)
   std::vector<std::string> properties;  // --property name=value for the consumer (repeatable)
   bool render = true;
-  bool state = true;
+  std::string state;  // kafka, file, discard, none; empty: kafka with --brokers, else file
+  std::string state_topic;  // child only: the state topic the parent created
   bool log = false;
   // child only
   bool child = false;
@@ -283,23 +290,58 @@ class CountingJobQueue final : public bot::JobQueue {
   bot::Clock& clock_;
 };
 
-// Discards snapshots, so the Bot still builds one per loop turn as with a real store.
-class DiscardingStore final : public bot::StateStore {
+// Counts what the Bot saves and the time the store takes, and passes it on to `inner` (none:
+// snapshots are made and thrown away).
+class MeasuredStore final : public bot::StateStore {
  public:
+  explicit MeasuredStore(bot::StateStore* inner) : inner_(inner) {}
   bot::Result<std::optional<std::string>> load() override { return std::optional<std::string>{}; }
   bot::Status save(const std::string& snapshot) override {
-    ++saves;
-    bytes += snapshot.size();
-    // For a look at what makes snapshots big: the largest one goes to $EVENTS_BENCH_DUMP_STATE.
-    if (const char* path = std::getenv("EVENTS_BENCH_DUMP_STATE"); path && snapshot.size() > largest) {
-      largest = snapshot.size();
-      std::ofstream(path) << snapshot;
+    count(snapshot.size());
+    dump(snapshot);
+    return timed([&] { return inner_ ? inner_->save(snapshot) : bot::ok(); });
+  }
+  bot::Status save_parts(const bot::StateSnapshot& parts) override {
+    std::size_t size = parts.registry.size();
+    for (const auto* list : {&parts.environments, &parts.outbox}) {
+      for (const auto& [id, json] : *list) size += json.size();
     }
-    return bot::ok();
+    count(size);
+    if (std::getenv("EVENTS_BENCH_DUMP_STATE")) dump(parts.whole());
+    return timed([&] { return inner_ ? inner_->save_parts(parts) : bot::ok(); });
+  }
+  void when_durable(std::function<void()> durable) override {
+    if (inner_) {
+      inner_->when_durable(std::move(durable));
+    } else {
+      durable();
+    }
   }
   std::uint64_t saves = 0;
   std::uint64_t bytes = 0;
-  std::size_t largest = 0;
+  double store_seconds = 0;  // inside the store's save()
+
+ private:
+  void count(std::size_t size) {
+    ++saves;
+    bytes += size;
+  }
+  // For a look at what makes snapshots big: the largest one goes to $EVENTS_BENCH_DUMP_STATE.
+  void dump(const std::string& snapshot) {
+    if (const char* path = std::getenv("EVENTS_BENCH_DUMP_STATE"); path && snapshot.size() > largest_) {
+      largest_ = snapshot.size();
+      std::ofstream(path) << snapshot;
+    }
+  }
+  template <typename F>
+  bot::Status timed(F f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    bot::Status st = f();
+    store_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return st;
+  }
+  bot::StateStore* inner_;
+  std::size_t largest_ = 0;
 };
 
 // Sits between the source and the Bot: counts handled records and takes latencies.
@@ -390,10 +432,38 @@ int run_child(const Options& opt) {
   outbox_settings.burst = 1e9;
   bot::Metrics metrics;
   CountingJobQueue jobs(clock);
-  DiscardingStore store;
+  auto settings = settings_for(opt.brokers, opt.suffix, opt.queued_kb);
+  for (const auto& p : opt.properties) {
+    auto eq = p.find('=');
+    if (eq != std::string::npos) settings.properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  std::unique_ptr<events::KafkaStateStore> kafka_store;
+  std::unique_ptr<app::FileStateStore> file_store;
+  bot::StateStore* inner = nullptr;
+  const std::string state_file = "/tmp/events-bench-" + opt.suffix + ".state.json";
+  if (opt.state == "file") {
+    file_store = std::make_unique<app::FileStateStore>(state_file);
+    inner = file_store.get();
+  } else if (opt.state == "kafka") {
+    events::StateTopicSettings sts;
+    sts.topic = opt.state_topic;
+    auto created = events::KafkaStateStore::create(io, settings, sts);
+    if (!created) {
+      std::fprintf(stderr, "child: state store: %s\n", created.error().message.c_str());
+      return 2;
+    }
+    kafka_store = std::move(*created);
+    if (auto loaded = kafka_store->load(); !loaded) {
+      std::fprintf(stderr, "child: state topic: %s\n", loaded.error().message.c_str());
+      return 2;
+    }
+    inner = kafka_store.get();
+  }
+  MeasuredStore measured(inner);
+  bot::StateStore* store = opt.state == "none" ? nullptr : &measured;
   bot::Outbox outbox(outbox_settings, clock, metrics);
   if (opt.save_delay_ms >= 0) cfg->bot.state_save_delay = std::chrono::milliseconds(opt.save_delay_ms);
-  bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, opt.state ? &store : nullptr);
+  bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, store);
   NullChat chat(io, opt.render);
   the_bot.attach(chat);
   the_bot.start();
@@ -422,15 +492,23 @@ int run_child(const Options& opt) {
     rss_phase1 = status_kb("VmRSS:");
     write_line(opt.ready_fd, "phase1");
   };
-  auto settings = settings_for(opt.brokers, opt.suffix, opt.queued_kb);
-  for (const auto& p : opt.properties) {
-    auto eq = p.find('=');
-    if (eq != std::string::npos) settings.properties[p.substr(0, eq)] = p.substr(eq + 1);
-  }
-  auto source = events::KafkaEventSource::create(io, settings, sink, "runbot-bench-" + opt.suffix);
+  // As `runbot run` wires it: offsets committed only behind durable state.
+  auto source = events::KafkaEventSource::create(io, settings, sink, "runbot-bench-" + opt.suffix,
+                                                 /*defer_offsets=*/store != nullptr);
   if (!source) {
     std::fprintf(stderr, "child: %s\n", source.error().message.c_str());
     return 2;
+  }
+  if (store) {
+    bot::BotHooks hooks;
+    auto* src = source->get();
+    hooks.state_checkpoint = [src]() -> std::function<void()> {
+      std::uint64_t mark = src->consumer().checkpoint();
+      return [src, mark] { src->consumer().commit_through(mark); };
+    };
+    hooks.input_positions = [src] { return events::positions_to_json(src->consumer().positions()); };
+    src->set_after_record([&the_bot] { the_bot.request_save(); });
+    the_bot.set_hooks(std::move(hooks));
   }
   // Bounded by progress: 30 s without a handled record is a stall (e.g. records the broker dropped).
   long last_handled = -1;
@@ -479,8 +557,17 @@ int run_child(const Options& opt) {
               "state: %llu snapshots, %.1f MB\n",
               the_bot.registry().cluster_events().size(), outbox.pending(),
               static_cast<unsigned long long>(chat.posts), static_cast<double>(chat.rendered_bytes) / 1e6,
-              opt.render ? "" : " (rendering off)", static_cast<unsigned long long>(store.saves),
-              static_cast<double>(store.bytes) / 1e6);
+              opt.render ? "" : " (rendering off)", static_cast<unsigned long long>(measured.saves),
+              static_cast<double>(measured.bytes) / 1e6);
+  if (store) std::printf("state: %.2f s inside the store's save()\n", measured.store_seconds);
+  if (kafka_store) {
+    (void)kafka_store->flush();
+    const auto ks = kafka_store->stats();
+    std::printf("state topic: %llu records produced (%llu tombstones), %llu delivered, %llu failed\n",
+                static_cast<unsigned long long>(ks.records_produced), static_cast<unsigned long long>(ks.tombstones_produced),
+                static_cast<unsigned long long>(ks.records_delivered), static_cast<unsigned long long>(ks.delivery_failures));
+  }
+  if (file_store) std::remove(state_file.c_str());
   std::fflush(stdout);
   the_bot.stop();
   return sink.handled == total ? 0 : 1;
@@ -508,7 +595,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--save-delay-ms") o.save_delay_ms = std::stol(next());
     else if (a == "--property") o.properties.push_back(next());
     else if (a == "--no-render") o.render = false;
-    else if (a == "--no-state") o.state = false;
+    else if (a == "--no-state") o.state = "none";
+    else if (a == "--state") o.state = next();
+    else if (a == "--state-topic") o.state_topic = next();
     else if (a == "--log") o.log = true;
     else if (a == "--child") o.child = true;
     else if (a == "--suffix") o.suffix = next();
@@ -518,11 +607,12 @@ Options parse(int argc, char** argv) {
                    "usage: events_bench [--events N] [--brokers host:port] [--envs K] [--channels C] "
                    "[--latency-events M] [--latency-rate R] [--partitions P] [--queued-kb K] [--save-delay-ms D] "
                    "[--property name=value]... [--no-render] "
-                   "[--no-state] [--log]\n");
+                   "[--state kafka|file|discard|none] [--log]\n");
       std::exit(2);
     }
   }
-  if (o.envs < 2 || o.channels < 1 || o.events < 2 || o.latency_events < 0 || o.latency_rate < 1) {
+  if (o.envs < 2 || o.channels < 1 || o.events < 2 || o.latency_events < 0 || o.latency_rate < 1 ||
+      !(o.state.empty() || o.state == "kafka" || o.state == "file" || o.state == "discard" || o.state == "none")) {
     std::fprintf(stderr, "bad option value\n");
     std::exit(2);
   }
@@ -551,11 +641,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "topics: %s\n", created.error().message.c_str());
     return 2;
   }
+  if (opt.state.empty()) opt.state = mock ? "file" : "kafka";
+  const std::string state_topic = "events-bench-state-" + suffix;
+  if (opt.state == "kafka") {
+    auto created = mock ? mock->create_topic(state_topic, 4) : events::ensure_compacted_topic(settings, state_topic);
+    if (!created) {
+      std::fprintf(stderr, "state topic: %s\n", created.error().message.c_str());
+      return 2;
+    }
+  }
+  const std::string state_what = opt.state == "kafka"    ? "on a compacted Kafka topic"
+                                 : opt.state == "file"    ? "in a local file"
+                                 : opt.state == "discard" ? "made and discarded"
+                                                          : "off";
   std::printf("events_bench: %ld events + %ld for latency, %d environments in %d channels, broker %s, rendering %s, "
-              "state snapshots %s\n",
+              "crash-safe state %s\n",
               opt.events, opt.latency_events, opt.envs, opt.channels,
               mock ? ("embedded mock " + settings.brokers).c_str() : settings.brokers.c_str(),
-              opt.render ? "slack::render" : "off", opt.state ? "on (discarded)" : "off");
+              opt.render ? "slack::render" : "off", state_what.c_str());
   const Fixtures fixtures = load_fixtures();
   boost::asio::io_context io;
   auto producer = events::KafkaProducer::create(io, settings);
@@ -581,7 +684,7 @@ int main(int argc, char** argv) {
                            "--save-delay-ms", std::to_string(opt.save_delay_ms)});
   for (const auto& p : opt.properties) args.insert(args.end(), {"--property", p});
   if (!opt.render) args.emplace_back("--no-render");
-  if (!opt.state) args.emplace_back("--no-state");
+  args.insert(args.end(), {"--state", opt.state, "--state-topic", state_topic});
   if (opt.log) args.emplace_back("--log");
   std::vector<char*> argv_child;
   for (auto& a : args) argv_child.push_back(a.data());

@@ -94,7 +94,8 @@ TEST(Registry, SnapshotsFollowEveryChangeDespiteTheJsonTheyKeep) {
   };
   for (int i = 0; i < 10; ++i) r.remember_cluster_event(event(i));
   r.mark_lifecycle("id with \"quotes\" and ünïcode");
-  r.set_outbox_journal(R"({"channels":[],"keyed":[]})");
+  r.set_outbox_journal(nlohmann::json::array({{"slack", "C1", "front-end-pr-123", "warnings", "1700.1"}}),
+                       {{"d-1", R"({"id":"d-1","order":1})"}, {"d-2", R"({"id":"d-2","order":2})"}});
   auto check = [&](const char* when) {
     auto restored = Registry::restore(r.snapshot());
     ASSERT_TRUE(restored) << when << ": " << restored.error().message;
@@ -112,7 +113,9 @@ TEST(Registry, SnapshotsFollowEveryChangeDespiteTheJsonTheyKeep) {
   ASSERT_EQ(parts.environments.size(), 1u);
   EXPECT_EQ(parts.environments[0].first, "front-end-pr-123");
   EXPECT_NE(parts.environments[0].second.find("https://changed"), std::string::npos);
-  EXPECT_EQ(r.outbox_journal(), nlohmann::json::parse(R"({"channels":[],"keyed":[]})"));
+  EXPECT_EQ(parts.outbox.size(), 2u) << "queued messages are parts of their own";
+  EXPECT_EQ(r.outbox_journal(), nlohmann::json::parse(R"({"keyed":[["slack","C1","front-end-pr-123","warnings","1700.1"]],
+                                                          "items":[{"id":"d-1","order":1},{"id":"d-2","order":2}]})"));
 }
 
 TEST(Registry, CorruptSnapshotIsAClearError) {

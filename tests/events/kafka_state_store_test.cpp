@@ -123,6 +123,39 @@ TEST(StateTopic, LastValueWinsAndTombstonesDelete) {
   EXPECT_EQ(restored->find(bot::EnvId{"app-2-pr-102"}), nullptr);
 }
 
+TEST(StateTopic, QueuedMessagesAreRecordsOfTheirOwnTombstonedOnceSent) {
+  // A chat backlog of thousands of messages must not be produced again with every save.
+  bot::Registry r = testing::sample_registry(1);
+  auto message = [](const std::string& id, int order) {
+    return std::make_pair(id, nlohmann::json{{"id", id}, {"order", order}, {"kind", "reply"}}.dump());
+  };
+  r.set_outbox_journal(nlohmann::json::array(), {message("d-1", 1), message("d-2", 2)});
+  std::vector<std::string> versions{r.snapshot()};
+  auto before = split_snapshot(versions.back());
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_EQ(before->count("outbox/d-1") + before->count("outbox/d-2"), 2u);
+  r.set_outbox_journal(nlohmann::json::array(), {message("d-2", 2), message("d-3", 3)});  // d-1 sent, d-3 queued
+  versions.push_back(r.snapshot());
+  auto after = split_snapshot(versions.back());
+  ASSERT_TRUE(after);
+  auto changed = changed_records(*before, *after);
+  std::vector<std::string> keys;
+  for (const auto& c : changed) keys.push_back(c.key + (c.value ? "" : " (tombstone)"));
+  EXPECT_THAT(keys, ::testing::ElementsAre("outbox/d-1 (tombstone)", "outbox/d-3"))
+      << "d-2 and the unchanged registry are not produced again";
+  auto merged = fold(log_of(versions));
+  ASSERT_TRUE(merged && *merged);
+  auto restored = bot::Registry::restore(**merged);
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(restored->outbox_journal().at("items").size(), 2u);
+  EXPECT_EQ(*restored, r);
+  KeyValues state;
+  auto wrong = apply_record(state, rec(0, "outbox/d-9", R"({"id":"d-8"})"));
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("outbox message record's \"id\" does not match its key"), std::string::npos)
+      << wrong.error().message;
+}
+
 TEST(StateTopic, CompactedAndUncompactedLogsGiveTheSameSnapshot) {
   // A broker may or may not have compacted yet: with every version, with only the last value per
   // key, and with tombstones already removed, the reader must rebuild the same registry.
