@@ -71,10 +71,14 @@ void Outbox::pop_front(Channel& ch) {
 }
 
 namespace {
-// Routine steps that may be summed up in a digest when a channel is backed up.
+bool storm(NoticeKind k) { return k == NoticeKind::interruption || k == NoticeKind::recovered; }
+
+// Notices that may be summed up in a digest when a channel is backed up: routine steps, and the
+// notices of an interruption storm (they carry no buttons; the digest keeps every line, mention
+// and affected environment). Ready, failed, expiry and the others stand alone with their buttons.
 bool mergeable(NoticeKind k) {
   return k == NoticeKind::progress || k == NoticeKind::updated || k == NoticeKind::requested ||
-         k == NoticeKind::queued || k == NoticeKind::warning_events;
+         k == NoticeKind::queued || k == NoticeKind::warning_events || storm(k);
 }
 
 const char* kind_name(int k) {
@@ -83,7 +87,7 @@ const char* kind_name(int k) {
 }
 }  // namespace
 
-nlohmann::json Outbox::item_json(const Key& where, const Item& item) {
+nlohmann::json Outbox::item_json(const Key& where, const Item& item, bool with_merged) {
   using nlohmann::json;
   json j{{"id", item.id},
          {"kind", kind_name(static_cast<int>(item.kind))},
@@ -97,12 +101,28 @@ nlohmann::json Outbox::item_json(const Key& where, const Item& item) {
   } else {
     j["message"] = to_json(item.message);
   }
-  if (!item.merged.empty()) {
+  if (with_merged && !item.merged.empty()) {
     json merged = json::array();
     for (const auto& m : item.merged) merged.push_back(to_json(m));
     j["merged"] = merged;
   }
   return j;
+}
+
+std::string Outbox::item_text(const Key& where, const Item& item) {
+  if (item.merged.empty()) return item_json(where, item).dump();
+  // A digest changes by growing: each part's JSON is made once, not again with every merge.
+  std::string out = item_json(where, item, /*with_merged=*/false).dump();
+  out.pop_back();
+  out += ",\"merged\":[";
+  item.merged_json.resize(item.merged.size());
+  for (size_t i = 0; i < item.merged.size(); ++i) {
+    if (item.merged_json[i].empty()) item.merged_json[i] = to_json(item.merged[i]).dump();
+    if (i > 0) out += ',';
+    out += item.merged_json[i];
+  }
+  out += "]}";
+  return out;
 }
 
 nlohmann::json Outbox::journal_keyed() const {
@@ -129,7 +149,7 @@ std::vector<std::pair<std::string, std::string>> Outbox::journal_items() const {
   out.reserve(pending());
   for (const auto& [key, ch] : channels_) {
     for (const auto& item : ch.queue) {
-      if (item.json.empty()) item.json = item_json(key, item).dump();
+      if (item.json.empty()) item.json = item_text(key, item);
       out.emplace_back(item.id, item.json);
     }
   }
@@ -276,23 +296,27 @@ void Outbox::reply(const std::string& platform, const ChannelId& channel, const 
     // Into this environment's newest queued reply, even if a card update follows it (the card
     // shows the newest state anyway), when that reply is routine progress too: a ready, failed,
     // interruption or expiry notice stands on its own with its buttons, never inside a digest.
-    if (Item* last = waiting_in(ch, ch.last_reply_of, env); last && mergeable(last->message.kind)) {
-      if (last->merged.empty()) last->merged.push_back(last->message);
-      last->merged.push_back(message);
-      last->message = std::move(message);
-      last->json.clear();
-      if (hold_) {
-        // Its content changed: it waits again for a durable snapshot holding the new content.
-        // Sent as it is, a crash would repeat the merged part when its input is read again.
-        last->released = false;
-        last->seq = ++id_seq_;
-      }
-      metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
-      changed();
-      return;
+    if (Item* last = waiting_in(ch, ch.last_reply_of, env);
+        last && mergeable(last->message.kind) && last->merged.size() < settings_for(platform).digest_max) {
+      return merge_into(platform, *last, std::move(message));
     }
   }
   enqueue(platform, channel, make_item(Kind::reply, env, std::move(message)));
+}
+
+void Outbox::merge_into(const std::string& platform, Item& last, Message message) {
+  if (last.merged.empty()) last.merged.push_back(last.message);
+  last.merged.push_back(message);
+  last.message = std::move(message);
+  last.json.clear();
+  if (hold_) {
+    // Its content changed: it waits again for a durable snapshot holding the new content.
+    // Sent as it is, a crash would repeat the merged part when its input is read again.
+    last.released = false;
+    last.seq = ++id_seq_;
+  }
+  metrics_.add("runbot_notifications_coalesced_total", {{"platform", platform}});
+  changed();
 }
 
 void Outbox::keyed_reply(const std::string& platform, const ChannelId& channel, const EnvId& env,
@@ -316,7 +340,8 @@ Message Outbox::digest(const Item& item) {
   Message m;
   m.kind = item.message.kind;
   m.severity = item.message.severity;
-  m.title = std::to_string(item.merged.size()) + " updates for " + item.env.str();
+  size_t storm_parts = 0;
+  std::vector<std::string> newest_code;
   for (const auto& part : item.merged) {
     std::string line = "• " + part.title;
     if (!part.text.empty()) line += " — " + part.text.substr(0, part.text.find('\n'));
@@ -325,12 +350,36 @@ Message Outbox::digest(const Item& item) {
       if (std::find(m.mentions.begin(), m.mentions.end(), u) == m.mentions.end()) m.mentions.push_back(u);
     }
     if (!part.buttons.empty()) m.buttons = part.buttons;  // the newest actions still apply
-    if (!part.code.empty()) m.code = part.code;
+    if (storm(part.kind)) {
+      ++storm_parts;
+      m.code.insert(m.code.end(), part.code.begin(), part.code.end());  // each node's environments
+    } else if (!part.code.empty()) {
+      newest_code = part.code;  // e.g. the grouped warnings: the newest list is the whole list
+    }
+    m.severity = std::max(m.severity, part.severity);
+  }
+  m.code.insert(m.code.end(), newest_code.begin(), newest_code.end());
+  const std::string n = std::to_string(item.merged.size());
+  if (item.env.empty()) {
+    m.title = "⚠ " + n + " interruption notices";
+  } else if (storm_parts > 0) {
+    m.title = "⚠ " + n + " updates for " + item.env.str() + ", " + std::to_string(storm_parts) + " of them about interruptions";
+  } else {
+    m.title = n + " updates for " + item.env.str();
   }
   return m;
 }
 
 void Outbox::post(const std::string& platform, const ChannelId& channel, Message message) {
+  auto& ch = channels_[{platform, channel}];
+  // An interruption storm in a backed-up on-call channel: one digest listing every node.
+  if (ch.queue.size() >= settings_for(platform).coalesce_after && storm(message.kind)) {
+    if (Item* last = open_for_change(ch, &ch.queue.back());
+        last && last->kind == Kind::plain && storm(last->message.kind) &&
+        last->merged.size() < settings_for(platform).digest_max) {
+      return merge_into(platform, *last, std::move(message));
+    }
+  }
   enqueue(platform, channel, make_item(Kind::plain, EnvId{}, std::move(message)));
 }
 
@@ -381,6 +430,22 @@ void Outbox::schedule(const Key& key, TimePoint when) {
 }
 
 void Outbox::pump(const Key& key) {
+  // An adapter may report a post done before post() returns: the next message then goes out
+  // from this loop, not from a call nested one level deeper per message.
+  auto& ch = channels_[key];
+  if (ch.pumping) {
+    ch.pump_again = true;
+    return;
+  }
+  ch.pumping = true;
+  do {
+    ch.pump_again = false;
+    pump_once(key);
+  } while (ch.pump_again);
+  ch.pumping = false;
+}
+
+void Outbox::pump_once(const Key& key) {
   auto& ch = channels_[key];
   if (!started_ || ch.in_flight || ch.queue.empty() || ch.wake || !ch.queue.front().released) return;
   const auto& [platform, channel] = key;

@@ -9,10 +9,14 @@
 //   slow: messages wait.
 // - Coalescing: a card update that is still queued is replaced by a newer one for the same card;
 //   when a channel's queue is longer than `coalesce_after`, a routine reply (progress, update,
-//   requested, queued, warnings) for an environment is merged into that environment's newest
-//   queued reply if it is routine too, which then goes out as one digest listing every update in
-//   order. Ready, failed, interruption, expiry and other notices always stand alone. A queued
-//   lazy card absorbs later refreshes of the same card. Nothing is dropped.
+//   requested, queued, warnings) or a storm notice (interruption, recovered) for an environment
+//   is merged into that environment's newest queued reply if it is of those kinds too, which then
+//   goes out as one digest listing every update in order, with every mention and the highest
+//   severity of its parts (at most `digest_max` parts: a full digest takes no more, so neither
+//   a message nor the work per merge grows without bound). Likewise the on-call channel's interruption summaries become one
+//   digest listing every node and its environments. Ready, failed, expiry and other notices with
+//   buttons always stand alone. A queued lazy card absorbs later refreshes of the same card.
+//   Nothing is dropped, and a backlog stays bounded by the environments, not the events.
 // - Keyed replies: a reply with a key (e.g. grouped warnings) is posted once in the thread and
 //   edited in place afterwards, like the card.
 // - Permanent errors (unauthorized, invalid_argument) are logged and counted, and the queue moves on.
@@ -54,6 +58,7 @@ struct OutboxSettings {
   Duration retry_base = std::chrono::seconds(1);
   Duration retry_max = std::chrono::seconds(60);
   size_t coalesce_after = 3;         // queued messages in a channel before replies are merged
+  size_t digest_max = 50;            // parts in one digest; a full digest takes no more
 };
 
 class Outbox {
@@ -124,6 +129,7 @@ class Outbox {
     std::string key;                // keyed replies
     bool lazy = false;              // a card rendered at send time
     std::vector<Message> merged;    // replies coalesced into this one, oldest first
+    mutable std::vector<std::string> merged_json;  // each part's journal JSON, made once
     int attempts = 0;
     std::string id;                 // delivery id, stable across restarts
     std::uint64_t seq = 0;          // queue order in this run (journal_mark())
@@ -133,7 +139,12 @@ class Outbox {
     bool sent_as_edit = false;      // the last attempt edited an existing message
     mutable std::string json;       // its journal entry; cleared whenever the content changes
   };
-  static nlohmann::json item_json(const std::tuple<std::string, ChannelId>& where, const Item& item);
+  static nlohmann::json item_json(const std::tuple<std::string, ChannelId>& where, const Item& item,
+                                  bool with_merged = true);
+  // item_json() as text, from the parts' kept JSON.
+  static std::string item_text(const std::tuple<std::string, ChannelId>& where, const Item& item);
+  // Adds `message` to the queued `last` (a digest from now on) and holds it again.
+  void merge_into(const std::string& platform, Item& last, Message message);
   static Item make_item(Kind kind, EnvId env, Message message) {
     Item item;
     item.kind = kind;
@@ -151,6 +162,8 @@ class Outbox {
     std::unordered_map<EnvId, Item*> last_reply_of; // the newest queued reply of each environment
     std::map<std::pair<EnvId, std::string>, Item*> keyed;  // queued keyed replies
     bool in_flight = false;
+    bool pumping = false;    // inside pump(): a nested call only asks it to go round again
+    bool pump_again = false;
     TimerId wake = 0;
     double tokens = 0;
     TimePoint refilled{};
@@ -166,6 +179,7 @@ class Outbox {
   static Item* open_for_change(Channel& ch, Item* item);
   static void pop_front(Channel& ch);
   void pump(const Key& key);
+  void pump_once(const Key& key);
   void schedule(const Key& key, TimePoint when);
   void finished(const Key& key, Result<PostResult> result);
   void changed() {

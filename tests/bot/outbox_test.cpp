@@ -1,6 +1,8 @@
 #include "bot/outbox.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -131,6 +133,87 @@ TEST_F(OutboxTest, APileOfRepliesBecomesOneDigestInOrderWithNothingDropped) {
   for (const auto& p : chat.posts) has_digest = has_digest || p.request.message.title.find("updates for app-pr-1") != std::string::npos;
   EXPECT_TRUE(has_digest);
   for (size_t i = 1; i < chat.posts.size(); ++i) EXPECT_EQ(chat.posts[i].request.thread, chat.posts[0].id);
+}
+
+TEST_F(OutboxTest, AnInterruptionStormBecomesDigestsWithEveryNodeMentionAndEnvironment) {
+  // 200 spot interruptions at once: the on-call channel at 1 message/s gets a few digests
+  // instead of 200 messages over 200 s, and each environment's thread likewise.
+  const ChannelId oncall{"oncall"};
+  outbox.card("fake", c1, env, msg(NoticeKind::status_card, "card"));
+  for (int i = 0; i < 200; ++i) {
+    Message summary = msg(NoticeKind::interruption, "spot interruption on node n" + std::to_string(i));
+    summary.severity = Severity::warning;
+    summary.text = "Deadline t" + std::to_string(i) + ".";
+    summary.code = {"env-" + std::to_string(i) + "  owner @u" + std::to_string(i)};
+    summary.mentions = {UserId{"u" + std::to_string(i)}};
+    outbox.post("fake", oncall, summary);
+    Message notice = msg(NoticeKind::interruption, "spot interruption on node n" + std::to_string(i));
+    notice.severity = Severity::danger;
+    notice.text = "@alice, app-pr-1 runs on this node. The node goes away at t" + std::to_string(i) + ".";
+    notice.mentions = {UserId{"alice"}};
+    outbox.reply("fake", c1, env, notice);
+    outbox.reply("fake", c1, env, msg(NoticeKind::progress, "step " + std::to_string(i)));
+  }
+  Message ready = msg(NoticeKind::ready, "ready");
+  ready.buttons = {{"Open", "open", "", "https://x"}};
+  outbox.reply("fake", c1, env, ready);
+  clock.advance(120s);
+  EXPECT_EQ(outbox.pending(), 0u);
+  std::string oncall_text, oncall_code, thread_text;
+  std::set<std::string> oncall_mentions;
+  int oncall_posts = 0, thread_posts = 0;
+  for (const auto& p : chat.posts) {
+    const Message& m = p.request.message;
+    size_t lines = 0;
+    for (auto at = m.text.find("• "); at != std::string::npos; at = m.text.find("• ", at + 1)) ++lines;
+    EXPECT_LE(lines, OutboxSettings{}.digest_max) << "a full digest takes no more";
+    if (p.request.channel == oncall) {
+      ++oncall_posts;
+      oncall_text += m.title + "\n" + m.text + "\n";
+      for (const auto& c : m.code) oncall_code += c + "\n";
+      for (const auto& u : m.mentions) oncall_mentions.insert(u.str());
+    } else if (!p.request.thread.empty()) {
+      ++thread_posts;
+      thread_text += m.title + "\n" + m.text + "\n";
+      if (m.title.find("interruptions") != std::string::npos) EXPECT_EQ(m.severity, Severity::danger) << m.title;
+      if (m.text.find("runs on this node") != std::string::npos) {
+        EXPECT_NE(std::find(m.mentions.begin(), m.mentions.end(), UserId{"alice"}), m.mentions.end());
+      }
+    }
+  }
+  EXPECT_LT(oncall_posts, 20) << "summaries were merged";
+  EXPECT_LT(thread_posts, 40) << "thread notices were merged";
+  for (int i = 0; i < 200; ++i) {
+    const std::string n = std::to_string(i);
+    const bool listed = oncall_text.find("node n" + n + " — Deadline t" + n + ".") != std::string::npos ||  // in a digest
+                        oncall_text.find("node n" + n + "\nDeadline t" + n + ".") != std::string::npos;   // on its own
+    EXPECT_TRUE(listed) << i;
+    EXPECT_NE(oncall_code.find("env-" + n + "  owner @u" + n + "\n"), std::string::npos) << i;
+    EXPECT_TRUE(oncall_mentions.contains("u" + n)) << i;
+    EXPECT_NE(thread_text.find("goes away at t" + n + "."), std::string::npos) << i;
+    EXPECT_NE(thread_text.find("step " + n), std::string::npos) << i;
+  }
+  ASSERT_FALSE(chat.posts.empty());
+  EXPECT_EQ(chat.posts.back().request.message.title, "ready") << "a notice with buttons stands alone, last";
+}
+
+TEST_F(OutboxTest, AnAdapterThatCompletesAtOnceGetsTheWholeQueueInOrderWithoutNesting) {
+  OutboxSettings fast;
+  fast.messages_per_second = 1e9;
+  fast.burst = 1e9;
+  fast.coalesce_after = 1'000'000;
+  Outbox quick(fast, clock, metrics);
+  quick.add_adapter(chat);
+  chat.completes_inline = true;
+  quick.hold_until_durable(true);
+  quick.card("fake", c1, env, msg(NoticeKind::status_card, "card"));
+  for (int i = 0; i < 100'000; ++i) quick.reply("fake", c1, env, msg(NoticeKind::progress, "r" + std::to_string(i)));
+  EXPECT_TRUE(chat.posts.empty());
+  quick.release_through(quick.journal_mark());  // one call sends all: a nested call per message would overflow the stack
+  ASSERT_EQ(chat.posts.size(), 100'001u);
+  EXPECT_EQ(quick.pending(), 0u);
+  EXPECT_EQ(chat.posts.back().request.message.title, "r99999");
+  EXPECT_EQ(chat.posts.back().request.thread, chat.posts.front().id);
 }
 
 TEST_F(OutboxTest, KeyedReplyIsPostedOnceThenEditedInPlace) {

@@ -21,6 +21,7 @@ void FakeChatAdapter::post(bot::PostRequest request, std::function<void(bot::Res
   }
   std::string id = request.edit.empty() ? "m" + std::to_string(next_id_++) : request.edit;
   posts.push_back({std::move(request), id, clock_.now()});
+  if (completes_inline) return done(bot::PostResult{id});
   clock_.call_after(bot::Duration::zero(), [done, id] { done(bot::PostResult{id}); });
 }
 

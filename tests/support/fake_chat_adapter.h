@@ -40,6 +40,9 @@ class FakeChatAdapter final : public bot::ChatAdapter {
   bool finds_deliveries = true;
   // Lookups made for maybe_delivered posts.
   int lookups = 0;
+  // Reports each post done before post() returns (allowed by ChatAdapter), instead of on the
+  // next turn of the clock.
+  bool completes_inline = false;
 
   std::vector<Posted> posts;           // delivered, in order
   std::vector<bot::Message> replies;   // immediate answers
