@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libssl-dev nlohmann-json3-dev librdkafka-dev libspdlog-dev
-  libgtest-dev libgmock-dev libyaml-cpp-dev libcli11-dev
+  libgtest-dev libgmock-dev libyaml-cpp-dev libcli11-dev libjemalloc-dev
   kcat curl
 )
 missing=()
