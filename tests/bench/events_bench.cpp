@@ -11,8 +11,8 @@
 // program again, `--child`), pinned to CPU 0 (parent and mock broker on CPU 1):
 // KafkaEventSource -> the real bot::Bot (demo apps, --envs environments made `up` and ready
 // beforehand, so events reach their threads) -> Outbox (rate limit lifted) -> a ChatAdapter that
-// renders each post with slack::render (--no-render: skip) and completes it on the next loop
-// turn. Chat sending is excluded, announcement rendering included. The state is crash-safe as in
+// renders each post with slack::render (--no-render: skip) and reports it done at once (chat
+// sending excluded, announcement rendering included). The state is crash-safe as in
 // `runbot run`: offsets are committed only behind durable snapshots, which hold the outbox journal
 // and the input positions, one snapshot per state.save_delay_ms (50 ms by default; --save-delay-ms
 // D to change it). --state picks the store: `kafka` (the default with --brokers: a compacted
@@ -55,6 +55,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "adapters/common/asio_clock.h"
@@ -154,11 +155,13 @@ struct Fixtures {
   std::string k8s_scheduled;
 };
 
+// The fixtures are indented for reading; the exporters and NTH's toJson template write compact
+// JSON (Go's encoding/json), so that is what goes on the topic.
 Fixtures load_fixtures() {
   const std::string dir = std::string(RUNBOT_TESTDATA_DIR) + "/events/";
-  return {read_file(dir + "nth-webhook-tojson-imds-spot-itn.json"),
-          read_file(dir + "k8s-resmoio-pod-backoff-reconstructed.json"),
-          read_file(dir + "k8s-resmoio-scheduled-new-style-reconstructed.json")};
+  auto compact = [&](const char* name) { return nlohmann::json::parse(read_file(dir + name)).dump(); };
+  return {compact("nth-webhook-tojson-imds-spot-itn.json"), compact("k8s-resmoio-pod-backoff-reconstructed.json"),
+          compact("k8s-resmoio-scheduled-new-style-reconstructed.json")};
 }
 
 struct Produced {
@@ -240,10 +243,10 @@ bool produce_range(boost::asio::io_context& io, events::KafkaProducer& producer,
   return true;
 }
 
-// The chat side: renders (optionally) and completes every post on the next loop turn.
+// The chat side: renders (optionally) and reports every post done at once.
 class NullChat final : public bot::ChatAdapter {
  public:
-  NullChat(boost::asio::io_context& io, bool render) : io_(io), render_(render) {}
+  explicit NullChat(bool render) : render_(render) {}
   std::string platform() const override { return "console"; }
   void start(InboundHandler handler) override { handler_ = std::move(handler); }
   void post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) override {
@@ -252,7 +255,8 @@ class NullChat final : public bot::ChatAdapter {
       for (const auto& block : slack::render(request.message)) rendered_bytes += block.dump().size();
     }
     std::string id = request.edit.empty() ? "m" + std::to_string(posts) : request.edit;
-    boost::asio::post(io_, [done = std::move(done), id = std::move(id)] { done(bot::PostResult{id}); });
+    // Chat sending is excluded: the platform takes each message at once.
+    done(bot::PostResult{id});
   }
   void reply(const bot::InboundMessage&, bot::Message) override { ++replies; }
   void stop() override {}
@@ -272,7 +276,6 @@ class NullChat final : public bot::ChatAdapter {
   std::uint64_t rendered_bytes = 0;
 
  private:
-  boost::asio::io_context& io_;
   bool render_;
   InboundHandler handler_;
 };
@@ -464,7 +467,7 @@ int run_child(const Options& opt) {
   bot::Outbox outbox(outbox_settings, clock, metrics);
   if (opt.save_delay_ms >= 0) cfg->bot.state_save_delay = std::chrono::milliseconds(opt.save_delay_ms);
   bot::Bot the_bot(cfg->bot, bot::Registry{}, clock, jobs, outbox, metrics, store);
-  NullChat chat(io, opt.render);
+  NullChat chat(opt.render);
   the_bot.attach(chat);
   the_bot.start();
   // Environments with threads in --channels channels, ready on nodes shared by two of them.
