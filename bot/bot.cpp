@@ -1,6 +1,7 @@
 #include "bot/bot.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
 
@@ -265,7 +266,13 @@ void Bot::save() {
   // once per event. Offsets of those records are committed later still (every few seconds).
   state_dirty_ = true;
   if (!store_ || save_timer_) return;
-  save_timer_ = clock_.call_after(settings_.state_save_delay, [this] {
+  // Under load a snapshot costs milliseconds: wait up to kSaveCostFactor times that, so saving
+  // takes about a twentieth of the bot's time, but never more than kMaxSaveStretch times the
+  // configured delay (held announcements and offset commits wait as long, and what a snapshot
+  // holds grows with the wait).
+  const Duration delay = std::clamp(std::chrono::ceil<Duration>(last_flush_cost_ * kSaveCostFactor),
+                                    settings_.state_save_delay, settings_.state_save_delay * kMaxSaveStretch);
+  save_timer_ = clock_.call_after(delay, [this] {
     save_timer_ = 0;
     flush_state();
   });
@@ -274,11 +281,14 @@ void Bot::save() {
 void Bot::flush_state() {
   if (!store_ || !state_dirty_) return;
   state_dirty_ = false;
+  const auto started = std::chrono::steady_clock::now();
   std::function<void()> durable = hooks_.state_checkpoint ? hooks_.state_checkpoint() : nullptr;
   const std::uint64_t mark = outbox_.journal_mark();
   registry_.set_outbox_journal(outbox_.journal_keyed(), outbox_.journal_items());
   if (hooks_.input_positions) registry_.set_input_positions(hooks_.input_positions());
   auto s = store_->save_parts(registry_.snapshot_parts());
+  // The snapshot's own cost (the durable callback below may send a batch of announcements).
+  last_flush_cost_ = std::chrono::steady_clock::now() - started;
   if (s) {
     // Announcements in this snapshot may go out now; input offsets behind it may be committed.
     store_->when_durable([this, token = std::weak_ptr<int>(alive_), mark, durable = std::move(durable)] {

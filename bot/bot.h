@@ -148,6 +148,11 @@ class Bot final : public EventSink {
   bool state_ok_ = true;
   bool state_dirty_ = false;
   TimerId save_timer_ = 0;
+  // What the last snapshot took (real time, whatever the Clock): the next one waits at least
+  // kSaveCostFactor times as long.
+  std::chrono::steady_clock::duration last_flush_cost_{};
+  static constexpr int kSaveCostFactor = 20;
+  static constexpr int kMaxSaveStretch = 4;
   // Guards callbacks the state store runs after the bot is gone.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::uint64_t job_seq_ = 0;

@@ -51,6 +51,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -222,7 +223,9 @@ bool produce_range(boost::asio::io_context& io, events::KafkaProducer& producer,
   for (long seq = from; seq < to; ++seq) {
     if (rate > 0) {
       const auto due = start + std::chrono::microseconds((seq - from) * 1000000 / rate);
-      while (std::chrono::steady_clock::now() < due) io.poll();
+      // Sleep, not spin: the broker shares this CPU.
+      io.poll();
+      std::this_thread::sleep_until(due);
     }
     while ((seq - from) - delivered - failed >= window) io.run_one_for(10ms);
     Produced p = make_record(f, topics, seq, envs, wall_us());

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -27,8 +28,12 @@ class ManualStore final : public StateStore {
   Result<std::optional<std::string>> load() override { return durable_; }
   Status save(const std::string& snapshot) override {
     pending_ = snapshot;
+    ++saves;
+    if (save_takes > std::chrono::milliseconds::zero()) std::this_thread::sleep_for(save_takes);
     return ok();
   }
+  int saves = 0;
+  std::chrono::milliseconds save_takes{0};  // real time each save takes
   void when_durable(std::function<void()> cb) override { waiting_.push_back(std::move(cb)); }
   void make_durable() {
     durable_ = pending_;
@@ -105,6 +110,29 @@ TEST_F(BotState, AnnouncementsWaitForTheSnapshotThatHoldsThem) {
   EXPECT_EQ(committed, taken) << "offsets are released with the snapshot";
   clock.advance(1s);
   EXPECT_FALSE(chat.posts.empty());
+}
+
+TEST_F(BotState, SlowSnapshotsAreSpacedOutButNotBeyondFourTimesTheDelay) {
+  // Only waits that do not depend on how fast this machine is are asserted: the first snapshot
+  // (no cost known yet) and the cap.
+  settings.state_save_delay = 50ms;
+  Outbox outbox(outbox_settings, clock, metrics);
+  auto bot = make_bot(Registry{}, outbox);
+  chat.say("up web 1");
+  clock.advance(49ms);
+  EXPECT_EQ(store.saves, 0);
+  clock.advance(1ms);
+  ASSERT_EQ(store.saves, 1) << "the first snapshot after the configured delay";
+  store.save_takes = 20ms;  // real time; 20 times that is 400 ms, capped at 4 x 50 ms
+  bot->on_lifecycle(progress("p1", "one"));
+  clock.advance(200ms);
+  ASSERT_EQ(store.saves, 2);
+  store.save_takes = 0ms;
+  bot->on_lifecycle(progress("p2", "two"));
+  clock.advance(199ms);
+  EXPECT_EQ(store.saves, 2) << "after a 20 ms snapshot the next one waits 200 ms";
+  clock.advance(1ms);
+  EXPECT_EQ(store.saves, 3);
 }
 
 TEST_F(BotState, ACrashBeforeTheSnapshotIsDurableAnnouncesEverythingOnceAfterTheRestart) {
