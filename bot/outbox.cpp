@@ -341,6 +341,7 @@ Message Outbox::digest(const Item& item) {
   m.kind = item.message.kind;
   m.severity = item.message.severity;
   size_t storm_parts = 0;
+  bool recoveries = false;
   std::vector<std::string> newest_code;
   for (const auto& part : item.merged) {
     std::string line = "• " + part.title;
@@ -352,6 +353,7 @@ Message Outbox::digest(const Item& item) {
     if (!part.buttons.empty()) m.buttons = part.buttons;  // the newest actions still apply
     if (storm(part.kind)) {
       ++storm_parts;
+      recoveries = recoveries || part.kind == NoticeKind::recovered;
       m.code.insert(m.code.end(), part.code.begin(), part.code.end());  // each node's environments
     } else if (!part.code.empty()) {
       newest_code = part.code;  // e.g. the grouped warnings: the newest list is the whole list
@@ -361,9 +363,10 @@ Message Outbox::digest(const Item& item) {
   m.code.insert(m.code.end(), newest_code.begin(), newest_code.end());
   const std::string n = std::to_string(item.merged.size());
   if (item.env.empty()) {
-    m.title = "⚠ " + n + " interruption notices";
+    m.title = "⚠ " + n + (recoveries ? " interruption and recovery notices" : " interruption notices");
   } else if (storm_parts > 0) {
-    m.title = "⚠ " + n + " updates for " + item.env.str() + ", " + std::to_string(storm_parts) + " of them about interruptions";
+    m.title = "⚠ " + n + " updates for " + item.env.str() + ", " + std::to_string(storm_parts) +
+              (recoveries ? " of them about interruptions and recoveries" : " of them about interruptions");
   } else {
     m.title = n + " updates for " + item.env.str();
   }

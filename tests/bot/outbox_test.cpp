@@ -175,13 +175,17 @@ TEST_F(OutboxTest, AnInterruptionStormBecomesDigestsWithEveryNodeMentionAndEnvir
     } else if (!p.request.thread.empty()) {
       ++thread_posts;
       thread_text += m.title + "\n" + m.text + "\n";
-      if (m.title.find("interruptions") != std::string::npos) EXPECT_EQ(m.severity, Severity::danger) << m.title;
+      if (m.title.find("interruptions") != std::string::npos) {
+        EXPECT_EQ(m.severity, Severity::danger) << m.title;
+      }
       if (m.text.find("runs on this node") != std::string::npos) {
         EXPECT_NE(std::find(m.mentions.begin(), m.mentions.end(), UserId{"alice"}), m.mentions.end());
       }
     }
   }
   EXPECT_LT(oncall_posts, 20) << "summaries were merged";
+  EXPECT_NE(oncall_text.find(" interruption notices\n"), std::string::npos) << "a digest says what it gathers";
+  EXPECT_NE(thread_text.find(" of them about interruptions\n"), std::string::npos);
   EXPECT_LT(thread_posts, 40) << "thread notices were merged";
   for (int i = 0; i < 200; ++i) {
     const std::string n = std::to_string(i);
