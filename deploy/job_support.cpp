@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "bot/module_logger.h"
+
 namespace runbot::deploy {
 
 std::string expand_template(std::string_view tmpl, const bot::Job& job) {
@@ -81,12 +83,7 @@ std::string describe_duration(bot::Duration d) {
 }
 
 spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("deploy")) return existing;
-    auto l = spdlog::default_logger()->clone("deploy");
-    spdlog::register_logger(l);
-    return l;
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = bot::module_logger("deploy");
   return *logger;
 }
 

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <thread>
+#include <tuple>
 
 #include "events/kafka_producer.h"
 #include "events/rdkafka_util.h"
@@ -434,14 +435,13 @@ bot::Status KafkaStateStore::save_parts(const bot::StateSnapshot& parts) {
   // The parts are the Registry's own compact JSON: no parsing, the same bytes split_snapshot()
   // would make.
   state_topic::KeyValues next;
-  for (const auto& [id, e] : parts.environments) {
-    if (id.empty() || !next.emplace(state_topic::kEnvKeyPrefix + id, e).second) {
-      return bot::make_error(bot::Errc::invalid_argument, "state snapshot has an environment with an empty or repeated id '" + id + "'");
-    }
-  }
-  for (const auto& [id, m] : parts.outbox) {
-    if (id.empty() || !next.emplace(state_topic::kOutboxKeyPrefix + id, m).second) {
-      return bot::make_error(bot::Errc::invalid_argument, "state snapshot has an outbox message with an empty or repeated id '" + id + "'");
+  for (const auto& [list, prefix, what] : {std::tuple{&parts.environments, state_topic::kEnvKeyPrefix, "an environment"},
+                                           std::tuple{&parts.outbox, state_topic::kOutboxKeyPrefix, "an outbox message"}}) {
+    for (const auto& [id, value] : *list) {
+      if (id.empty() || !next.emplace(prefix + id, value).second) {
+        return bot::make_error(bot::Errc::invalid_argument,
+                               std::string("state snapshot has ") + what + " with an empty or repeated id '" + id + "'");
+      }
     }
   }
   next.emplace(state_topic::kRegistryKey, parts.registry);

@@ -2,15 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/module_logger.h"
+
 namespace runbot::common {
 
 spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("common")) return existing;
-    auto l = spdlog::default_logger()->clone("common");
-    spdlog::register_logger(l);
-    return l;
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = bot::module_logger("common");
   return *logger;
 }
 

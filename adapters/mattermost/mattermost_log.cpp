@@ -2,15 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/module_logger.h"
+
 namespace runbot::mattermost {
 
 spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("mattermost")) return existing;
-    auto l = spdlog::default_logger()->clone("mattermost");
-    spdlog::register_logger(l);
-    return l;
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = bot::module_logger("mattermost");
   return *logger;
 }
 

@@ -2,15 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/module_logger.h"
+
 namespace runbot::teams {
 
 spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("teams")) return existing;
-    auto l = spdlog::default_logger()->clone("teams");
-    spdlog::register_logger(l);
-    return l;
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = bot::module_logger("teams");
   return *logger;
 }
 

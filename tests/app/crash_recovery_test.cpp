@@ -315,6 +315,22 @@ TEST(CrashRecovery, SigkillInTheMiddleOfTenThousandEventsAnnouncesEverythingExac
   std::set<std::string> poison_ids;
   std::set<std::string> silent_markers;  // must never appear
   const auto base = std::chrono::sys_days{std::chrono::year{2030} / 1 / 1};
+  // A provisioner progress event for `env` whose message is p.marker.
+  auto progress_record = [&](Planned& p, const std::string& id, const std::string& env) {
+    bot::LifecycleEvent e;
+    e.id = id;
+    e.source = "/runbot/provisioner/crash-test";
+    e.kind = bot::LifecycleKind::progress;
+    e.env = bot::EnvId{env};
+    e.time = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    e.stage = "deploy";
+    e.message = p.marker;
+    events::EncodedRecord r = events::encode_lifecycle(e);
+    p.topic = t_events;
+    p.key = r.key;
+    p.value = *r.value;
+    p.headers = r.headers;
+  };
   for (long seq = 0; seq < kRecords; ++seq) {
     Planned p;
     const int roll = static_cast<int>(rng() % 100);
@@ -329,20 +345,8 @@ TEST(CrashRecovery, SigkillInTheMiddleOfTenThousandEventsAnnouncesEverythingExac
     } else if (roll < 38) {
       p.what = What::progress;
       p.env = static_cast<size_t>(rng() % envs.size());
-      bot::LifecycleEvent e;
-      e.id = "lc-" + sfx + "-" + s;
-      e.source = "/runbot/provisioner/crash-test";
-      e.kind = bot::LifecycleKind::progress;
-      e.env = bot::EnvId{envs[p.env].id};
-      e.time = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-      e.stage = "deploy";
       p.marker = "mk" + s + "x";
-      e.message = p.marker;
-      events::EncodedRecord r = events::encode_lifecycle(e);
-      p.topic = t_events;
-      p.key = r.key;
-      p.value = *r.value;
-      p.headers = r.headers;
+      progress_record(p, "lc-" + sfx + "-" + s, envs[p.env].id);
       thread_markers[envs[p.env].id].push_back(p.marker);
     } else if (roll < 44) {
       // NTH notice (the real log-form fixture): half of them for a node hosting environments.
@@ -387,20 +391,8 @@ TEST(CrashRecovery, SigkillInTheMiddleOfTenThousandEventsAnnouncesEverythingExac
       const int kind = roll % 3;
       if (kind == 0) {
         p.what = What::unknown_env;
-        bot::LifecycleEvent e;
-        e.id = "lc-unknown-" + sfx + "-" + s;
-        e.source = "/runbot/provisioner/crash-test";
-        e.kind = bot::LifecycleKind::progress;
-        e.env = bot::EnvId{"nobody-pr-" + s};
-        e.time = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-        e.stage = "deploy";
         p.marker = "uk" + s + "x";
-        e.message = p.marker;
-        events::EncodedRecord r = events::encode_lifecycle(e);
-        p.topic = t_events;
-        p.key = r.key;
-        p.value = *r.value;
-        p.headers = r.headers;
+        progress_record(p, "lc-unknown-" + sfx + "-" + s, "nobody-pr-" + s);
         silent_markers.insert(p.marker);
       } else {
         p.what = What::irrelevant;
