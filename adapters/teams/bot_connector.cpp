@@ -119,8 +119,9 @@ milliseconds backoff_hint(int consecutive_failures, double jitter) {
 
 bot::Result<json> interpret_connector_response(const std::string& what, const int status,
                                                const std::string& retry_after,
-                                               const std::string& body, const milliseconds hint) {
-  const std::string where = "teams connector " + what + ": ";
+                                               const std::string& body, const milliseconds hint,
+                                               const std::string_view service) {
+  const std::string where = std::string(service) + " " + what + ": ";
   const json j = json::parse(body, nullptr, false);
   const std::string code = j.is_discarded() ? std::string{} : error_code_of(j);
   const std::string with_code = code.empty() ? "" : " " + code;
@@ -171,62 +172,47 @@ bool is_blocked_error(const bot::Error& error) {
          error.message.find(kBlocked) != std::string::npos;
 }
 
-// ---------------------------------------------------------------------------- BotConnector
+// ---------------------------------------------------------------------------- ClientCredentials
 
-struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
-  Impl(common::HttpsClient& h, ConnectorSettings s, bot::Clock& c, Random r)
-      : http(h), settings(std::move(s)), clock(c), random(std::move(r)) {
-    if (settings.token_url.empty()) {
-      settings.token_url = "https://login.microsoftonline.com/" +
-                           encode_path_segment(settings.tenant_id) + "/oauth2/v2.0/token";
-    }
-    if (!random) {
-      random = [gen = std::make_shared<std::mt19937_64>(std::random_device{}())]() {
-        return std::uniform_real_distribution<double>(0.0, 1.0)(*gen);
-      };
-    }
+std::string token_url_of(const ConnectorSettings& settings) {
+  if (!settings.token_url.empty()) return settings.token_url;
+  return "https://login.microsoftonline.com/" + encode_path_segment(settings.tenant_id) +
+         "/oauth2/v2.0/token";
+}
+
+struct ClientCredentials::State : std::enable_shared_from_this<ClientCredentials::State> {
+  State(common::HttpsClient& h, ConnectorSettings s, std::string sc, std::string w, bot::Clock& c,
+        Random r)
+      : http(h),
+        settings(std::move(s)),
+        scope(std::move(sc)),
+        what(std::move(w)),
+        clock(c),
+        random(std::move(r)) {
+    settings.token_url = token_url_of(settings);
   }
-
-  using TokenCallback = std::function<void(bot::Result<std::string>)>;
-  using ResponseCallback = std::function<void(bot::Result<json>)>;
 
   common::HttpsClient& http;
   ConnectorSettings settings;
+  std::string scope;
+  std::string what;
   bot::Clock& clock;
   Random random;
-  std::set<std::string> trusted;
   std::string token;            // "" when none is cached
   bot::TimePoint refresh_at{};  // use the cached token until then
   bool refreshing = false;
-  std::vector<TokenCallback> token_waiters;
-  std::map<std::string, int> failures;  // consecutive retryable failures per conversation
-  std::vector<bot::TimerId> timers;
-  std::uint64_t n_token_requests = 0, n_calls = 0;
+  std::vector<TokenCallback> waiters;
+  std::uint64_t n_requests = 0;
 
-  void later(std::function<void()> fn) {
-    auto id = std::make_shared<bot::TimerId>(0);
-    std::weak_ptr<Impl> weak = weak_from_this();
-    *id = clock.call_at(clock.now(), [weak, id, fn = std::move(fn)] {
-      auto self = weak.lock();
-      if (!self) return;
-      std::erase(self->timers, *id);
-      fn();
-    });
-    timers.push_back(*id);
-  }
-
-  // Calls `done` with a valid token: the cached one, or one fresh fetch shared by all waiters.
-  void with_token(TokenCallback done) {
+  void get(TokenCallback done) {
     if (!token.empty() && clock.now() < refresh_at) {
-      // Callers are already inside an HTTP callback or a deferred call, so no deferral is needed
-      // here: every public entry point defers before it gets here.
       done(token);
       return;
     }
-    token_waiters.push_back(std::move(done));
+    waiters.push_back(std::move(done));
     if (refreshing) return;
     refreshing = true;
-    ++n_token_requests;
+    ++n_requests;
     common::HttpClientRequest req;
     req.method = "POST";
     req.url = settings.token_url;
@@ -235,39 +221,39 @@ struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
     req.headers.emplace_back("Accept", "application/json");
     req.body = "grant_type=client_credentials&client_id=" + form_encode(settings.app_id) +
                "&client_secret=" + form_encode(settings.app_password) +
-               "&scope=" + form_encode(settings.scope);
+               "&scope=" + form_encode(scope);
     const auto started = clock.now();
-    std::weak_ptr<Impl> weak = weak_from_this();
+    std::weak_ptr<State> weak = weak_from_this();
     http.request(std::move(req), [weak, started](bot::Result<common::HttpClientResponse> res) {
       auto self = weak.lock();
       if (!self) return;
-      self->token_done(self->parse_token(res, started));
+      self->done(self->parse(res, started));
     });
   }
 
-  bot::Result<std::string> parse_token(const bot::Result<common::HttpClientResponse>& res,
-                                       bot::TimePoint started) {
-    if (!res) return bot::make_error(res.error().code, "teams token: " + res.error().message);
+  bot::Result<std::string> parse(const bot::Result<common::HttpClientResponse>& res,
+                                 bot::TimePoint started) {
+    if (!res) return bot::make_error(res.error().code, what + ": " + res.error().message);
     const json j = json::parse(res->body, nullptr, false);
     if (res->status != 200) {
       // AAD's error code ("invalid_client", …) helps; its description may echo request details, so
       // it stays out.
       const std::string code = j.is_object() ? str(j, "error") : "";
-      const std::string what =
-          "teams token: HTTP " + std::to_string(res->status) + (code.empty() ? "" : " " + code);
+      const std::string why =
+          what + ": HTTP " + std::to_string(res->status) + (code.empty() ? "" : " " + code);
       if (res->status == 429 || res->status >= 500) {
         bot::Error e = bot::make_error(
-            res->status == 429 ? bot::Errc::rate_limited : bot::Errc::unavailable, what);
+            res->status == 429 ? bot::Errc::rate_limited : bot::Errc::unavailable, why);
         e.retry_after =
             parse_retry_after(res->header("retry-after")).value_or(backoff_hint(1, random()));
         return e;
       }
       return bot::make_error(bot::Errc::unauthorized,
-                             what + " (check teams app_id, app_password and tenant_id)");
+                             why + " (check teams app_id, app_password and tenant_id)");
     }
     const std::string access = j.is_object() ? str(j, "access_token") : "";
     if (access.empty())
-      return bot::make_error(bot::Errc::unavailable, "teams token: answer has no access_token");
+      return bot::make_error(bot::Errc::unavailable, what + ": answer has no access_token");
     long long expires_in = 3600;
     if (auto it = j.find("expires_in"); it != j.end()) {
       if (it->is_number_integer()) {
@@ -284,17 +270,83 @@ struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
     return access;
   }
 
-  void token_done(bot::Result<std::string> result) {
+  void done(bot::Result<std::string> result) {
     refreshing = false;
     if (result) {
       token = *result;
     } else {
       token.clear();
-      log().warn("teams token: refresh failed error=\"{}\"", result.error().message);
+      log().warn("{}: refresh failed error=\"{}\"", what, result.error().message);
     }
-    auto waiters = std::move(token_waiters);
-    token_waiters.clear();
-    for (auto& w : waiters) w(result);
+    auto waiting = std::move(waiters);
+    waiters.clear();
+    for (auto& w : waiting) w(result);
+  }
+};
+
+ClientCredentials::ClientCredentials(common::HttpsClient& http, ConnectorSettings settings,
+                                     std::string scope, std::string what, bot::Clock& clock,
+                                     Random random)
+    : state_(std::make_shared<State>(http, std::move(settings), std::move(scope), std::move(what),
+                                     clock, std::move(random))) {}
+
+ClientCredentials::~ClientCredentials() = default;
+
+void ClientCredentials::get(TokenCallback done) {
+  state_->get(std::move(done));
+}
+
+void ClientCredentials::invalidate(const std::string& used) {
+  if (state_->token == used) state_->token.clear();
+}
+
+std::uint64_t ClientCredentials::requests() const {
+  return state_->n_requests;
+}
+
+// ---------------------------------------------------------------------------- BotConnector
+
+namespace {
+
+ClientCredentials::Random or_default(ClientCredentials::Random random) {
+  if (random) return random;
+  return [gen = std::make_shared<std::mt19937_64>(std::random_device{}())]() {
+    return std::uniform_real_distribution<double>(0.0, 1.0)(*gen);
+  };
+}
+
+}  // namespace
+
+struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
+  Impl(common::HttpsClient& h, ConnectorSettings s, bot::Clock& c, Random r)
+      : http(h),
+        settings(std::move(s)),
+        clock(c),
+        random(or_default(std::move(r))),
+        tokens(h, settings, settings.scope, "teams token", c, random) {}
+
+  using ResponseCallback = std::function<void(bot::Result<json>)>;
+
+  common::HttpsClient& http;
+  ConnectorSettings settings;
+  bot::Clock& clock;
+  Random random;
+  ClientCredentials tokens;
+  std::set<std::string> trusted;
+  std::map<std::string, int> failures;  // consecutive retryable failures per conversation
+  std::vector<bot::TimerId> timers;
+  std::uint64_t n_calls = 0;
+
+  void later(std::function<void()> fn) {
+    auto id = std::make_shared<bot::TimerId>(0);
+    std::weak_ptr<Impl> weak = weak_from_this();
+    *id = clock.call_at(clock.now(), [weak, id, fn = std::move(fn)] {
+      auto self = weak.lock();
+      if (!self) return;
+      std::erase(self->timers, *id);
+      fn();
+    });
+    timers.push_back(*id);
   }
 
   void call(std::string what, std::string method, std::string url, std::string conversation,
@@ -313,7 +365,9 @@ struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
   void attempt(std::string what, std::string method, std::string url, std::string conversation,
                std::string body, bool retried, ResponseCallback done) {
     std::weak_ptr<Impl> weak = weak_from_this();
-    with_token([weak, what, method, url, conversation, body, retried,
+    // Every public entry point deferred before it got here, so a cached token may be used inside
+    // tokens.get().
+    tokens.get([weak, what, method, url, conversation, body, retried,
                 done](bot::Result<std::string> tok) mutable {
       auto self = weak.lock();
       if (!self) return;
@@ -342,7 +396,7 @@ struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
         if (!me) return;
         if (res && res->status == 401 && !retried) {
           // The token may have been revoked or rotated early: renew it once and try once more.
-          if (me->token == used) me->token.clear();
+          me->tokens.invalidate(used);
           log().info("teams connector: 401, refreshing the token and retrying once call={}", what);
           return me->attempt(std::move(what), std::move(method), std::move(url),
                              std::move(conversation), std::move(body), true, std::move(done));
@@ -479,7 +533,7 @@ void BotConnector::get_member(const std::string& service_url, const std::string&
 }
 
 std::uint64_t BotConnector::token_requests() const {
-  return impl_->n_token_requests;
+  return impl_->tokens.requests();
 }
 std::uint64_t BotConnector::calls() const {
   return impl_->n_calls;

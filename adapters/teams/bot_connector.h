@@ -65,15 +65,52 @@ std::chrono::milliseconds backoff_hint(int consecutive_failures, double jitter);
 
 // Classifies one connector response. `what` names the call for messages ("send", "reply", …);
 // `hint` is the retry_after to use for retryable statuses without a Retry-After. 2xx gives the
-// parsed JSON body (an empty object for an empty or non-JSON body).
-bot::Result<nlohmann::json> interpret_connector_response(const std::string& what, int status,
-                                                         const std::string& retry_after,
-                                                         const std::string& body,
-                                                         std::chrono::milliseconds hint);
+// parsed JSON body (an empty object for an empty or non-JSON body). `service` starts every message
+// (Microsoft Graph answers errors in the same shape: "teams graph").
+bot::Result<nlohmann::json> interpret_connector_response(
+    const std::string& what, int status, const std::string& retry_after, const std::string& body,
+    std::chrono::milliseconds hint, std::string_view service = "teams connector");
 
 // Whether `error` says the bot was blocked or uninstalled in the conversation (403
 // MessageWritesBlocked). The adapter should stop sending there and forget the conversation.
 bool is_blocked_error(const bot::Error& error);
+
+// ClientCredentials: one OAuth2 client-credentials token for one scope (§3.5), shared by the Bot
+// Connector (scope api.botframework.com) and the Graph client (scope graph.microsoft.com). POSTs
+// form-urlencoded to the token endpoint; caches the token until `refresh_before` its expiry (half-way
+// for short-lived tokens); one request at a time, callers that need a token meanwhile wait for it.
+// Token endpoint errors: 400/401 → unauthorized (check app_id/app_password/tenant_id), 429 →
+// rate_limited, 5xx → unavailable (retry_after from Retry-After or a backoff hint). `what` names
+// the token in messages and logs ("teams token"); messages never contain the secret or the token.
+//
+// Borrows the HttpsClient and the clock; not thread-safe. get() calls `done` inside the call when
+// a fresh token is cached, else once the request is answered. Destroying it drops waiting callers.
+class ClientCredentials {
+ public:
+  using TokenCallback = std::function<void(bot::Result<std::string>)>;
+  using Random = std::function<double()>;  // uniform in [0, 1)
+
+  // settings.token_url must be set (BotConnector fills the tenant's default).
+  ClientCredentials(common::HttpsClient& http, ConnectorSettings settings, std::string scope,
+                    std::string what, bot::Clock& clock, Random random);
+  ~ClientCredentials();
+  ClientCredentials(const ClientCredentials&) = delete;
+  ClientCredentials& operator=(const ClientCredentials&) = delete;
+
+  void get(TokenCallback done);
+  // Forgets the cached token when it is still `used` (a service answered 401 to it).
+  void invalidate(const std::string& used);
+  std::uint64_t requests() const;  // token endpoint requests sent
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// The token endpoint of `settings`: token_url, else the tenant's v2.0 endpoint at
+// login.microsoftonline.com.
+std::string token_url_of(const ConnectorSettings& settings);
 
 class BotConnector {
  public:
