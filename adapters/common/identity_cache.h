@@ -45,6 +45,19 @@ inline void apply_identity(bot::InboundMessage& m, const Identity& id) {
   m.identity_error = id.error;
 }
 
+// Gathers one Identity from lookups that run in parallel (an e-mail call, a groups call…): each
+// part fills `found` or calls failed(), then one_done(); the last part hands `found` to `done`.
+// Adapters hold it in a shared_ptr captured by every part.
+struct IdentityGathering {
+  int remaining = 0;  // parts still running
+  Identity found;
+  std::function<void(const Identity&)> done;
+  void failed(const std::string& why) { found.error += (found.error.empty() ? "" : "; ") + why; }
+  void one_done() {
+    if (--remaining == 0) done(found);
+  }
+};
+
 struct IdentityCacheSettings {
   std::chrono::milliseconds ttl{std::chrono::minutes(10)};
   std::chrono::milliseconds failure_ttl{std::chrono::minutes(1)};  // capped at ttl

@@ -424,16 +424,7 @@ struct MattermostAdapter::Impl {
 
   // The identity cache's lookup: GET /users/{id}, team membership and groups, in parallel.
   void look_up(const std::string& user, common::IdentityCache::Done done) {
-    struct Pending {
-      int remaining = 0;
-      common::Identity found;
-      common::IdentityCache::Done done;
-      void failed(const std::string& why) { found.error += (found.error.empty() ? "" : "; ") + why; }
-      void one_done() {
-        if (--remaining == 0) done(found);
-      }
-    };
-    auto p = std::make_shared<Pending>();
+    auto p = std::make_shared<common::IdentityGathering>();
     p->remaining = (settings.lookup_email ? 1 : 0) + (settings.lookup_groups ? 2 : 0);
     p->done = std::move(done);
     if (settings.lookup_email) {

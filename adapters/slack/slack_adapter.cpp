@@ -367,22 +367,13 @@ struct SlackAdapter::Impl {
 
   // The identity cache's lookup: users.info and the group directory, in parallel.
   void look_up(const std::string& user, common::IdentityCache::Done done) {
-    struct Pending {
-      int remaining = 0;
-      common::Identity found;
-      common::IdentityCache::Done done;
-      void one_done() {
-        if (--remaining == 0) done(found);
-      }
-    };
-    auto p = std::make_shared<Pending>();
+    auto p = std::make_shared<common::IdentityGathering>();
     p->remaining = (settings.lookup_email ? 1 : 0) + (settings.lookup_groups ? 1 : 0);
     p->done = std::move(done);
-    auto failed = [p](const std::string& why) { p->found.error += (p->found.error.empty() ? "" : "; ") + why; };
     if (settings.lookup_email) {
-      api.users_info(user, [p, failed](bot::Result<json> r) {
+      api.users_info(user, [p](bot::Result<json> r) {
         if (!r) {
-          failed(r.error().message);
+          p->failed(r.error().message);
         } else {
           const json u = r->value("user", json::object());
           const json profile = u.is_object() ? u.value("profile", json::object()) : json::object();
@@ -390,18 +381,18 @@ struct SlackAdapter::Impl {
             p->found.email = profile["email"].get<std::string>();
           } else if (!(u.is_object() && u.contains("is_bot") && u["is_bot"].is_boolean() && u["is_bot"].get<bool>())) {
             // Slack leaves the field out, rather than failing, when the scope is missing.
-            failed("slack users.info gave no e-mail address (is the users:read.email scope granted?)");
+            p->failed("slack users.info gave no e-mail address (is the users:read.email scope granted?)");
           }
         }
         p->one_done();
       });
     }
     if (settings.lookup_groups) {
-      groups_of(user, [p, failed](bot::Result<std::vector<std::string>> r) {
+      groups_of(user, [p](bot::Result<std::vector<std::string>> r) {
         if (r) {
           p->found.groups = std::move(*r);
         } else {
-          failed(r.error().message);
+          p->failed(r.error().message);
         }
         p->one_done();
       });

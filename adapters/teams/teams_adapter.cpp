@@ -11,6 +11,7 @@
 #include "adapters/common/identity_cache.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/teams/bot_connector.h"
+#include "adapters/teams/graph_client.h"
 #include "adapters/teams/jwt_validator.h"
 #include "adapters/teams/teams_log.h"
 #include "adapters/teams/teams_protocol.h"
@@ -70,8 +71,9 @@ struct TeamsAdapter::Impl {
         http(io_, std::move(tls_)),
         validator(http, settings.auth, clock),
         connector(http, settings.connector, clock),
+        graph(http, settings.connector, settings.graph, clock),
         seen(settings.adapter.dedupe_ttl, settings.adapter.dedupe_capacity) {
-    if (settings.adapter.lookup_email) {
+    if (settings.adapter.lookup_email || settings.adapter.lookup_groups) {
       common::IdentityCacheSettings cs;
       cs.ttl = settings.adapter.identity_cache_ttl;
       cs.deadline = settings.adapter.identity_deadline;
@@ -90,6 +92,7 @@ struct TeamsAdapter::Impl {
   common::HttpsClient http;
   JwtValidator validator;
   BotConnector connector;
+  GraphClient graph;  // used only for group lookups
   DedupeWindow seen;
   ReferenceStore store;
   std::map<std::string, ConversationRef> refs;  // by base conversation id
@@ -105,9 +108,10 @@ struct TeamsAdapter::Impl {
   struct Seen {
     std::string service_url;
     std::string conversation;
+    std::string aad_object_id;  // for Microsoft Graph
   };
   std::map<std::string, Seen> seen_in;
-  std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail addresses
+  std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail or groups
 
   // ---- conversation references ----
 
@@ -346,8 +350,8 @@ struct TeamsAdapter::Impl {
 
   // ---- who is asking (identity lookups for role bindings) ----
 
-  // Calls `run` with `m` once its sender's e-mail address is known (at once, on the next loop
-  // turn, when no binding needs it); never inside this call.
+  // Calls `run` with `m` once its sender's e-mail address and groups are known (at once, on the
+  // next loop turn, when no binding needs them); never inside this call.
   void identify(const Activity& a, bot::InboundMessage m,
                 std::function<void(const bot::InboundMessage&)> run) {
     if (!identity) {
@@ -358,7 +362,7 @@ struct TeamsAdapter::Impl {
     if (seen_in.size() >= settings.adapter.identity_cache_capacity && !seen_in.count(user))
       seen_in.clear();
     // The base conversation (a channel, not one of its threads): the member list is the same.
-    seen_in[user] = Seen{a.service_url, reference_of(a).conversation_id};
+    seen_in[user] = Seen{a.service_url, reference_of(a).conversation_id, a.from.aad_object_id};
     identity->get(user,
                   [m = std::move(m), run = std::move(run)](const common::Identity& id) mutable {
                     // Even after stop(): `run` decides (an invoke still gets its HTTP answer).
@@ -367,8 +371,9 @@ struct TeamsAdapter::Impl {
                   });
   }
 
-  // The identity cache's lookup: GET v3/conversations/{conversation}/members/{user} where the user
-  // was last seen.
+  // The identity cache's lookup, in parallel: the e-mail from the Bot Connector's
+  // GET v3/conversations/{conversation}/members/{user} where the user was last seen, the groups
+  // from Microsoft Graph by the user's aadObjectId.
   void look_up(const std::string& user, common::IdentityCache::Done done) {
     auto where = seen_in.find(user);
     if (where == seen_in.end()) {
@@ -379,21 +384,42 @@ struct TeamsAdapter::Impl {
       });
       return;
     }
-    connector.get_member(
-        where->second.service_url, where->second.conversation, user,
-        [done = std::move(done)](bot::Result<json> r) {
-          common::Identity id;
-          if (!r) {
-            id.error = r.error().message;
-            if (r.error().code == bot::Errc::not_found)
-              id.error += " (not a member of this conversation)";
-          } else {
-            id.email = email_of(*r);
-            if (id.email.empty())
-              id.error = "teams: the connector gave no e-mail address for this user (a guest?)";
-          }
-          done(id);
-        });
+    auto p = std::make_shared<common::IdentityGathering>();
+    p->remaining = (settings.adapter.lookup_email ? 1 : 0) + (settings.adapter.lookup_groups ? 1 : 0);
+    p->done = std::move(done);
+    if (settings.adapter.lookup_email) {
+      connector.get_member(where->second.service_url, where->second.conversation, user,
+                           [p](bot::Result<json> r) {
+                             if (!r) {
+                               p->failed(r.error().message +
+                                         (r.error().code == bot::Errc::not_found
+                                              ? " (not a member of this conversation)"
+                                              : ""));
+                             } else {
+                               p->found.email = email_of(*r);
+                               if (p->found.email.empty())
+                                 p->failed(
+                                     "teams: the connector gave no e-mail address for this user (a "
+                                     "guest?)");
+                             }
+                             p->one_done();
+                           });
+    }
+    if (settings.adapter.lookup_groups) {
+      graph.member_groups(where->second.aad_object_id,
+                          [p](bot::Result<std::vector<DirectoryGroup>> r) {
+                            if (!r) {
+                              p->failed(r.error().message);
+                            } else {
+                              // Bindings may name a group by its display name or its object id.
+                              for (const auto& g : *r) {
+                                if (!g.name.empty()) p->found.groups.push_back(g.name);
+                                p->found.groups.push_back(g.id);
+                              }
+                            }
+                            p->one_done();
+                          });
+    }
   }
 
   void dispatch(const bot::InboundMessage& m) {
@@ -558,11 +584,13 @@ bot::Result<std::unique_ptr<TeamsAdapter>> TeamsAdapter::create(boost::asio::io_
     problems.push_back("teams.messaging_path must start with /");
   }
   // An uncached invoke waits for the lookup, and Teams gives up on an invoke after 5 s.
-  if (settings.adapter.lookup_email &&
+  if ((settings.adapter.lookup_email || settings.adapter.lookup_groups) &&
       (settings.adapter.identity_deadline <= 0ms || settings.adapter.identity_deadline > 3s)) {
     problems.push_back(
         "teams: identity_deadline must be between 1ms and 3s (invokes are due in 5 s)");
   }
+  if (settings.adapter.lookup_groups && !is_https_url(settings.graph.url))
+    problems.push_back("teams.graph_url must be an https:// URL");
   auto tls = common::TlsContext::create(settings.adapter.ca_file);
   if (!tls) problems.push_back("teams.ca_file: " + tls.error().message);
   if (!problems.empty()) {

@@ -30,6 +30,14 @@ struct ConnectorSettings {
   std::chrono::seconds refresh_before{300};  // renew the cached token this long before it expires
 };
 
+// Microsoft Graph, used only to look up a user's Entra groups when a role binding names groups
+// (graph_client.h). Defaults are the global cloud; national clouds and tests override both.
+struct GraphSettings {
+  std::string url = "https://graph.microsoft.com/v1.0";
+  std::string scope = "https://graph.microsoft.com/.default";
+  int max_pages = 10;  // of 999 groups each
+};
+
 // What the adapter itself needs (the endpoint, TLS trust, dedupe). Added by the adapter side.
 struct TeamsAdapterOptions {
   std::string messaging_path = "/api/messages";  // route on runbot's HTTP server
@@ -40,10 +48,11 @@ struct TeamsAdapterOptions {
   std::size_t dedupe_capacity = 10000;
   std::size_t max_names = 10000;  // display names remembered for mentions
   bool greet_on_install = true;   // say hello when the bot is added to a team or chat
-  // Identity lookups for role bindings by e-mail (README.md, "Who is asking"). Set by the
-  // composition root from the policy (bot::identity_needs): the Bot Connector's "get conversation
-  // member" gives email / userPrincipalName. Groups would need Microsoft Graph: never looked up.
+  // Identity lookups for role bindings (README.md, "Who is asking"). Set by the composition root
+  // from the policy (bot::identity_needs): the Bot Connector's "get conversation member" gives
+  // email / userPrincipalName; Microsoft Graph gives the user's Entra groups.
   bool lookup_email = false;
+  bool lookup_groups = false;
   std::chrono::milliseconds identity_cache_ttl{600000};  // config `teams.identity_cache`
   std::chrono::milliseconds identity_deadline{2000};     // a slower lookup counts as failed
   std::size_t identity_cache_capacity = 10000;           // users remembered
@@ -52,6 +61,7 @@ struct TeamsAdapterOptions {
 struct TeamsSettings {
   TeamsAuthSettings auth;
   ConnectorSettings connector;
+  GraphSettings graph;
   TeamsAdapterOptions adapter;
 };
 

@@ -7,6 +7,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "adapters/common/url.h"
+
 extern char** environ;
 
 namespace runbot::app {
@@ -417,7 +419,8 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
   if (!w.mapping(n, "teams",
                  {"enabled", "app_id", "app_password", "tenant_id", "token_url",
                   "openid_metadata_url", "messaging_path", "ca_file", "greet_on_install",
-                  "request_timeout", "messages_per_second", "burst", "identity_cache"})) {
+                  "request_timeout", "messages_per_second", "burst", "identity_cache",
+                  "graph_url", "graph_scope"})) {
     return;
   }
   teams::TeamsSettings s;
@@ -460,6 +463,18 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
     if (!std::ifstream(*v)) w.problem("teams.ca_file", "cannot read '" + *v + "'");
     s.adapter.ca_file = *v;
   }
+  if (auto v = w.str(n, "graph_url", "teams")) {
+    auto url = common::parse_url(*v);
+    if (!is_https(*v) || !url) {
+      w.problem("teams.graph_url", "must be an https:// URL like https://graph.microsoft.com/v1.0");
+    } else {
+      s.graph.url = *v;
+      // Each Microsoft cloud's Graph takes tokens for its own origin.
+      s.graph.scope = "https://" + url->host +
+                      (url->port == 443 ? "" : ":" + std::to_string(url->port)) + "/.default";
+    }
+  }
+  if (auto v = w.str(n, "graph_scope", "teams")) s.graph.scope = *v;
   if (auto v = w.boolean(n, "greet_on_install", "teams")) s.adapter.greet_on_install = *v;
   if (auto v = identity_cache(w, n, "teams")) s.adapter.identity_cache_ttl = *v;
   if (auto v = w.duration(n, "request_timeout", "teams")) {
@@ -644,7 +659,11 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         c.mattermost->lookup_groups = needs.groups;
       }
       // Teams: e-mail through the Bot Connector; groups would need Microsoft Graph (not done).
-      if (c.teams) c.teams->adapter.lookup_email = bot::identity_needs(c.bot.policy, "teams").email;
+      if (c.teams) {
+        const auto needs = bot::identity_needs(c.bot.policy, "teams");
+        c.teams->adapter.lookup_email = needs.email;
+        c.teams->adapter.lookup_groups = needs.groups;
+      }
       if (const auto in = root["ingest"]; w.mapping(in, "ingest", {"nth_secret"})) {
         if (auto v = w.str(in, "nth_secret", "ingest")) {
           if (v->size() < 16) w.problem("ingest.nth_secret", "must be at least 16 characters");

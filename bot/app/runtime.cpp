@@ -534,9 +534,9 @@ int check_config(const std::string& path) {
             << (c->kafka.brokers.empty() ? "embedded (demo only)" : c->kafka.brokers) << ", chat"
             << (chat.empty() ? " console only" : chat) << "\n";
   // Which lookups role bindings need, so an admin knows which scopes/permissions to grant.
-  auto lookups = [](bool email, bool groups, const char* email_how, const char* groups_how) {
+  auto lookups = [](bool email, bool groups, const std::string& email_how, const std::string& groups_how) {
     std::string out;
-    if (email) out += std::string("e-mail (") + email_how + ")";
+    if (email) out += "e-mail (" + email_how + ")";
     if (groups) out += std::string(out.empty() ? "" : ", ") + "groups (" + groups_how + ")";
     return out.empty() ? std::string("none") : out;
   };
@@ -554,11 +554,10 @@ int check_config(const std::string& path) {
   }
   if (c->teams) {
     std::cout << "  teams identity lookups: "
-              << lookups(c->teams->adapter.lookup_email, false,
-                         "the Bot Connector's conversation member, no extra permission", "")
-              << (bot::identity_needs(c->bot.policy, "teams").groups
-                      ? " (group bindings never match Teams users: that would need Microsoft Graph)"
-                      : "")
+              << lookups(c->teams->adapter.lookup_email, c->teams->adapter.lookup_groups,
+                         "the Bot Connector's conversation member, no extra permission",
+                         "Microsoft Graph " + c->teams->graph.url +
+                             ", application permission GroupMember.Read.All")
               << ", cached " << bot::format_duration(c->teams->adapter.identity_cache_ttl) << "\n";
   }
   return 0;

@@ -227,6 +227,11 @@ struct FakeBotFramework::Impl {
   };
   std::map<std::pair<std::string, std::string>, Member> members;  // (conversation, user id)
   int member_calls = 0;
+  std::map<std::string, std::string> token_scope;  // issued token → its scope
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> groups;  // by object id
+  bool graph_denied = false;
+  std::deque<int> graph_failures;
+  int graph_calls = 0;
 
   std::string new_kid() {
     return "fake-kid-" + std::to_string(++kid_counter) + "-" + random_hex(4);
@@ -249,6 +254,11 @@ struct FakeBotFramework::Impl {
   FakeHttpResponse well_known(const FakeHttpRequest& r);
   FakeHttpResponse token(const FakeHttpRequest& r, const std::string& tenant);
   FakeHttpResponse connector(const FakeHttpRequest& r);
+  FakeHttpResponse graph(const FakeHttpRequest& r);
+  // The token of an Authorization header if this fake issued it for `scope` and it is still valid;
+  // otherwise the 401 to answer (with a problem noted for protocol slips).
+  std::optional<FakeHttpResponse> check_bearer(const FakeHttpRequest& r, const std::string& scope,
+                                               const std::string& what);
 };
 
 FakeHttpResponse FakeBotFramework::Impl::handle(const FakeHttpRequest& r) {
@@ -260,6 +270,7 @@ FakeHttpResponse FakeBotFramework::Impl::handle(const FakeHttpRequest& r) {
     return token(r, r.path.substr(1, r.path.size() - token_suffix.size() - 1));
   }
   if (r.path.rfind(settings.service_prefix, 0) == 0) return connector(r);
+  if (r.path.rfind("/graph/v1.0/", 0) == 0) return graph(r);
   problem("unknown route " + r.method + " " + r.path);
   return json_answer(404, {{"error", {{"code", "NotFound"}, {"message", "no such route"}}}});
 }
@@ -322,8 +333,8 @@ FakeHttpResponse FakeBotFramework::Impl::token(const FakeHttpRequest& r,
     return json_answer(400,
                        {{"error", "unsupported_grant_type"}, {"error_description", "AADSTS70003"}});
   }
-  if (field("scope") != settings.scope) {
-    problem("token request scope is not " + settings.scope);
+  if (field("scope") != settings.scope && field("scope") != settings.graph_scope) {
+    problem("token request scope is neither " + settings.scope + " nor " + settings.graph_scope);
     return json_answer(400, {{"error", "invalid_scope"}, {"error_description", "AADSTS70011"}});
   }
   if (field("client_id") != settings.app_id || field("client_secret") != settings.app_password) {
@@ -338,6 +349,7 @@ FakeHttpResponse FakeBotFramework::Impl::token(const FakeHttpRequest& r,
                           random_hex(8) + ".sig";
   issued.push_back(tok);
   valid_tokens.insert(tok);
+  token_scope[tok] = field("scope");
   return json_answer(200, {{"token_type", "Bearer"},
                            {"expires_in", settings.expires_in},
                            {"ext_expires_in", settings.expires_in},
@@ -395,24 +407,7 @@ FakeHttpResponse FakeBotFramework::Impl::connector(const FakeHttpRequest& r) {
   }
 
   // Authorization first, as the real service does.
-  auto auth = r.headers.find("authorization");
-  if (auth == r.headers.end()) {
-    problem("connector call without Authorization");
-    return finish(
-        json_answer(401, {{"message", "Authorization has been denied for this request."}}));
-  }
-  const std::string prefix = "Bearer ";
-  const std::string tok =
-      auth->second.rfind(prefix, 0) == 0 ? auth->second.substr(prefix.size()) : "";
-  if (tok.empty() || std::find(issued.begin(), issued.end(), tok) == issued.end()) {
-    problem("connector call with a token this fake never issued");
-    return finish(
-        json_answer(401, {{"message", "Authorization has been denied for this request."}}));
-  }
-  if (!valid_tokens.count(tok)) {
-    return finish(
-        json_answer(401, {{"message", "Authorization has been denied for this request."}}));
-  }
+  if (auto denied = check_bearer(r, settings.scope, "connector call")) return finish(*denied);
 
   // Route and protocol checks.
   const auto& seg = call.segments;
@@ -500,6 +495,97 @@ FakeHttpResponse FakeBotFramework::Impl::connector(const FakeHttpRequest& r) {
   if (kind == "update") return finish(json_answer(200, {{"id", seg[2]}}));
   if (kind == "delete") return finish(FakeHttpResponse{200, "", "", {}});
   return finish(json_answer(201, {{"id", id}}));
+}
+
+std::optional<FakeHttpResponse> FakeBotFramework::Impl::check_bearer(const FakeHttpRequest& r,
+                                                                    const std::string& scope,
+                                                                    const std::string& what) {
+  const auto refuse = [] {
+    return json_answer(401, {{"message", "Authorization has been denied for this request."}});
+  };
+  auto auth = r.headers.find("authorization");
+  if (auth == r.headers.end()) {
+    problem(what + " without Authorization");
+    return refuse();
+  }
+  const std::string prefix = "Bearer ";
+  const std::string tok =
+      auth->second.rfind(prefix, 0) == 0 ? auth->second.substr(prefix.size()) : "";
+  if (tok.empty() || std::find(issued.begin(), issued.end(), tok) == issued.end()) {
+    problem(what + " with a token this fake never issued");
+    return refuse();
+  }
+  if (token_scope[tok] != scope) {
+    problem(what + " with a token for " + token_scope[tok]);
+    return refuse();
+  }
+  if (!valid_tokens.count(tok)) return refuse();
+  return std::nullopt;
+}
+
+FakeHttpResponse FakeBotFramework::Impl::graph(const FakeHttpRequest& r) {
+  const auto error_body = [](const std::string& code, const std::string& message) {
+    return json{{"error", {{"code", code}, {"message", message}}}};
+  };
+  if (auto denied = check_bearer(r, settings.graph_scope, "graph call")) return *denied;
+  // /graph/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group
+  const std::string head = "/graph/v1.0/users/";
+  const std::string tail = "/transitiveMemberOf/microsoft.graph.group";
+  if (r.method != "GET" || r.path.size() <= head.size() + tail.size() ||
+      r.path.compare(r.path.size() - tail.size(), tail.size(), tail) != 0) {
+    problem("unknown graph route " + r.method + " " + r.path);
+    return json_answer(400, error_body("Request_BadRequest", "unsupported query"));
+  }
+  const std::string raw = r.path.substr(head.size(), r.path.size() - head.size() - tail.size());
+  const std::string oid = percent_decode(raw, false).value_or(raw);
+  ++graph_calls;
+  // The OData cast needs the advanced query mode.
+  auto consistency = r.headers.find("consistencylevel");
+  std::map<std::string, std::string> query;
+  for (std::size_t pos = 0; pos <= r.query.size() && !r.query.empty();) {
+    const auto amp = r.query.find('&', pos);
+    const std::string kv = r.query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    const auto eq = kv.find('=');
+    query[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  if (consistency == r.headers.end() || consistency->second != "eventual" ||
+      query["$count"] != "true") {
+    problem("graph: an OData cast without ConsistencyLevel: eventual and $count=true");
+    return json_answer(400, error_body("Request_UnsupportedQuery",
+                                       "Requested query is not supported without ConsistencyLevel"));
+  }
+  if (!graph_failures.empty()) {
+    const int status = graph_failures.front();
+    graph_failures.pop_front();
+    return json_answer(status, error_body("ServiceError", "injected failure"));
+  }
+  if (graph_denied)
+    return json_answer(403, error_body("Authorization_RequestDenied",
+                                       "Insufficient privileges to complete the operation."));
+  auto user = groups.find(oid);
+  if (user == groups.end())
+    return json_answer(404, error_body("Request_ResourceNotFound",
+                                       "Resource '" + oid + "' does not exist."));
+  std::size_t page = static_cast<std::size_t>(std::max(settings.graph_page_size, 1));
+  if (!query["$top"].empty()) page = std::min<std::size_t>(page, std::stoul(query["$top"]));
+  const std::size_t skip = query["$skiptoken"].empty() ? 0 : std::stoul(query["$skiptoken"]);
+  json value = json::array();
+  for (std::size_t i = skip; i < user->second.size() && i < skip + page; ++i) {
+    value.push_back({{"@odata.type", "#microsoft.graph.group"},
+                     {"id", user->second[i].first},
+                     {"displayName", user->second[i].second}});
+  }
+  json body{{"@odata.context", "https://graph.microsoft.com/v1.0/$metadata#groups(id,displayName)"},
+            {"@odata.count", user->second.size()},
+            {"value", value}};
+  if (skip + page < user->second.size()) {
+    // Graph's next link repeats the query with an opaque skip token.
+    body["@odata.nextLink"] = server.url() + r.path + "?" + r.query.substr(0, r.query.find("&$skiptoken")) +
+                              "&$skiptoken=" + std::to_string(skip + page);
+  }
+  return json_answer(200, body);
 }
 
 FakeBotFramework::FakeBotFramework(boost::asio::io_context& io, const TestCa& ca,
@@ -664,6 +750,23 @@ void FakeBotFramework::add_member(const std::string& conversation, const std::st
 
 int FakeBotFramework::member_requests() const {
   return impl_->member_calls;
+}
+
+std::string FakeBotFramework::graph_url() const {
+  return base_url() + "/graph/v1.0";
+}
+void FakeBotFramework::set_groups(const std::string& object_id,
+                                  std::vector<std::pair<std::string, std::string>> groups) {
+  impl_->groups[object_id] = std::move(groups);
+}
+void FakeBotFramework::deny_graph(bool deny) {
+  impl_->graph_denied = deny;
+}
+void FakeBotFramework::fail_graph_next(int status, int count) {
+  for (int i = 0; i < count; ++i) impl_->graph_failures.push_back(status);
+}
+int FakeBotFramework::graph_requests() const {
+  return impl_->graph_calls;
 }
 
 std::vector<FakeBotFramework::Call> FakeBotFramework::calls_to(const std::string& method) const {

@@ -17,6 +17,14 @@
 //   v3/conversations/{id}/activities/{activityId}    → 200
 //   GET  v3/conversations/{id}/members/{userId}             → 200 TeamsChannelAccount of a member
 //                                                              added with add_member(), else 404
+// and Microsoft Graph (graph_url() = <server>/graph/v1.0):
+//   GET  /graph/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group?$select=id,displayName
+//        &$top=N&$count=true   (header ConsistencyLevel: eventual) → {"value":[{"@odata.type",
+//        "id","displayName"}…], "@odata.nextLink"?} of the groups set with set_groups(), pages of
+//        graph_page_size (or $top when smaller); 404 Request_ResourceNotFound for unknown users;
+//        403 Authorization_RequestDenied while deny_graph() is on.
+// The token endpoint accepts `scope` and `graph_scope` and remembers which one each token is for:
+// connector calls need a connector token, Graph calls a Graph token (a mix-up is a problem, 401).
 // Connector calls need `Authorization: Bearer <a token this fake issued and did not invalidate>`
 // (401 otherwise). Every call is recorded (method, raw path, percent-decoded segments after
 // "v3/conversations", JSON body, status answered).
@@ -86,6 +94,8 @@ struct FakeBotFrameworkSettings {
   std::string app_password = "fake-app-password";
   std::string tenant_id = "5e7a0c1d-aaaa-4bbb-8ccc-0123456789ab";
   std::string scope = "https://api.botframework.com/.default";
+  std::string graph_scope = "https://graph.microsoft.com/.default";
+  int graph_page_size = 100;  // groups per Graph page (Graph's default page size)
   std::string issuer = "https://api.botframework.com";
   std::string service_prefix = "/amer/";  // the service URL's path
   std::optional<std::vector<std::string>> endorsements = std::vector<std::string>{"msteams"};
@@ -161,6 +171,15 @@ class FakeBotFramework {
   void add_member(const std::string& conversation, const std::string& user_id,
                   const std::string& email, const std::string& upn = "");
   int member_requests() const;  // GET …/members/{userId} calls that passed the token check
+
+  // ---- Microsoft Graph ----
+  std::string graph_url() const;  // <base>/graph/v1.0
+  // The groups (id, displayName) user `object_id` is a transitive member of.
+  void set_groups(const std::string& object_id,
+                  std::vector<std::pair<std::string, std::string>> groups);
+  void deny_graph(bool deny);  // 403 Authorization_RequestDenied, as without the permission
+  void fail_graph_next(int status, int count = 1);  // the next Graph calls answer `status`
+  int graph_requests() const;  // Graph calls that passed the token check (pages included)
 
   // ---- client side: the Bot Connector calling runbot ----
   // POSTs `activity` to `url` (http://…, runbot's endpoint) with Authorization: `authorization`

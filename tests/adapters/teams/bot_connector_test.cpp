@@ -7,6 +7,7 @@
 
 #include "adapters/common/https_client.h"
 #include "adapters/teams/bot_connector.h"
+#include "adapters/teams/graph_client.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_bot_framework.h"
 #include "tests/support/fake_clock.h"
@@ -346,6 +347,127 @@ TEST_F(BotConnectorTest, UnreachableConnectorIsUnavailableWithAHint) {
   ASSERT_FALSE(id);
   EXPECT_TRUE(id.error().is_retryable()) << id.error().message;
   EXPECT_GE(id.error().retry_after, 1600ms);
+}
+
+// ---- Microsoft Graph: a user's groups, with a token of its own scope ----
+
+class GraphClientTest : public BotConnectorTest {
+ protected:
+  GraphClientTest() {
+    graph_settings.url = fake.graph_url();
+    graph_settings.scope = fake.settings().graph_scope;
+    graph.emplace(http, settings, graph_settings, clock);
+  }
+
+  bot::Result<std::vector<DirectoryGroup>> groups_of(const std::string& oid) {
+    return wait<std::vector<DirectoryGroup>>(
+        [&](GraphClient::GroupsCallback done) { graph->member_groups(oid, std::move(done)); });
+  }
+
+  static std::vector<std::pair<std::string, std::string>> numbered(int n) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int i = 1; i <= n; ++i)
+      out.emplace_back("0000000" + std::to_string(i) + "-group", "team-" + std::to_string(i));
+    return out;
+  }
+
+  GraphSettings graph_settings;
+  std::optional<GraphClient> graph;
+  const std::string alice = "7faf8ab2-0000-0000-0000-000000000001";
+};
+
+TEST_F(GraphClientTest, EveryPageOfGroupsIsFollowedWithAGraphToken) {
+  fake.set_groups(alice, numbered(5));
+  auto groups = groups_of(alice);
+  ASSERT_TRUE(groups) << groups.error().message;
+  ASSERT_EQ(groups->size(), 5u);
+  EXPECT_EQ(groups->front(), (DirectoryGroup{"00000001-group", "team-1"}));
+  EXPECT_EQ(groups->back(), (DirectoryGroup{"00000005-group", "team-5"}));
+  EXPECT_EQ(fake.graph_requests(), 1) << "five groups fit one page of 100";
+  EXPECT_EQ(graph->token_requests(), 1u);
+
+  // A directory that pages: 5 groups, 2 per page → 3 requests, one token.
+  testing::FakeBotFrameworkSettings paging = fake_settings(clock);
+  paging.graph_page_size = 2;
+  FakeBotFramework pager{io, ca, paging};
+  pager.start();
+  pager.set_groups(alice, numbered(5));
+  ConnectorSettings at_pager = settings;
+  at_pager.token_url = pager.token_url();
+  GraphSettings gs{pager.graph_url(), pager.settings().graph_scope, 10};
+  GraphClient paged(http, at_pager, gs, clock);
+  auto all = wait<std::vector<DirectoryGroup>>(
+      [&](GraphClient::GroupsCallback done) { paged.member_groups(alice, std::move(done)); });
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 5u);
+  EXPECT_EQ(pager.graph_requests(), 3);
+  EXPECT_EQ(paged.token_requests(), 1u);
+  EXPECT_TRUE(pager.problems.empty()) << pager.problems.front();
+
+  // More pages than allowed is an error, not a silently short list.
+  GraphSettings short_gs = gs;
+  short_gs.max_pages = 2;
+  GraphClient capped(http, at_pager, short_gs, clock);
+  auto too_many = wait<std::vector<DirectoryGroup>>(
+      [&](GraphClient::GroupsCallback done) { capped.member_groups(alice, std::move(done)); });
+  ASSERT_FALSE(too_many);
+  EXPECT_EQ(too_many.error().code, bot::Errc::invalid_argument);
+  EXPECT_NE(too_many.error().message.find("more than 2 pages"), std::string::npos)
+      << too_many.error().message;
+}
+
+TEST_F(GraphClientTest, AMissingPermissionNamesTheOneToGrant) {
+  fake.set_groups(alice, numbered(1));
+  fake.deny_graph(true);
+  auto denied = groups_of(alice);
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().code, bot::Errc::unauthorized);
+  EXPECT_NE(denied.error().message.find("Authorization_RequestDenied"), std::string::npos)
+      << denied.error().message;
+  EXPECT_NE(denied.error().message.find("GroupMember.Read.All"), std::string::npos)
+      << denied.error().message;
+  for (const auto& tok : fake.issued_tokens())
+    EXPECT_EQ(denied.error().message.find(tok), std::string::npos) << "token leaked";
+}
+
+TEST_F(GraphClientTest, UnknownUsersFailuresAndMissingIdsAreEachTheirOwnError) {
+  auto stranger = groups_of("99999999-0000-0000-0000-000000000000");
+  ASSERT_FALSE(stranger);
+  EXPECT_EQ(stranger.error().code, bot::Errc::not_found) << stranger.error().message;
+
+  fake.set_groups(alice, numbered(1));
+  fake.fail_graph_next(503);
+  auto down = groups_of(alice);
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, bot::Errc::unavailable) << down.error().message;
+  fake.fail_graph_next(429);
+  auto busy = groups_of(alice);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, bot::Errc::rate_limited) << busy.error().message;
+
+  const int before = fake.graph_requests();
+  auto no_id = groups_of("");
+  ASSERT_FALSE(no_id);
+  EXPECT_NE(no_id.error().message.find("aadObjectId"), std::string::npos) << no_id.error().message;
+  EXPECT_EQ(fake.graph_requests(), before) << "nothing to ask Graph about";
+
+  auto fine = groups_of(alice);
+  ASSERT_TRUE(fine) << fine.error().message;
+  EXPECT_EQ(fine->size(), 1u);
+}
+
+TEST_F(GraphClientTest, ARevokedTokenIsRenewedOnceAndTheConnectorTokenIsNeverSentToGraph) {
+  fake.set_groups(alice, numbered(2));
+  ASSERT_TRUE(send()) << "the connector has its own token";
+  ASSERT_TRUE(groups_of(alice));
+  EXPECT_EQ(fake.token_requests(), 2) << "one token per scope";
+
+  fake.invalidate_tokens();
+  auto again = groups_of(alice);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(graph->token_requests(), 2u);
+  EXPECT_EQ(fake.graph_requests(), 2) << "the 401 is answered before the route is counted";
+  // The fake notes any call made with the other scope's token (checked by the fixture).
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "adapters/teams/bot_connector.h"
+#include "adapters/teams/graph_client.h"
 
 namespace runbot::teams {
 namespace {
@@ -134,6 +135,58 @@ TEST(ConnectorPaths, NoDoubleSlashWhateverTheServiceUrlEndsWith) {
   EXPECT_EQ(connector_url("https://smba.trafficmanager.net/amer//", {"a:1", "activities"}), want);
   EXPECT_EQ(connector_url("https://smba.trafficmanager.net/amer/", {}),
             "https://smba.trafficmanager.net/amer/v3/conversations");
+}
+
+TEST(GraphGroups, FirstPageAsksForGroupsOnlyWithTheLargestPage) {
+  EXPECT_EQ(member_groups_url("https://graph.microsoft.com/v1.0/", "7faf8ab2-0000-0000-0000-000000000001"),
+            "https://graph.microsoft.com/v1.0/users/7faf8ab2-0000-0000-0000-000000000001"
+            "/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999&$count=true");
+  // An id is never trusted to be path-safe.
+  EXPECT_EQ(member_groups_url("https://graph.microsoft.us/v1.0", "a/b?c"),
+            "https://graph.microsoft.us/v1.0/users/a%2Fb%3Fc"
+            "/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999&$count=true");
+}
+
+TEST(GraphGroups, PageGivesIdsNamesAndTheNextLink) {
+  auto page = parse_group_page(R"json({
+    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id,displayName)",
+    "@odata.count": 4,
+    "value": [
+      {"@odata.type": "#microsoft.graph.group", "id": "11111111-aaaa", "displayName": "SRE"},
+      {"@odata.type": "#microsoft.graph.group", "id": "22222222-bbbb", "displayName": null},
+      {"@odata.type": "#microsoft.graph.group", "displayName": "no id"},
+      "not an object"
+    ],
+    "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/x/transitiveMemberOf/microsoft.graph.group?$skiptoken=RFNwdAIAAQAAAD"
+  })json");
+  ASSERT_TRUE(page) << page.error().message;
+  EXPECT_EQ(page->groups, (std::vector<DirectoryGroup>{{"11111111-aaaa", "SRE"}, {"22222222-bbbb", ""}}));
+  EXPECT_EQ(page->next_link,
+            "https://graph.microsoft.com/v1.0/users/x/transitiveMemberOf/microsoft.graph.group?$skiptoken=RFNwdAIAAQAAAD");
+
+  auto last = parse_group_page(R"({"value": []})");
+  ASSERT_TRUE(last);
+  EXPECT_TRUE(last->groups.empty());
+  EXPECT_TRUE(last->next_link.empty());
+}
+
+TEST(GraphGroups, AnswerWithoutAValueListIsAClearError) {
+  for (const char* body : {"", "<html>", "[]", R"({"error":{"code":"x"}})", R"({"value":{}})"}) {
+    auto page = parse_group_page(body);
+    ASSERT_FALSE(page) << body;
+    EXPECT_EQ(page.error().code, bot::Errc::invalid_argument);
+    EXPECT_EQ(page.error().message.rfind("teams graph: ", 0), 0u) << page.error().message;
+  }
+}
+
+TEST(GraphGroups, NextLinksMustStayOnGraphsOrigin) {
+  const std::string graph = "https://graph.microsoft.com/v1.0";
+  EXPECT_TRUE(same_origin(graph, "https://graph.microsoft.com/v1.0/users/x?$skiptoken=1"));
+  EXPECT_TRUE(same_origin(graph, "https://GRAPH.microsoft.com:443/beta/x"));
+  EXPECT_FALSE(same_origin(graph, "https://graph.microsoft.com.evil.example/v1.0/x"));
+  EXPECT_FALSE(same_origin(graph, "http://graph.microsoft.com/v1.0/x"));
+  EXPECT_FALSE(same_origin(graph, "https://graph.microsoft.com:8443/v1.0/x"));
+  EXPECT_FALSE(same_origin(graph, "not a url"));
 }
 
 }  // namespace

@@ -45,12 +45,11 @@ class FakeBotFrameworkTest : public ::testing::Test {
     return **out;
   }
 
-  std::string token() {
-    auto res = request(
-        "POST", fake.token_url(),
-        "grant_type=client_credentials&client_id=" + fake.settings().app_id +
-            "&client_secret=fake-app-password&scope=https%3A%2F%2Fapi.botframework.com%2F.default",
-        {{"Content-Type", "application/x-www-form-urlencoded"}});
+  std::string token(const std::string& scope = "https%3A%2F%2Fapi.botframework.com%2F.default") {
+    auto res = request("POST", fake.token_url(),
+                       "grant_type=client_credentials&client_id=" + fake.settings().app_id +
+                           "&client_secret=fake-app-password&scope=" + scope,
+                       {{"Content-Type", "application/x-www-form-urlencoded"}});
     EXPECT_EQ(res.status, 200) << res.body;
     return json::parse(res.body).value("access_token", "");
   }
@@ -131,6 +130,37 @@ TEST_F(FakeBotFrameworkTest, FlagsConnectorCallsThatBreakTheProtocol) {
       {{"Authorization", "Bearer not-issued"}, {"Content-Type", "application/json"}});
   EXPECT_EQ(forged.status, 401);
   EXPECT_TRUE(has_problem("never issued"));
+}
+
+TEST_F(FakeBotFrameworkTest, GraphServesGroupsToGraphTokensInAdvancedQueryModeOnly) {
+  fake.set_groups("oid-1", {{"g-1", "sre"}});
+  const std::string graph_tok = token("https%3A%2F%2Fgraph.microsoft.com%2F.default");
+  const std::string connector_tok = token();
+  const std::string url = fake.graph_url() +
+                          "/users/oid-1/transitiveMemberOf/microsoft.graph.group"
+                          "?$select=id,displayName&$top=999&$count=true";
+  const auto headers = [](const std::string& tok) {
+    return std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + tok},
+                                                            {"ConsistencyLevel", "eventual"}};
+  };
+  auto ok = request("GET", url, "", headers(graph_tok));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["value"][0]["displayName"], "sre");
+  EXPECT_TRUE(fake.problems.empty());
+
+  auto wrong_scope = request("GET", url, "", headers(connector_tok));
+  EXPECT_EQ(wrong_scope.status, 401);
+  EXPECT_TRUE(has_problem("graph call with a token for https://api.botframework.com/.default"));
+  auto connector_with_graph_token =
+      request("POST", fake.service_url() + "v3/conversations/a%3A1/activities",
+              R"({"type":"message"})",
+              {{"Authorization", "Bearer " + graph_tok}, {"Content-Type", "application/json"}});
+  EXPECT_EQ(connector_with_graph_token.status, 401);
+  EXPECT_TRUE(has_problem("connector call with a token for https://graph.microsoft.com/.default"));
+
+  auto basic_mode = request("GET", url, "", {{"Authorization", "Bearer " + graph_tok}});
+  EXPECT_EQ(basic_mode.status, 400);
+  EXPECT_TRUE(has_problem("without ConsistencyLevel"));
 }
 
 TEST_F(FakeBotFrameworkTest, InjectedFailuresAndInvalidatedTokensAnswerAsConfigured) {
