@@ -156,8 +156,8 @@ TEST(TeamsConfig, TeamsDestinationsMustBeConversationIds) {
       << missing.error().message;
 }
 
-// E-mail bindings make the adapter ask the Bot Connector who is asking; group bindings cannot be
-// served on Teams (they would need Microsoft Graph), so they alone cause no lookups.
+// E-mail bindings make the adapter ask the Bot Connector who is asking; group bindings ask
+// Microsoft Graph.
 TEST(TeamsConfig, EmailLookupsFollowThePolicyAndTheIdentityCacheIsValidated) {
   const std::map<std::string, std::string> env{{"TEAMS_APP_PASSWORD", "s3cret"}};
   auto emails = parse_config(demo_config_yaml() + kTeams + R"(  identity_cache: 5m
@@ -179,7 +179,9 @@ policy:
                                 env);
   ASSERT_TRUE(elsewhere) << elsewhere.error().message;
   EXPECT_FALSE(elsewhere->teams->adapter.lookup_email)
-      << "a Slack-only e-mail binding and a group binding need no Teams lookup";
+      << "a Slack-only e-mail binding needs no Teams e-mail lookup";
+  EXPECT_TRUE(elsewhere->teams->adapter.lookup_groups) << "a group binding for every platform";
+  EXPECT_FALSE(emails->teams->adapter.lookup_groups);
   EXPECT_EQ(elsewhere->teams->adapter.identity_cache_ttl, std::chrono::minutes(10))
       << "the default";
 
@@ -189,6 +191,35 @@ policy:
         parse_config(demo_config_yaml() + kTeams + "  identity_cache: " + bad + "\n", env, &errors);
     EXPECT_FALSE(c) << bad;
     EXPECT_TRUE(has_problem(errors, "teams.identity_cache: "))
+        << bad << "\n"
+        << ::testing::PrintToString(errors.problems);
+  }
+}
+
+TEST(TeamsConfig, GraphDefaultsToTheGlobalCloudAndItsScopeFollowsTheUrl) {
+  const std::map<std::string, std::string> env{{"TEAMS_APP_PASSWORD", "s3cret"}};
+  auto global = parse_config(demo_config_yaml() + kTeams, env);
+  ASSERT_TRUE(global) << global.error().message;
+  EXPECT_EQ(global->teams->graph.url, "https://graph.microsoft.com/v1.0");
+  EXPECT_EQ(global->teams->graph.scope, "https://graph.microsoft.com/.default");
+
+  auto gov = parse_config(demo_config_yaml() + kTeams + "  graph_url: https://graph.microsoft.us/v1.0\n", env);
+  ASSERT_TRUE(gov) << gov.error().message;
+  EXPECT_EQ(gov->teams->graph.url, "https://graph.microsoft.us/v1.0");
+  EXPECT_EQ(gov->teams->graph.scope, "https://graph.microsoft.us/.default");
+
+  auto test = parse_config(demo_config_yaml() + kTeams +
+                               "  graph_url: https://127.0.0.1:8443/graph/v1.0\n"
+                               "  graph_scope: https://graph.microsoft.com/.default\n",
+                           env);
+  ASSERT_TRUE(test) << test.error().message;
+  EXPECT_EQ(test->teams->graph.scope, "https://graph.microsoft.com/.default") << "given, not derived";
+
+  for (const char* bad : {"http://graph.microsoft.com/v1.0", "graph.microsoft.com", "https://"}) {
+    ConfigErrors errors;
+    EXPECT_FALSE(parse_config(demo_config_yaml() + kTeams + "  graph_url: " + bad + "\n", env, &errors))
+        << bad;
+    EXPECT_TRUE(has_problem(errors, "teams.graph_url: must be an https:// URL"))
         << bad << "\n"
         << ::testing::PrintToString(errors.problems);
   }

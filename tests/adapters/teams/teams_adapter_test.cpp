@@ -71,9 +71,11 @@ struct Process {
     outbox->set_platform_settings("teams", config.teams_outbox);
     the_bot = std::make_unique<bot::Bot>(config.bot, std::move(registry), clock, jobs, *outbox,
                                          metrics, nullptr);
-    // As the composition root does (bot/app/config.cpp): look up e-mails when a binding needs them.
+    // As the composition root does (bot/app/config.cpp): look up e-mails and groups when a
+    // binding needs them.
     TeamsSettings s = settings;
     s.adapter.lookup_email = bot::identity_needs(config.bot.policy, "teams").email;
+    s.adapter.lookup_groups = bot::identity_needs(config.bot.policy, "teams").groups;
     auto created = TeamsAdapter::create(io, s);
     EXPECT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
@@ -129,6 +131,8 @@ class TeamsBotFlow : public ::testing::Test {
     s.connector.app_password = fake.settings().app_password;
     s.connector.tenant_id = fake.settings().tenant_id;
     s.connector.token_url = fake.token_url();
+    s.graph.url = fake.graph_url();
+    s.graph.scope = fake.settings().graph_scope;
     s.adapter.ca_file = ca.ca_file;
     return s;
   }
@@ -540,17 +544,79 @@ TEST_F(TeamsBotFlow, AFailedMemberLookupIsNamedInTheDenialAndTheCommandIsStillAn
   EXPECT_EQ(fake.member_requests(), 2);
 }
 
-TEST_F(TeamsBotFlow, NoMemberLookupWhenNoBindingNamesAnEmail) {
+TEST_F(TeamsBotFlow, NoLookupWhenNoBindingForTeamsNamesAnEmailOrAGroup) {
   fake.add_member(kChannel, kDev, "dev@acme.dev");
   start(std::string("policy:\n  bindings:\n    - {role: developer, platform: teams, users: [\"") +
-        kDev + "\"]}\n    - {role: operator, groups: [sre]}\n");
+        kDev + "\"]}\n    - {role: operator, platform: slack, groups: [sre]}\n");
   ASSERT_EQ(deliver(from(kDev, channel_activity("up front-end 1", "1714557603001"))).status, 200);
   ASSERT_TRUE(wait_for_text(thread_of("1714557603001"), "Creating front-end-pr-1"));
   ASSERT_EQ(deliver(from(kOther, channel_activity("up front-end 2", "1714557603002"))).status, 200);
   ASSERT_TRUE(wait_for_text(thread_of("1714557603002"), "needs the developer role"));
   EXPECT_FALSE(sent_text(thread_of("1714557603002"), "looked up"));
   EXPECT_EQ(fake.member_requests(), 0);
+  EXPECT_EQ(fake.graph_requests(), 0);
   EXPECT_TRUE(member_lookups(fake).empty());
+}
+
+// ---- role bindings by Entra group (Microsoft Graph) ----
+
+const char* kGroupPolicy = R"(
+policy:
+  bindings:
+    - {role: developer, platform: teams, groups: [sre]}
+    - {role: developer, groups: ["5b1c2d3e-0000-4000-8000-00000000f00d"]}
+    - {role: developer, emails: [nobody@acme.dev]}
+)";
+
+json from_entra(const std::string& user, const std::string& object_id, json activity) {
+  activity = from(user, std::move(activity));
+  activity["from"]["aadObjectId"] = object_id;
+  return activity;
+}
+
+TEST_F(TeamsBotFlow, UsersBoundByGroupNameOrIdMayCreateWhileAnotherInTheChannelIsDenied) {
+  constexpr const char* kPia = "29:1platform-pia";
+  fake.set_groups("oid-dana", {{"0a0a0a0a-0000-4000-8000-000000000001", "sre"}});
+  fake.set_groups("oid-olaf", {{"0a0a0a0a-0000-4000-8000-000000000002", "web"}});
+  // Pia's group is bound by id; its name is withheld (an app with User.Read.All only).
+  fake.set_groups("oid-pia", {{"5b1c2d3e-0000-4000-8000-00000000f00d", ""}});
+  fake.add_member(kChannel, kDev, "dana@acme.dev");
+  fake.add_member(kChannel, kOther, "olaf@acme.dev");
+  fake.add_member(kChannel, kPia, "pia@acme.dev");
+  start(kGroupPolicy);
+
+  ASSERT_EQ(deliver(from_entra(kDev, "oid-dana", channel_activity("up front-end 1", "1714557604001"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557604001"), "Creating front-end-pr-1"));
+  ASSERT_EQ(deliver(from_entra(kOther, "oid-olaf", channel_activity("up front-end 2", "1714557604002"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557604002"), "needs the developer role"));
+  EXPECT_FALSE(sent_text(thread_of("1714557604002"), "looked up")) << "both lookups worked";
+  ASSERT_EQ(deliver(from_entra(kPia, "oid-pia", channel_activity("up docs 3", "1714557604003"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557604003"), "Creating docs-pr-3"));
+  ASSERT_EQ(run->jobs.jobs.size(), 2u);
+  EXPECT_EQ(run->jobs.jobs[0].requested_by.str(), kDev);
+  EXPECT_EQ(run->jobs.jobs[1].requested_by.str(), kPia);
+
+  // Dana again: from the cache, no second Graph call.
+  ASSERT_EQ(deliver(from_entra(kDev, "oid-dana", channel_activity("up docs 4", "1714557604004"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557604004"), "Creating docs-pr-4"));
+  EXPECT_EQ(fake.graph_requests(), 3);
+  EXPECT_EQ(fake.member_requests(), 3) << "the e-mail binding asks the connector in parallel";
+}
+
+TEST_F(TeamsBotFlow, AMissingGraphPermissionIsNamedInTheDenialAndTheCommandIsStillAnswered) {
+  fake.set_groups("oid-dana", {{"0a0a0a0a-0000-4000-8000-000000000001", "sre"}});
+  fake.add_member(kChannel, kDev, "dana@acme.dev");
+  fake.deny_graph(true);
+  start(kGroupPolicy);
+  ASSERT_EQ(deliver(from_entra(kDev, "oid-dana", channel_activity("up front-end 1", "1714557605001"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557605001"), "needs the developer role"));
+  EXPECT_TRUE(sent_text(thread_of("1714557605001"), "could not be looked up"));
+  EXPECT_TRUE(sent_text(thread_of("1714557605001"), "GroupMember.Read.All"));
+  EXPECT_TRUE(run->jobs.jobs.empty());
+
+  // An activity without the user's Entra object id cannot be looked up in Graph either.
+  ASSERT_EQ(deliver(from(kOther, channel_activity("up front-end 2", "1714557605002"))).status, 200);
+  ASSERT_TRUE(wait_for_text(thread_of("1714557605002"), "aadObjectId"));
 }
 
 TEST_F(TeamsBotFlow, AnUncachedInvokeWaitsForTheLookupAndIsAnsweredInTheBody) {
