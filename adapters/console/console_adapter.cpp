@@ -92,6 +92,8 @@ void ConsoleAdapter::feed_line(const std::string& raw) {
   msg.channel = bot::ChannelId{settings_.channel};
   msg.user = bot::UserId{settings_.user};
   msg.user_name = settings_.user;
+  msg.user_email = settings_.email;
+  msg.user_groups = settings_.groups;
   msg.text = line;
   handler_(msg);
 }

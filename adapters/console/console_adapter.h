@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bot/chat_adapter.h"
 #include "bot/clock.h"
@@ -26,6 +27,8 @@ namespace runbot::console {
 
 struct ConsoleSettings {
   std::string user = "dev";
+  std::string email;                // the user's e-mail and groups, for role bindings
+  std::vector<std::string> groups;  // (config console.email / console.groups)
   std::string channel = "console";
   bool interactive = false;   // a terminal: show a prompt
   bool timestamps = true;     // prefix lines with the clock's HH:MM:SS

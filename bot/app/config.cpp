@@ -658,7 +658,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         c.mattermost->lookup_email = needs.email;
         c.mattermost->lookup_groups = needs.groups;
       }
-      // Teams: e-mail through the Bot Connector; groups would need Microsoft Graph (not done).
+      // Teams: e-mail through the Bot Connector, groups through Microsoft Graph.
       if (c.teams) {
         const auto needs = bot::identity_needs(c.bot.policy, "teams");
         c.teams->adapter.lookup_email = needs.email;
@@ -670,8 +670,15 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
           c.nth_ingest_secret = *v;
         }
       }
-      if (const auto con = root["console"]; w.mapping(con, "console", {"user"})) {
+      if (const auto con = root["console"]; w.mapping(con, "console", {"user", "email", "groups"})) {
         if (auto v = w.str(con, "user", "console")) c.console_user = *v;
+        if (auto v = w.str(con, "email", "console")) {
+          if (!v->empty() && v->find('@') == std::string::npos) {
+            w.problem("console.email", "must be an e-mail address, got '" + *v + "'");
+          }
+          c.console_email = *v;
+        }
+        if (auto v = w.strings(con, "groups", "console")) c.console_groups = *v;
       }
       if (const auto l = root["log"]; w.mapping(l, "log", {"format", "level"})) {
         if (auto v = w.str(l, "format", "log")) c.log_format = *v;

@@ -53,6 +53,10 @@ struct Config {
   bot::BotSettings bot;
   bot::OutboxSettings outbox;
   std::string console_user;  // empty = $USER
+  // What the console says about its user, for role bindings by e-mail and group (the console has
+  // no directory to ask).
+  std::string console_email;
+  std::vector<std::string> console_groups;
   std::string nth_ingest_secret;  // enables POST /ingest/nth when set
   std::optional<slack::SlackSettings> slack;  // the Slack adapter, when `slack:` is configured
   bot::OutboxSettings slack_outbox{1.0, 4};   // Slack allows about 1 message per second per channel

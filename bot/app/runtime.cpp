@@ -252,6 +252,8 @@ int run(const RunOptions& opts, Options mode) {
   if (the_bot && mode.console) {
     console::ConsoleSettings cs;
     cs.user = !opts.user.empty() ? opts.user : !config.console_user.empty() ? config.console_user : default_user();
+    cs.email = config.console_email;
+    cs.groups = config.console_groups;
     cs.interactive = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
     console_adapter = std::make_unique<console::ConsoleAdapter>(io, cs, domain_clock, std::cout, &std::cin);
   }

@@ -251,5 +251,22 @@ mattermost: {server_url: https://chat.example.com, token: tok, identity_cache: s
   }
 }
 
+TEST(Config, TheConsoleUserMayCarryAnEmailAndGroupsForBindings) {
+  auto c = parse_config(demo_config_yaml() + "console:\n  user: erin\n  email: erin@acme.dev\n  groups: [sre, web]\n", {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->console_user, "erin");
+  EXPECT_EQ(c->console_email, "erin@acme.dev");
+  EXPECT_EQ(c->console_groups, (std::vector<std::string>{"sre", "web"}));
+
+  ConfigErrors errors;
+  auto bad = parse_config(demo_config_yaml() + "console:\n  email: erin\n  groups: sre\n", {}, &errors);
+  ASSERT_FALSE(bad);
+  for (const char* expected : {"console.email: must be an e-mail address, got 'erin'", "console.groups: "}) {
+    bool found = false;
+    for (const auto& pr : errors.problems) found = found || pr.rfind(expected, 0) == 0;
+    EXPECT_TRUE(found) << "missing: " << expected << "\n" << bad.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace runbot::app

@@ -280,6 +280,11 @@ policy:
       users: [boss]
     - role: developer
       users: [dev]
+    - role: developer
+      emails: [erin@acme.dev]
+    - role: operator
+      platform: console
+      groups: [sre]
   quotas: {per_user: 1}
   approvals_channel: console:approvals
   teams:
@@ -288,10 +293,13 @@ policy:
                                  {});
     EXPECT_TRUE(cfg.has_value()) << (cfg ? "" : cfg.error().message);
     config = *cfg;
-    for (const char* user : {"dev", "boss", "guest"}) {
+    for (const char* user : {"dev", "boss", "guest", "erin", "gus"}) {
       console::ConsoleSettings cs;
       cs.user = user;
       cs.timestamps = false;
+      // As console.email / console.groups in the config give them.
+      if (cs.user == "erin") cs.email = "erin@acme.dev";
+      if (cs.user == "gus") cs.groups = {"web-devs", "sre"};
       consoles[user] = std::make_unique<console::ConsoleAdapter>(io, cs, clock, out, nullptr);
     }
     outbox = std::make_unique<bot::Outbox>(config.outbox, clock, metrics);
@@ -303,7 +311,9 @@ policy:
     // One outbox adapter for the platform; every console user speaks through its own adapter.
     the_bot->attach(*consoles["dev"]);
     consoles["boss"]->start([this](const bot::InboundMessage& m) { the_bot->handle(m, *consoles["boss"]); });
-    consoles["guest"]->start([this](const bot::InboundMessage& m) { the_bot->handle(m, *consoles["guest"]); });
+    for (const char* user : {"guest", "erin", "gus"}) {
+      consoles[user]->start([this, user](const bot::InboundMessage& m) { the_bot->handle(m, *consoles[user]); });
+    }
     the_bot->start();
   }
 
@@ -357,6 +367,17 @@ TEST_F(ConsolePolicy, DenialsQueueingApprovalsAndAudit) {
   EXPECT_NE(audit.find("@guest  up  denied  up api 1"), std::string::npos) << audit;
   EXPECT_NE(audit.find("@boss  approve  ok  approve q-2"), std::string::npos) << audit;
   EXPECT_NE(say("dev", "events --audit").find("needs the operator role"), std::string::npos);
+}
+
+TEST_F(ConsolePolicy, BindingsByEmailAndGroupMatchTheConsoleUsersIdentity) {
+  // erin is a developer by her e-mail address, gus an operator by his group; guest is neither.
+  EXPECT_NE(say("erin", "up docs 7").find("Creating docs-pr-7"), std::string::npos);
+  EXPECT_NE(say("guest", "events --audit").find("`events --audit` needs the operator role; @guest has viewer."),
+            std::string::npos);
+  const std::string audit = say("gus", "events --audit");
+  EXPECT_EQ(audit.find("needs the"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("erin"), std::string::npos) << "erin's command is on record:\n" << audit;
+  EXPECT_NE(say("gus", "up docs 8").find("Creating docs-pr-8"), std::string::npos) << "operators may create too";
 }
 
 }  // namespace
