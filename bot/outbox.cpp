@@ -463,6 +463,10 @@ void Outbox::pump_once(const Key& key) {
     auto wait = std::chrono::duration<double>((1.0 - ch.tokens) / s.messages_per_second);
     return schedule(key, now + std::chrono::ceil<Duration>(wait));
   }
+  if (s.window_max > 0) {
+    while (!ch.sent.empty() && ch.sent.front() + s.window <= now) ch.sent.pop_front();
+    if (ch.sent.size() >= s.window_max) return schedule(key, ch.sent.front() + s.window);
+  }
   auto adapter = adapters_.find(platform);
   if (adapter == adapters_.end()) {
     spdlog::error("outbox: no adapter for platform={} channel={}; dropping {} message(s)", platform, channel.str(),
@@ -477,6 +481,7 @@ void Outbox::pump_once(const Key& key) {
     return;
   }
   ch.tokens -= 1.0;
+  if (s.window_max > 0) ch.sent.push_back(now);
   Item& item = ch.queue.front();
   PostRequest req;
   req.channel = channel;

@@ -59,6 +59,10 @@ struct OutboxSettings {
   Duration retry_max = std::chrono::seconds(60);
   size_t coalesce_after = 3;         // queued messages in a channel before replies are merged
   size_t digest_max = 50;            // parts in one digest; a full digest takes no more
+  // A second, long limit per channel on top of the bucket: at most `window_max` posts and edits in
+  // any `window` (a sliding window; 0 = none). Teams: 1800 per hour per conversation.
+  Duration window{};
+  size_t window_max = 0;
 };
 
 class Outbox {
@@ -168,6 +172,7 @@ class Outbox {
     double tokens = 0;
     TimePoint refilled{};
     TimePoint blocked_until{};
+    std::deque<TimePoint> sent;  // send times inside settings.window (only with a window_max)
   };
 
   void enqueue(const std::string& platform, const ChannelId& channel, Item item);

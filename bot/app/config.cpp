@@ -420,7 +420,7 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
                  {"enabled", "app_id", "app_password", "tenant_id", "token_url",
                   "openid_metadata_url", "messaging_path", "ca_file", "greet_on_install",
                   "request_timeout", "messages_per_second", "burst", "identity_cache",
-                  "graph_url", "graph_scope"})) {
+                  "graph_url", "graph_scope", "messages_per_hour"})) {
     return;
   }
   teams::TeamsSettings s;
@@ -484,6 +484,13 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
   if (auto v = w.number(n, "messages_per_second", "teams", 0.01))
     c.teams_outbox.messages_per_second = *v;
   if (auto v = w.number(n, "burst", "teams", 1)) c.teams_outbox.burst = *v;
+  if (auto v = w.number(n, "messages_per_hour", "teams", 0)) {
+    if (*v != static_cast<double>(static_cast<std::size_t>(*v))) {
+      w.problem("teams.messages_per_hour", "must be a whole number (0 = no hourly limit)");
+    } else {
+      c.teams_outbox.window_max = static_cast<std::size_t>(*v);
+    }
+  }
   if (enabled) c.teams = std::move(s);
 }
 

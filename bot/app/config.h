@@ -64,9 +64,15 @@ struct Config {
   bot::OutboxSettings mattermost_outbox{5.0, 10};  // Mattermost's limit (when enabled) is 10 req/s per server
   std::optional<teams::TeamsSettings>
       teams;  // the Teams adapter, when `teams:` is configured and enabled
-  // Teams allows 7 messages/s, 8/2 s and 60/30 s per conversation: 1.5/s with a burst of 5 stays
-  // inside all three (see adapters/teams/README.md, "Limits").
-  bot::OutboxSettings teams_outbox{1.5, 5};
+  // Teams allows 7 messages/s, 8/2 s, 60/30 s and 1800/h per conversation: 1.5/s with a burst of 5
+  // stays inside the first three, a sliding hour of 1800 keeps the last (see
+  // adapters/teams/README.md, "Limits").
+  bot::OutboxSettings teams_outbox = [] {
+    bot::OutboxSettings s{1.5, 5};
+    s.window = std::chrono::hours(1);
+    s.window_max = 1800;
+    return s;
+  }();
   std::string log_format = "text";
   std::string log_level = "info";
 };

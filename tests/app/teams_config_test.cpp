@@ -61,6 +61,18 @@ TEST(TeamsConfig, DefaultsFollowTheProtocol) {
   EXPECT_LE(c->teams_outbox.burst + 1 * c->teams_outbox.messages_per_second, 7.0);
   EXPECT_LE(c->teams_outbox.burst + 2 * c->teams_outbox.messages_per_second, 8.0);
   EXPECT_LE(c->teams_outbox.burst + 30 * c->teams_outbox.messages_per_second, 60.0);
+  // …and 1800 an hour, which the bucket alone would exceed (1.5/s is 5400 an hour).
+  EXPECT_EQ(c->teams_outbox.window, std::chrono::hours(1));
+  EXPECT_EQ(c->teams_outbox.window_max, 1800u);
+
+  const std::map<std::string, std::string> env{{"TEAMS_APP_PASSWORD", "s3cret"}};
+  auto off = parse_config(demo_config_yaml() + kTeams + "  messages_per_hour: 0\n", env);
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->teams_outbox.window_max, 0u);
+  ConfigErrors errors;
+  EXPECT_FALSE(parse_config(demo_config_yaml() + kTeams + "  messages_per_hour: 12.5\n", env, &errors));
+  EXPECT_TRUE(has_problem(errors, "teams.messages_per_hour: must be a whole number"))
+      << ::testing::PrintToString(errors.problems);
 }
 
 TEST(TeamsConfig, PasswordFromAFile) {

@@ -66,6 +66,33 @@ TEST_F(OutboxTest, KeepsToTheChannelRateAndOrderWithoutDropping) {
   for (size_t i = 1; i < chat.posts.size(); ++i) EXPECT_GE(chat.posts[i].at - chat.posts[i - 1].at, 1s);
 }
 
+TEST_F(OutboxTest, ALongWindowLimitHoldsTheRestBackUntilTheOldestSendLeavesIt) {
+  OutboxSettings st;
+  st.messages_per_second = 100;
+  st.burst = 100;
+  st.window = 10s;
+  st.window_max = 3;
+  st.coalesce_after = 1'000'000;  // follow every message
+  outbox.set_platform_settings("fake", st);
+  for (int i = 0; i < 7; ++i) outbox.post("fake", c1, msg(NoticeKind::reply, "m" + std::to_string(i)));
+  clock.advance(1s);
+  EXPECT_EQ(chat.posts.size(), 3u) << "the short bucket would allow all seven";
+  clock.advance(8s);
+  EXPECT_EQ(chat.posts.size(), 3u);
+  clock.advance(2s);
+  EXPECT_EQ(chat.posts.size(), 6u);
+  clock.advance(10s);
+  ASSERT_EQ(chat.posts.size(), 7u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(chat.posts[i].request.message.title, "m" + std::to_string(i));
+  for (size_t i = 3; i < chat.posts.size(); ++i)
+    EXPECT_GE(chat.posts[i].at - chat.posts[i - 3].at, 10s) << "four posts inside one window at " << i;
+  // Another channel has a window of its own.
+  outbox.post("fake", ChannelId{"C2"}, msg(NoticeKind::reply, "elsewhere"));
+  clock.advance(1s);
+  ASSERT_EQ(chat.posts.size(), 8u);
+  EXPECT_EQ(chat.posts.back().request.message.title, "elsewhere");
+}
+
 TEST_F(OutboxTest, QueuedCardUpdatesCoalesceToTheNewest) {
   outbox.card("fake", c1, env, msg(NoticeKind::status_card, "v1"));
   outbox.post("fake", c1, msg(NoticeKind::reply, "other"));
