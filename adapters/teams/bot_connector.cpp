@@ -334,20 +334,10 @@ struct BotConnector::Impl : std::enable_shared_from_this<BotConnector::Impl> {
   ClientCredentials tokens;
   std::set<std::string> trusted;
   std::map<std::string, int> failures;  // consecutive retryable failures per conversation
-  std::vector<bot::TimerId> timers;
+  bot::DeferredCalls deferred{clock};
   std::uint64_t n_calls = 0;
 
-  void later(std::function<void()> fn) {
-    auto id = std::make_shared<bot::TimerId>(0);
-    std::weak_ptr<Impl> weak = weak_from_this();
-    *id = clock.call_at(clock.now(), [weak, id, fn = std::move(fn)] {
-      auto self = weak.lock();
-      if (!self) return;
-      std::erase(self->timers, *id);
-      fn();
-    });
-    timers.push_back(*id);
-  }
+  void later(std::function<void()> fn) { deferred.later(std::move(fn)); }
 
   void call(std::string what, std::string method, std::string url, std::string conversation,
             json body, ResponseCallback done) {
@@ -445,7 +435,7 @@ BotConnector::BotConnector(common::HttpsClient& http, ConnectorSettings settings
     : impl_(std::make_shared<Impl>(http, std::move(settings), clock, std::move(random))) {}
 
 BotConnector::~BotConnector() {
-  for (auto id : impl_->timers) impl_->clock.cancel(id);
+  impl_->deferred.cancel_all();
 }
 
 void BotConnector::trust_service_url(const std::string& service_url) {

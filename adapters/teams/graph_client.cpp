@@ -88,20 +88,10 @@ struct GraphClient::Impl : std::enable_shared_from_this<GraphClient::Impl> {
   bot::Clock& clock;
   ClientCredentials::Random random;
   ClientCredentials tokens;
-  std::vector<bot::TimerId> timers;
+  bot::DeferredCalls deferred{clock};
   std::uint64_t n_calls = 0;
 
-  void later(std::function<void()> fn) {
-    auto id = std::make_shared<bot::TimerId>(0);
-    std::weak_ptr<Impl> weak = weak_from_this();
-    *id = clock.call_at(clock.now(), [weak, id, fn = std::move(fn)] {
-      auto self = weak.lock();
-      if (!self) return;
-      std::erase(self->timers, *id);
-      fn();
-    });
-    timers.push_back(*id);
-  }
+  void later(std::function<void()> fn) { deferred.later(std::move(fn)); }
 
   // Fetches `url` (a page of `lookup`), with one 401 renewal.
   void page(std::shared_ptr<Lookup> lookup, std::string url, bool retried) {
@@ -182,7 +172,7 @@ GraphClient::GraphClient(common::HttpsClient& http, const ConnectorSettings& cre
     : impl_(std::make_shared<Impl>(http, credentials, std::move(graph), clock)) {}
 
 GraphClient::~GraphClient() {
-  for (auto id : impl_->timers) impl_->clock.cancel(id);
+  impl_->deferred.cancel_all();
 }
 
 void GraphClient::member_groups(const std::string& object_id, GroupsCallback done) {

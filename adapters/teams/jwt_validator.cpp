@@ -347,7 +347,7 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
   bool fetching = false;
   std::string last_fetch_error;      // why the most recent fetch failed, "" after a success
   std::vector<Pending> waiting;      // validations waiting for the fetch in flight
-  std::vector<bot::TimerId> timers;  // deferred deliveries, cancelled on destruction
+  bot::DeferredCalls deferred{clock};  // deferred deliveries, cancelled on destruction
   std::uint64_t fetches = 0, failures = 0, n_accepted = 0, n_rejected = 0;
 
   const JwkKey* find(const std::string& kid) const {
@@ -372,16 +372,10 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
 
   void deliver_later(Callback done, bot::Result<VerifiedToken> result) {
     // Delivered through the clock so that `done` never runs inside validate().
-    auto id = std::make_shared<bot::TimerId>(0);
     std::weak_ptr<Impl> weak = weak_from_this();
-    *id = clock.call_at(clock.now(),
-                        [weak, id, done = std::move(done), result = std::move(result)]() mutable {
-                          auto self = weak.lock();
-                          if (!self) return;
-                          std::erase(self->timers, *id);
-                          self->deliver(std::move(done), std::move(result));
-                        });
-    timers.push_back(*id);
+    deferred.later([weak, done = std::move(done), result = std::move(result)]() mutable {
+      if (auto self = weak.lock()) self->deliver(std::move(done), std::move(result));
+    });
   }
 
   bot::Result<VerifiedToken> finish(const Pending& p, const JwkKey& key) {
@@ -499,7 +493,7 @@ JwtValidator::JwtValidator(common::HttpsClient& http, TeamsAuthSettings settings
     : impl_(std::make_shared<Impl>(http, std::move(settings), clock)) {}
 
 JwtValidator::~JwtValidator() {
-  for (auto id : impl_->timers) impl_->clock.cancel(id);
+  impl_->deferred.cancel_all();
 }
 
 void JwtValidator::validate(std::string authorization_header, std::string channel_id,
