@@ -20,7 +20,8 @@
 // in exactly one message created in Slack (digests included), in the right thread; every notice's
 // on-call summary exactly once; each environment's grouped warning message posted once and
 // finally counting exactly the distinct warnings it got; nothing for irrelevant records; every
-// poison record in `<topic>.dlq`; no protocol problems seen by the fake.
+// poison record in `<topic>.dlq`; each slash command as an audit record on the audit topic (issue 7);
+// no protocol problems seen by the fake.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -539,6 +540,26 @@ TEST(CrashRecovery, SigkillInTheMiddleOfTenThousandEventsAnnouncesEverythingExac
   }, 30s);
   (void)(*dlq)->close();
 
+  // ---- 6. the audit topic: every slash command on record, read by a consumer of its own ----
+  std::vector<json> audit;
+  auto audit_reader = events::KafkaConsumer::create(io, ks, "crash-audit-reader-" + sfx, {t_audit},
+                                                    [&](const events::Record& r) -> bot::Status {
+                                                      auto j = json::parse(r.value.value_or(""), nullptr, false);
+                                                      if (!j.is_discarded()) audit.push_back(std::move(j));
+                                                      return bot::ok();
+                                                    });
+  ASSERT_TRUE(audit_reader) << audit_reader.error().message;
+  auto audited = [&](const Env& e) {
+    return std::any_of(audit.begin(), audit.end(), [&](const json& a) {
+      const std::string args = a.value("args", "");
+      return a.value("platform", "") == "slack" && a.value("user", "") == "U0DEV01" && a.value("verb", "") == "up" &&
+             a.value("outcome", "") == "ok" && a.value("channel", "") == e.channel &&
+             args.find(e.app) != std::string::npos && args.find(std::to_string(e.pr)) != std::string::npos;
+    });
+  };
+  const bool all_audited = run_until([&] { return std::all_of(envs.begin(), envs.end(), audited); }, 30s);
+  (void)(*audit_reader)->close();
+
   // ---- assertions ----
   std::map<std::string, const Env*> env_by_id;
   for (const auto& e : envs) env_by_id[e.id] = &e;
@@ -616,6 +637,9 @@ TEST(CrashRecovery, SigkillInTheMiddleOfTenThousandEventsAnnouncesEverythingExac
     for (const auto& id : poison_ids) n += dead.contains(id) ? 0 : 1;
     return n;
   }();
+  EXPECT_TRUE(all_audited) << "slash commands missing from the audit topic " << t_audit << "; it holds "
+                           << audit.size() << " records"
+                           << (audit.empty() ? std::string() : ", the first: " + audit.front().dump());
   EXPECT_TRUE(fake.problems.empty()) << fake.problems.front();
 
   size_t created_messages = fake.posted.size(), edits = fake.calls_to("chat.update").size(),
