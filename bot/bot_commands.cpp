@@ -649,10 +649,10 @@ Message Bot::cmd_usage(const Command& cmd) const {
     TimePoint end = e.deleted_at.value_or(now);
     if (end < since) continue;
     const AppSpec* app = app_of(e);
-    Environment copy = e;
-    meter(copy, std::min(now, end));
-    double hours = std::chrono::duration<double, std::ratio<3600>>(copy.active_time).count();
-    Money cost = app ? cost_of(e, *app, std::min(now, end)) : Money{};
+    // Only the part inside the window, not the environment's lifetime.
+    const BilledTime billed = billed_between(e, since, now);
+    double hours = std::chrono::duration<double, std::ratio<3600>>(billed.active).count();
+    Money cost = app ? cost_between(e, *app, since, now) : Money{};
     for (auto* sum : {&teams[e.team.empty() ? "(none)" : e.team.str()], &users["@" + e.owner.str()]}) {
       sum->hours += hours;
       sum->cost += cost;

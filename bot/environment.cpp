@@ -1,5 +1,6 @@
 #include "bot/environment.h"
 
+#include <algorithm>
 #include <array>
 
 namespace runbot::bot {
@@ -56,14 +57,47 @@ bool is_active(EnvState s) {
   return s != EnvState::deleted;
 }
 
+BilledKind billed_kind(EnvState s) {
+  switch (s) {
+    case EnvState::suspended: return BilledKind::suspended;
+    case EnvState::deleted:
+    case EnvState::failed: return BilledKind::unbilled;  // nothing runs
+    default: return BilledKind::active;
+  }
+}
+
+namespace {
+
+void add(BilledTime& t, BilledKind kind, Duration d) {
+  if (kind == BilledKind::active) t.active += d;
+  if (kind == BilledKind::suspended) t.suspended += d;
+}
+
+// What the marks and the current state say about [from, to), from the first mark on.
+BilledTime known_between(const Environment& env, TimePoint from, TimePoint to) {
+  BilledTime out;
+  auto span = [&](BilledKind kind, TimePoint a, TimePoint b) {
+    a = std::max(a, from);
+    b = std::min(b, to);
+    if (a < b) add(out, kind, b - a);
+  };
+  for (size_t i = 0; i < env.billing.size(); ++i) {
+    TimePoint next = i + 1 < env.billing.size() ? env.billing[i + 1].time : env.metered_until;
+    span(env.billing[i].kind, env.billing[i].time, std::min(next, env.metered_until));
+  }
+  span(billed_kind(env.state), env.metered_until, TimePoint::max());
+  return out;
+}
+
+}  // namespace
+
 void meter(Environment& env, TimePoint now) {
   if (now <= env.metered_until) return;
   Duration elapsed = now - env.metered_until;
-  switch (env.state) {
-    case EnvState::suspended: env.suspended_time += elapsed; break;
-    case EnvState::deleted:
-    case EnvState::failed: break;  // nothing runs: not billed (cost_of mirrors this)
-    default: env.active_time += elapsed; break;
+  switch (billed_kind(env.state)) {
+    case BilledKind::active: env.active_time += elapsed; break;
+    case BilledKind::suspended: env.suspended_time += elapsed; break;
+    case BilledKind::unbilled: break;
   }
   env.metered_until = now;
 }
@@ -74,22 +108,51 @@ Status transition(Environment& env, EnvState to, TimePoint now) {
                                           " and cannot become " + to_string(to));
   }
   meter(env, now);
+  if (billed_kind(to) != billed_kind(env.state)) {
+    // At metered_until, not now: marks stay in order even if the clock stepped back.
+    env.billing.push_back({env.metered_until, billed_kind(to)});
+    if (env.billing.size() > kBillingMarks) {
+      // What falls off stays in active_time/suspended_time: billed_between() derives it.
+      env.billing.erase(env.billing.begin(),
+                        env.billing.begin() + static_cast<long>(env.billing.size() - kBillingMarks));
+    }
+  }
   env.state = to;
   return ok();
 }
 
 Money cost_of(const Environment& env, const AppSpec& app, TimePoint now) {
-  Duration active = env.active_time;
-  Duration suspended = env.suspended_time;
-  if (now > env.metered_until) {
-    Duration pending = now - env.metered_until;
-    if (env.state == EnvState::suspended) {
-      suspended += pending;
-    } else if (env.state != EnvState::deleted && env.state != EnvState::failed) {
-      active += pending;
+  BilledTime t{env.active_time, env.suspended_time};
+  if (now > env.metered_until) add(t, billed_kind(env.state), now - env.metered_until);
+  return cost_for(app.rate_per_hour, t.active) + cost_for(app.suspended_rate_per_hour, t.suspended);
+}
+
+BilledTime billed_between(const Environment& env, TimePoint from, TimePoint to) {
+  if (to <= from) return {};
+  const TimePoint first_mark =
+      env.billing.empty() ? env.metered_until : std::min(env.billing.front().time, env.metered_until);
+  BilledTime out = known_between(env, std::max(from, first_mark), to);
+  // Before the first mark: the lifetime totals less what the marks account for.
+  const BilledTime marked = known_between(env, first_mark, env.metered_until);
+  const BilledTime before{std::max(env.active_time - marked.active, Duration::zero()),
+                          std::max(env.suspended_time - marked.suspended, Duration::zero())};
+  if (from <= std::min(env.created_at, first_mark) && to >= first_mark) {
+    out.active += before.active;
+    out.suspended += before.suspended;
+  } else {
+    const Duration part = std::min(to, first_mark) - std::max(from, env.created_at);
+    if (part > Duration::zero()) {
+      const Duration active = std::min(before.active, part);
+      out.active += active;
+      out.suspended += std::min(before.suspended, part - active);
     }
   }
-  return cost_for(app.rate_per_hour, active) + cost_for(app.suspended_rate_per_hour, suspended);
+  return out;
+}
+
+Money cost_between(const Environment& env, const AppSpec& app, TimePoint from, TimePoint to) {
+  const BilledTime t = billed_between(env, from, to);
+  return cost_for(app.rate_per_hour, t.active) + cost_for(app.suspended_rate_per_hour, t.suspended);
 }
 
 void remember(Environment& env, TimePoint t, std::string text, bool warning) {

@@ -5,6 +5,7 @@
 //   provisioning → failed      any → tearing_down → deleted      ready → expired → deleted
 //
 // plus the recoveries a user needs: a failed or deleted environment can be requested again.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,26 @@ std::optional<EnvState> env_state_from_string(std::string_view s);
 bool can_transition(EnvState from, EnvState to);
 // States that count as alive (billed, listed by default).
 bool is_active(EnvState s);
+
+// What an environment is billed as while in a state: running, suspended, or nothing (failed,
+// deleted: nothing runs).
+enum class BilledKind : std::uint8_t { active, suspended, unbilled };
+BilledKind billed_kind(EnvState s);
+
+// From `time` on, until the next mark, the environment was billed as `kind`.
+struct BillingMark {
+  TimePoint time{};
+  BilledKind kind = BilledKind::active;
+  bool operator==(const BillingMark&) const = default;
+};
+inline constexpr size_t kBillingMarks = 64;
+
+// Billed time inside a window.
+struct BilledTime {
+  Duration active{};
+  Duration suspended{};
+  bool operator==(const BilledTime&) const = default;
+};
 
 // Where an environment's thread lives on one channel: the status card is the thread root.
 struct ThreadRef {
@@ -78,6 +99,10 @@ struct Environment {
   Duration active_time{};
   Duration suspended_time{};
   TimePoint metered_until{};
+  // Each change of billed kind, oldest first, the newest kBillingMarks (transition() appends).
+  // Before the first mark only totals are known: active_time/suspended_time less what the marks
+  // cover. Empty for environments restored from snapshots older than the history.
+  std::vector<BillingMark> billing;
   TimePoint last_activity{};
   std::vector<Duration> warnings_sent;  // TTL warnings already given for the current expiry
   std::optional<TimePoint> interrupted_at;  // an interruption hit it and it has not recovered yet
@@ -98,6 +123,16 @@ void meter(Environment& env, TimePoint now);
 
 // Cost so far at the app's rates (does not modify env).
 Money cost_of(const Environment& env, const AppSpec& app, TimePoint now);
+
+// Active and suspended time inside [from, to), the current state continuing past metered_until.
+// Exact for a window that starts at or after the first billing mark, or that covers the whole
+// time before it. Of a window that starts inside the time before the first mark (history
+// trimmed, or restored from an old snapshot), that part is counted active as far as the totals
+// allow, then suspended: it errs high, never low, while running costs more than suspended.
+BilledTime billed_between(const Environment& env, TimePoint from, TimePoint to);
+
+// Cost of billed_between() at the app's rates; from created_at to now it equals cost_of().
+Money cost_between(const Environment& env, const AppSpec& app, TimePoint from, TimePoint to);
 
 // Appends to env.recent, keeping the newest kRecentEvents.
 void remember(Environment& env, TimePoint t, std::string text, bool warning = false);

@@ -180,15 +180,7 @@ Money Policy::month_spend(const Registry& registry, const std::map<AppName, AppS
     if (e.team != team) continue;
     auto app = apps.find(e.app);
     if (app == apps.end()) continue;
-    TimePoint end = e.deleted_at.value_or(now);
-    if (end < from) continue;
-    if (e.created_at >= from) {
-      spend += cost_of(e, app->second, end);
-    } else {
-      // Started before this month: this month's minutes at the running rate (a suspended
-      // stretch in this month is counted at the full rate, erring on the side of caution).
-      spend += cost_for(app->second.rate_per_hour, end - from);
-    }
+    spend += cost_between(e, app->second, from, now);
   }
   return spend;
 }

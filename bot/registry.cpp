@@ -28,6 +28,25 @@ json warnings_to_json(const std::vector<WarningGroup>& groups) {
   return out;
 }
 
+// [[ms, kind], …]: a few integers a mark, as the snapshot is written often.
+json billing_to_json(const std::vector<BillingMark>& marks) {
+  json out = json::array();
+  for (const auto& m : marks) out.push_back({to_millis(m.time), static_cast<int>(m.kind)});
+  return out;
+}
+
+std::vector<BillingMark> billing_from_json(const json& j) {
+  std::vector<BillingMark> out;
+  for (const auto& m : j) {
+    const int kind = m.at(1).get<int>();
+    if (kind < 0 || kind > static_cast<int>(BilledKind::unbilled)) {
+      throw std::runtime_error("unknown billing kind " + std::to_string(kind));
+    }
+    out.push_back({from_millis(m.at(0).get<std::int64_t>()), static_cast<BilledKind>(kind)});
+  }
+  return out;
+}
+
 json env_to_json(const Environment& e) {
   json threads = json::array();
   for (const auto& t : e.threads) {
@@ -65,6 +84,7 @@ json env_to_json(const Environment& e) {
               {"activeMs", ms(e.active_time)},
               {"suspendedMs", ms(e.suspended_time)},
               {"meteredUntil", to_millis(e.metered_until)},
+              {"billing", billing_to_json(e.billing)},
               {"lastActivity", to_millis(e.last_activity)},
               {"warningsSent", warnings},
               {"interruptedAt", opt_time(e.interrupted_at)},
@@ -105,6 +125,8 @@ Environment env_from_json(const json& j) {
   e.active_time = Duration{j.at("activeMs").get<std::int64_t>()};
   e.suspended_time = Duration{j.at("suspendedMs").get<std::int64_t>()};
   e.metered_until = from_millis(j.at("meteredUntil").get<std::int64_t>());
+  // Older snapshots have no history: billed_between() then works from the totals alone.
+  if (j.contains("billing")) e.billing = billing_from_json(j.at("billing"));
   e.last_activity = from_millis(j.at("lastActivity").get<std::int64_t>());
   for (const auto& w : j.at("warningsSent")) e.warnings_sent.emplace_back(w.get<std::int64_t>());
   e.interrupted_at = get_opt_time(j, "interruptedAt");

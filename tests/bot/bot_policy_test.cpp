@@ -169,6 +169,18 @@ TEST_F(BotPolicy, BudgetAlertsAt80And100PercentOncePerMonthInTheTeamChannel) {
   EXPECT_NE(alerts[1].request.message.text.find("need an admin's approval"), std::string::npos);
 }
 
+TEST_F(BotPolicy, UsageSinceCountsOnlyTheHoursInsideTheWindow) {
+  say("up web 1 --ttl 3d", "alice");
+  lifecycle("web-pr-1", LifecycleKind::ready);
+  clock.advance(30h);
+  // Alive 30 hours at $1/h; the last hour of it is 1.0 env-hour and $1.00.
+  std::string hour = say("usage --since 1h", "alice");
+  EXPECT_NE(hour.find("team webteam  1     1.0        $1.00"), std::string::npos) << hour;
+  std::string month = say("usage", "alice");
+  // Over 30 days: all of it, 30 h and the seconds before `ready`, every started minute billed.
+  EXPECT_NE(month.find("team webteam  1     30.0       $30.02"), std::string::npos) << month;
+}
+
 TEST_F(BotPolicy, AuditShowsEveryCommandToOperatorsOnly) {
   say("status", "alice");
   say("up nope 1", "alice");

@@ -66,6 +66,50 @@ TEST(Cost, IsRateTimesStartedMinutesWithSuspendedMinutesAtTheSuspendedRate) {
   EXPECT_EQ(format_money(cost_of(env, app, t0 + 151min)), "$0.97");
 }
 
+TEST(Cost, InAWindowCountsOnlyTheMinutesInsideIt) {
+  AppSpec app;
+  app.rate_per_hour = Money::dollars(0.60);  // 1 cent a minute
+  app.suspended_rate_per_hour = Money::dollars(0.06);
+  Environment env;
+  const TimePoint t0 = TimePoint{} + 1000h;
+  env.created_at = env.metered_until = t0;
+  env.state = S::provisioning;
+  ASSERT_TRUE(transition(env, S::ready, t0 + 10min));
+  ASSERT_TRUE(transition(env, S::suspended, t0 + 60min));
+  ASSERT_TRUE(transition(env, S::ready, t0 + 120min));
+  ASSERT_TRUE(transition(env, S::tearing_down, t0 + 150min));
+  ASSERT_TRUE(transition(env, S::deleted, t0 + 151min));
+  ASSERT_EQ(env.billing.size(), 3u) << "a mark only where the billed kind changes";
+  // 30 active minutes before the suspension, 30 suspended; 1 h 1 min after it, all active.
+  EXPECT_EQ(billed_between(env, t0 + 30min, t0 + 90min), (BilledTime{30min, 30min}));
+  EXPECT_EQ(billed_between(env, t0 + 90min, t0 + 1000min), (BilledTime{31min, 30min}));
+  EXPECT_EQ(format_money(cost_between(env, app, t0 + 90min, t0 + 1000min)), "$0.34");
+  EXPECT_EQ(cost_between(env, app, t0, t0 + 1000min), cost_of(env, app, t0 + 1000min));
+}
+
+TEST(Cost, HistoryIsBoundedAndLifetimeCostStaysExact) {
+  AppSpec app;
+  app.rate_per_hour = Money::dollars(0.60);
+  app.suspended_rate_per_hour = Money::dollars(0.06);
+  Environment env;
+  const TimePoint t0 = TimePoint{} + 1000h;
+  env.created_at = env.metered_until = t0;
+  env.state = S::ready;
+  TimePoint t = t0;
+  for (int i = 0; i < 100; ++i) {  // 200 marks' worth: 1 h running, 1 h suspended, each time
+    ASSERT_TRUE(transition(env, S::suspended, t += 1h));
+    ASSERT_TRUE(transition(env, S::ready, t += 1h));
+  }
+  EXPECT_EQ(env.billing.size(), kBillingMarks);
+  // 100 h at $0.60 + 100 h at $0.06, and 30 more running minutes.
+  EXPECT_EQ(format_money(cost_of(env, app, t + 30min)), "$66.30");
+  EXPECT_EQ(cost_between(env, app, t0, t + 30min), cost_of(env, app, t + 30min));
+  // The last 4 hours are still marked: exact.
+  EXPECT_EQ(billed_between(env, t - 4h, t), (BilledTime{2h, 2h}));
+  // Before the oldest kept mark only totals are known: an upper bound, counted running.
+  EXPECT_EQ(billed_between(env, t0 + 10h, t0 + 12h), (BilledTime{2h, 0h}));
+}
+
 TEST(Money, FormatsDollarsWithCentsAndThousands) {
   EXPECT_EQ(format_money(Money::dollars(15)), "$15.00");
   EXPECT_EQ(format_money(Money::dollars(1234.5)), "$1,234.50");

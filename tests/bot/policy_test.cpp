@@ -145,6 +145,49 @@ TEST(Policy, MonthSpendCountsOnlyThisMonthsMinutes) {
   EXPECT_EQ(month_start(now), *parse_time("2026-11-01T00:00:00Z"));
 }
 
+TEST(Policy, MonthSpendCountsThisMonthsSuspensionAtTheSuspendedRate) {
+  Policy p(settings());
+  AppSpec app;
+  app.name = AppName{"front-end"};
+  app.rate_per_hour = Money::dollars(1);
+  app.suspended_rate_per_hour = Money::dollars(0.10);
+  const std::map<AppName, AppSpec> apps{{app.name, app}};
+  const TimePoint now = *parse_time("2026-11-10T00:00:00Z");
+  Environment e;
+  e.id = EnvId{"front-end-pr-1"};
+  e.app = app.name;
+  e.team = TeamName{"web"};
+  e.state = EnvState::provisioning;
+  e.created_at = e.metered_until = *parse_time("2026-10-20T00:00:00Z");
+  ASSERT_TRUE(transition(e, EnvState::ready, *parse_time("2026-10-20T00:05:00Z")));
+  ASSERT_TRUE(transition(e, EnvState::suspended, *parse_time("2026-11-03T00:00:00Z")));
+  ASSERT_TRUE(transition(e, EnvState::ready, *parse_time("2026-11-03T10:00:00Z")));
+  Registry r;
+  r.put(e);
+  // 216 h this month: 206 h running at $1/h, 10 h suspended at $0.10/h.
+  EXPECT_EQ(format_money(p.month_spend(r, apps, TeamName{"web"}, now)), "$207.00");
+}
+
+TEST(Policy, MonthSpendOfAnEnvironmentThatFailedLastMonthIsZero) {
+  Policy p(settings());
+  AppSpec app;
+  app.name = AppName{"front-end"};
+  app.rate_per_hour = Money::dollars(1);
+  const std::map<AppName, AppSpec> apps{{app.name, app}};
+  Environment e;
+  e.id = EnvId{"front-end-pr-1"};
+  e.app = app.name;
+  e.team = TeamName{"web"};
+  e.state = EnvState::provisioning;
+  e.created_at = e.metered_until = *parse_time("2026-10-20T00:00:00Z");
+  ASSERT_TRUE(transition(e, EnvState::failed, *parse_time("2026-10-20T00:10:00Z")));
+  Registry r;
+  r.put(e);
+  EXPECT_EQ(format_money(p.month_spend(r, apps, TeamName{"web"}, *parse_time("2026-11-10T00:00:00Z"))), "$0.00");
+  // Its ten minutes count in the month they ran.
+  EXPECT_EQ(format_money(p.month_spend(r, apps, TeamName{"web"}, *parse_time("2026-10-25T00:00:00Z"))), "$0.17");
+}
+
 TEST(Policy, DenialSaysWhenTheEmailOrGroupLookupFailed) {
   Policy p(settings());
   Command up;

@@ -118,6 +118,43 @@ TEST(Registry, SnapshotsFollowEveryChangeDespiteTheJsonTheyKeep) {
                                                           "items":[{"id":"d-1","order":1},{"id":"d-2","order":2}]})"));
 }
 
+TEST(Registry, SnapshotKeepsTheBillingHistoryCompactly) {
+  Registry r;
+  Environment e = sample();
+  e.metered_until = e.created_at;
+  ASSERT_TRUE(transition(e, EnvState::suspended, e.created_at + 2h));
+  ASSERT_TRUE(transition(e, EnvState::ready, e.created_at + 3h));
+  r.put(e);
+  const std::string snapshot = r.snapshot();
+  EXPECT_NE(snapshot.find(R"("billing":[[3607200000,1],[3610800000,0]])"), std::string::npos) << snapshot;
+  auto restored = Registry::restore(snapshot);
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(*restored, r);
+  const Environment& back = *restored->find(e.id);
+  EXPECT_EQ(billed_between(back, e.created_at + 1h, e.created_at + 4h), (BilledTime{2h, 1h}));
+}
+
+TEST(Registry, SnapshotWithoutBillingHistoryLoadsAndWorksFromTheTotals) {
+  // A snapshot written before the history existed: 10 h running and 2 h suspended, metered
+  // to t0 + 12 h, ready since.
+  Environment e = sample();
+  e.active_time = 10h;
+  e.suspended_time = 2h;
+  e.metered_until = e.created_at + 12h;
+  Registry r;
+  r.put(e);
+  auto j = nlohmann::json::parse(r.snapshot());
+  for (auto& env : j.at("environments")) env.erase("billing");
+  auto restored = Registry::restore(j.dump());
+  ASSERT_TRUE(restored) << restored.error().message;
+  const Environment& back = *restored->find(e.id);
+  EXPECT_TRUE(back.billing.empty());
+  const TimePoint t0 = e.created_at;
+  EXPECT_EQ(billed_between(back, t0, t0 + 14h), (BilledTime{12h, 2h})) << "lifetime: exact";
+  EXPECT_EQ(billed_between(back, t0 + 12h, t0 + 14h), (BilledTime{2h, 0h})) << "after the totals: exact";
+  EXPECT_EQ(billed_between(back, t0 + 11h, t0 + 14h), (BilledTime{3h, 0h})) << "reaching into them: counted running";
+}
+
 TEST(Registry, CorruptSnapshotIsAClearError) {
   auto bad = Registry::restore("{\"version\":1,\"environments\":[{\"id\":\"x\"}]}");
   ASSERT_FALSE(bad.has_value());
