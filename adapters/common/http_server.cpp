@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <exception>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,11 +18,17 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <openssl/asn1.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include "adapters/common/log.h"
@@ -27,6 +38,7 @@ namespace runbot::common {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
@@ -41,12 +53,38 @@ constexpr std::size_t kMaxDrainBytes = std::size_t{1} << 20;
 constexpr std::chrono::milliseconds kMaxDrainTime{2000};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
-struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
+using PlainStream = beast::tcp_stream;
+using TlsStream = ssl::stream<beast::tcp_stream>;
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// What the server's connection table (and so stop()) needs, whatever the stream.
+struct ConnectionBase {
+  virtual ~ConnectionBase() = default;
+  // Closes the socket at once (no TLS close_notify); pending operations end with an error.
+  virtual void close() = 0;
   std::string remote;
-  bool waiting_for_request = true;  // stop() closes the connection only in this state
+  // stop() closes the connection only in this state, which includes the TLS handshake.
+  bool waiting_for_request = true;
 };
+
+// One accepted connection, plain or TLS. The request loop is written once, for both.
+template <class Stream>
+struct Connection final : ConnectionBase {
+  explicit Connection(tcp::socket socket)
+    requires(!kIsTls<Stream>)
+      : stream(std::move(socket)) {}
+  Connection(tcp::socket socket, std::shared_ptr<ssl::context> context)
+    requires kIsTls<Stream>
+      : tls(std::move(context)), stream(std::move(socket), *tls) {}
+  void close() override { beast::get_lowest_layer(stream).close(); }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream); }
+
+  std::shared_ptr<ssl::context> tls;  // null for plain; declared first so it outlives the stream
+  Stream stream;
+};
+template <class Stream>
+using ConnectionPtr = std::shared_ptr<Connection<Stream>>;
 
 std::string describe(const tcp::endpoint& ep) {
   const auto addr = ep.address();
@@ -188,7 +226,8 @@ struct detail::HttpServerImpl {
   // path -> method -> handler (synchronous handlers are wrapped to answer at once)
   std::map<std::string, std::map<std::string, HttpServer::AsyncHandler>> routes;
   std::optional<tcp::acceptor> acceptor;
-  std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  std::shared_ptr<ssl::context> tls;  // set by start() when TLS is configured
+  std::map<std::uint64_t, std::weak_ptr<ConnectionBase>> connections;
   std::uint64_t next_connection = 1;
   std::uint64_t served = 0;
   bool started = false;
@@ -252,34 +291,93 @@ namespace {
 using Impl = detail::HttpServerImpl;
 using ImplPtr = std::shared_ptr<Impl>;
 
-// Half-closes, discards what the peer still sends (bounded in bytes and time), then closes.
-asio::awaitable<void> close_gracefully(std::shared_ptr<Connection> conn, std::chrono::milliseconds limit) {
+// TLS: sends close_notify and waits (within the stream's current deadline) for the peer's;
+// OpenSSL discards application data that arrives meanwhile. Plain: nothing to do.
+template <class Stream>
+asio::awaitable<void> shutdown_tls(ConnectionPtr<Stream> conn) {
+  if constexpr (kIsTls<Stream>) {
+    auto [ec] = co_await conn->stream.async_shutdown(kUseTuple);
+    (void)ec;  // the peer closed, timed out or answered: the socket is closed next either way
+  }
+}
+
+// Ends TLS (close_notify), half-closes, discards what the peer still sends (bounded in bytes and
+// time, both steps together), then closes.
+template <class Stream>
+asio::awaitable<void> close_gracefully(ConnectionPtr<Stream> conn, std::chrono::milliseconds limit) {
+  conn->lowest().expires_after(std::min(limit, kMaxDrainTime));
+  co_await shutdown_tls(conn);
   error_code ec;
-  conn->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  conn->stream.expires_after(std::min(limit, kMaxDrainTime));
+  conn->lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
   std::array<char, 4096> scratch{};
   std::size_t drained = 0;
   while (drained < kMaxDrainBytes) {
-    auto [rec, n] = co_await conn->stream.async_read_some(asio::buffer(scratch), kUseTuple);
+    auto [rec, n] = co_await conn->lowest().async_read_some(asio::buffer(scratch), kUseTuple);
     if (rec) break;
     drained += n;
   }
-  conn->stream.close();
+  conn->close();
 }
 
-asio::awaitable<void> write_error(std::shared_ptr<Connection> conn, int status, std::chrono::milliseconds timeout) {
+// After the last response of a keep-alive connection: TLS close_notify (bounded), FIN, close.
+template <class Stream>
+asio::awaitable<void> close_after_response(ConnectionPtr<Stream> conn, std::chrono::milliseconds limit) {
+  if constexpr (kIsTls<Stream>) {
+    conn->lowest().expires_after(std::min(limit, kMaxDrainTime));
+    co_await shutdown_tls(conn);
+  }
+  error_code ec;
+  conn->lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->close();
+}
+
+template <class Stream>
+asio::awaitable<void> write_error(ConnectionPtr<Stream> conn, int status, std::chrono::milliseconds timeout) {
   auto res = to_beast(plain(status, reason_for(status)), 11, false);
   if (status == 503) res.set(http::field::retry_after, "1");
-  conn->stream.expires_after(timeout);
+  conn->lowest().expires_after(timeout);
   auto [ec, n] = co_await http::async_write(conn->stream, res, kUseTuple);
   if (ec) {
-    conn->stream.close();
+    conn->close();
     co_return;
   }
   co_await close_gracefully(conn, timeout);
 }
 
-asio::awaitable<void> refuse_overloaded(std::shared_ptr<Connection> conn, std::chrono::milliseconds timeout) {
+// TLS: the server side of the handshake, within `timeout`. Returns false (the connection closed,
+// the failure logged) when it did not complete. Plain: true at once.
+template <class Stream>
+asio::awaitable<bool> handshake(ConnectionPtr<Stream> conn, std::chrono::milliseconds timeout) {
+  if constexpr (kIsTls<Stream>) {
+    conn->lowest().expires_after(timeout);
+    auto [ec] = co_await conn->stream.async_handshake(ssl::stream_base::server, kUseTuple);
+    if (!ec) co_return true;
+    if (ec == beast::error::timeout) {
+      log().warn("http: TLS handshake timed out, closing remote={} timeout_ms={}", conn->remote, timeout.count());
+    } else if (ec == asio::error::eof || ec == ssl::error::stream_truncated ||
+               ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      // Load balancers' TCP checks connect and leave; stop() aborts handshakes in progress.
+      log().debug("http: connection ended before the TLS handshake remote={} error={}", conn->remote,
+                  ec.message());
+    } else {
+      // A plain-HTTP client on the TLS port, a client that does not trust the certificate, ...
+      log().warn("http: TLS handshake failed remote={} error={}", conn->remote, ec.message());
+    }
+    conn->close();
+    co_return false;
+  } else {
+    (void)conn;
+    (void)timeout;
+    co_return true;
+  }
+}
+
+// Over capacity: TLS clients get the handshake first, so that they can read the 503.
+template <class Stream>
+asio::awaitable<void> refuse_overloaded(ConnectionPtr<Stream> conn, std::chrono::milliseconds timeout) {
+  // Not `if (!co_await ...)`: GCC 12 miscompiles a co_await in a condition with a temporary argument.
+  const bool secured = co_await handshake(conn, timeout);
+  if (!secured) co_return;
   co_await write_error(conn, 503, timeout);
 }
 
@@ -339,9 +437,13 @@ asio::awaitable<HttpResponse> answer(ImplPtr impl, std::shared_ptr<const HttpReq
   co_return checked(req, std::move(*pending->response));
 }
 
-asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection> conn, std::uint64_t id) {
+template <class Stream>
+asio::awaitable<void> serve_connection(ImplPtr impl, ConnectionPtr<Stream> conn, std::uint64_t id) {
   const ConnectionSlot slot{impl, id};
   const auto timeout = impl->settings.read_timeout;
+  // A peer that never completes the handshake is cut off like one that never sends a request.
+  const bool secured = co_await handshake(conn, timeout);
+  if (!secured) co_return;
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -349,7 +451,7 @@ asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection>
     parser.header_limit(kMaxHeaderBytes);
     conn->waiting_for_request = true;
     // One deadline for the whole request, headers and body: a peer trickling bytes is cut off.
-    conn->stream.expires_after(timeout);
+    conn->lowest().expires_after(timeout);
     auto [hec, hn] = co_await http::async_read_header(conn->stream, buffer, parser, kUseTuple);
     error_code ec = hec;
     if (!ec && !parser.is_done()) {
@@ -370,15 +472,16 @@ asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection>
       if (impl->stopped && ec == asio::error::operation_aborted) co_return;
       if (ec == beast::error::timeout) {
         log().warn("http: read timed out, closing remote={} timeout_ms={}", conn->remote, timeout.count());
-        conn->stream.close();
+        conn->close();
         co_return;
       }
       const auto status = status_for_read_error(ec);
       if (!status) {
-        if (ec != http::error::end_of_stream) {
+        // stream_truncated: a TLS peer that closed the socket without close_notify, as most do.
+        if (ec != http::error::end_of_stream && ec != ssl::error::stream_truncated) {
           log().debug("http: connection ended remote={} error={}", conn->remote, ec.message());
         }
-        conn->stream.close();
+        conn->close();
         co_return;
       }
       log().warn("http: rejected request remote={} status={} error={}", conn->remote, *status, ec.message());
@@ -396,22 +499,37 @@ asio::awaitable<void> serve_connection(ImplPtr impl, std::shared_ptr<Connection>
     const int status = res.status;
     keep_alive = keep_alive && !impl->stopped;
     auto out = to_beast(std::move(res), version, keep_alive);
-    conn->stream.expires_after(timeout);
+    conn->lowest().expires_after(timeout);
     auto [wec, wn] = co_await http::async_write(conn->stream, out, kUseTuple);
     if (wec) {
       log().warn("http: write failed remote={} method={} path={} status={} error={}", conn->remote, req.method,
                  req.path, status, wec.message());
-      conn->stream.close();
+      conn->close();
       co_return;
     }
     ++impl->served;
     if (!keep_alive) {
-      error_code sec;
-      conn->stream.socket().shutdown(tcp::socket::shutdown_send, sec);
-      conn->stream.close();
+      co_await close_after_response(conn, timeout);
       co_return;
     }
   }
+}
+
+// Serves an accepted connection, or refuses it (503) when max_connections are already open.
+template <class Stream>
+void admit(const ImplPtr& impl, ConnectionPtr<Stream> conn) {
+  conn->remote = remote_of(conn->lowest().socket());
+  if (impl->connections.size() >= impl->settings.max_connections) {
+    log().warn("http: over capacity, answering 503 remote={} max_connections={}", conn->remote,
+               impl->settings.max_connections);
+    asio::co_spawn(impl->io, refuse_overloaded(std::move(conn), impl->settings.read_timeout),
+                   [](std::exception_ptr e) { log_escape("refuse", e); });
+    return;
+  }
+  const std::uint64_t id = impl->next_connection++;
+  impl->connections.emplace(id, conn);
+  asio::co_spawn(impl->io, serve_connection(impl, std::move(conn), id),
+                 [](std::exception_ptr e) { log_escape("connection", e); });
 }
 
 asio::awaitable<void> accept_loop(ImplPtr impl) {
@@ -427,20 +545,74 @@ asio::awaitable<void> accept_loop(ImplPtr impl) {
       if (impl->stopped) co_return;
       continue;
     }
-    auto conn = std::make_shared<Connection>(std::move(socket));
-    conn->remote = remote_of(conn->stream.socket());
-    if (impl->connections.size() >= impl->settings.max_connections) {
-      log().warn("http: over capacity, answering 503 remote={} max_connections={}", conn->remote,
-                 impl->settings.max_connections);
-      asio::co_spawn(impl->io, refuse_overloaded(conn, impl->settings.read_timeout),
-                     [](std::exception_ptr e) { log_escape("refuse", e); });
-      continue;
+    if (impl->tls) {
+      admit(impl, std::make_shared<Connection<TlsStream>>(std::move(socket), impl->tls));
+    } else {
+      admit(impl, std::make_shared<Connection<PlainStream>>(std::move(socket)));
     }
-    const std::uint64_t id = impl->next_connection++;
-    impl->connections.emplace(id, conn);
-    asio::co_spawn(impl->io, serve_connection(impl, conn, id),
-                   [](std::exception_ptr e) { log_escape("connection", e); });
   }
+}
+
+// "" when `path` can be opened for reading, else why not (strerror).
+std::string unreadable(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::strerror(errno);
+  std::fclose(f);
+  return {};
+}
+
+// The certificate's notAfter as "YYYY-MM-DD HH:MM:SS UTC", or "" when it cannot be read.
+std::string not_after(ssl::context& ctx) {
+  const X509* cert = SSL_CTX_get0_certificate(ctx.native_handle());
+  if (!cert) return {};
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return {};
+  char out[32];
+  if (std::strftime(out, sizeof out, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) return {};
+  return out;
+}
+
+// The server's TLS context from the certificate chain and key files, or invalid_argument naming
+// the file at fault. Messages carry OpenSSL's reason, never file contents.
+bot::Result<std::shared_ptr<ssl::context>> make_tls_context(const HttpServerSettings& s) {
+  auto bad = [](const std::string& what) {
+    return bot::make_error(bot::Errc::invalid_argument, "http server: " + what);
+  };
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
+    return bad(s.tls_cert_file.empty() ? "tls_key_file is set but tls_cert_file is not: TLS needs both"
+                                       : "tls_cert_file is set but tls_key_file is not: TLS needs both");
+  }
+  if (auto why = unreadable(s.tls_cert_file); !why.empty()) {
+    return bad("tls_cert_file '" + s.tls_cert_file + "' cannot be read: " + why);
+  }
+  if (auto why = unreadable(s.tls_key_file); !why.empty()) {
+    return bad("tls_key_file '" + s.tls_key_file + "' cannot be read: " + why);
+  }
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                   ec);
+  if (ec) return bot::make_error(bot::Errc::internal, "http server: cannot set TLS options: " + ec.message());
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  // An encrypted key would make OpenSSL prompt on the terminal for a passphrase; fail instead.
+  ctx->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string(); }, ec);
+  // The key first: loaded after the certificate, a key that does not match it fails with a
+  // parse-like error; loaded before, the mismatch is left for check_private_key to name.
+  ctx->use_private_key_file(s.tls_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return bad("tls_key_file '" + s.tls_key_file +
+               "' is not a usable PEM private key (an encrypted key is not supported): " + ec.message());
+  }
+  ctx->use_certificate_chain_file(s.tls_cert_file, ec);
+  if (ec) {
+    return bad("tls_cert_file '" + s.tls_cert_file + "' is not a usable PEM certificate chain: " + ec.message());
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return bad("tls_key_file '" + s.tls_key_file + "' does not match the certificate in tls_cert_file '" +
+               s.tls_cert_file + "'");
+  }
+  return ctx;
 }
 
 }  // namespace
@@ -474,6 +646,11 @@ bot::Result<std::uint16_t> HttpServer::start() {
     return bot::make_error(bot::Errc::invalid_argument,
                            "http server: cannot listen on " + where + ": not an IP address");
   }
+  if (!s.tls_cert_file.empty() || !s.tls_key_file.empty()) {
+    auto tls = make_tls_context(s);
+    if (!tls) return tls.error();
+    impl_->tls = std::move(*tls);
+  }
   const tcp::endpoint endpoint(address, s.port);
   auto fail = [&](const char* step) {
     impl_->acceptor.reset();
@@ -495,7 +672,12 @@ bot::Result<std::uint16_t> HttpServer::start() {
   if (ec) return fail("local_endpoint");
   impl_->started = true;
   asio::co_spawn(impl_->io, accept_loop(impl_), [](std::exception_ptr e) { log_escape("accept", e); });
-  log().info("http: listening address={} port={}", s.address, local.port());
+  if (impl_->tls) {
+    log().info("http: listening address={} port={} tls=on cert_file={} cert_not_after={}", s.address, local.port(),
+               s.tls_cert_file, not_after(*impl_->tls));
+  } else {
+    log().info("http: listening address={} port={} tls=off", s.address, local.port());
+  }
   return local.port();
 }
 
@@ -505,7 +687,7 @@ void HttpServer::stop() {
   error_code ec;
   if (impl_->acceptor) impl_->acceptor->close(ec);
   for (auto& [id, weak] : impl_->connections) {
-    if (auto conn = weak.lock(); conn && conn->waiting_for_request) conn->stream.close();
+    if (auto conn = weak.lock(); conn && conn->waiting_for_request) conn->close();
   }
 }
 

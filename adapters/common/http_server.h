@@ -16,6 +16,13 @@
 // disconnected. Beyond max_connections open connections, a new one is accepted, answered 503 and
 // closed.
 //
+// TLS (optional): with tls_cert_file and tls_key_file set, the same port speaks HTTPS only
+// (TLS 1.2 and later, through OpenSSL). The handshake must finish within read_timeout; a peer that
+// fails it (a plain-HTTP client, one that does not trust the certificate) is logged and closed,
+// gets no response and counts as no request. The files are read once, by start(): a renewed
+// certificate is picked up only by a new server (restart the process). Client certificates are
+// not requested.
+//
 // Logs: one line per error with key=value context (remote, method, path, error); bodies, query
 // strings and header values (Authorization included) are never logged.
 //
@@ -70,6 +77,11 @@ struct HttpServerSettings {
   std::size_t max_connections = 256;
   // How long an asynchronous handler may take to call `respond`; then the client gets 503.
   std::chrono::milliseconds handler_timeout{30000};
+  // Both empty: plain HTTP. Both set: HTTPS on the same port. tls_cert_file is a PEM chain, the
+  // server's certificate first, then the intermediates; tls_key_file its PEM private key, not
+  // encrypted.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
@@ -95,9 +107,12 @@ class HttpServer {
   // a route() for the same method and path replaces a route_async() and vice versa.
   void route_async(std::string method, std::string path, AsyncHandler handler);
 
-  // Binds and starts accepting; returns the port actually bound. Errors: invalid_argument for an
-  // address that does not parse, unavailable when the socket cannot be bound (the message names
-  // address:port and the reason), conflict when already started or stopped.
+  // Loads the TLS certificate and key when configured, binds and starts accepting; returns the
+  // port actually bound. Errors: invalid_argument for an address that does not parse, or for a
+  // TLS setting that cannot be used (only one of the two files set, a file that cannot be read or
+  // parsed, a key that does not match the certificate; the message names the file and the reason,
+  // never its contents); unavailable when the socket cannot be bound (the message names
+  // address:port and the reason); conflict when already started or stopped.
   bot::Result<std::uint16_t> start();
 
   // Stops accepting and closes connections that are waiting for a request; a response being

@@ -528,6 +528,31 @@ void check_teams_destinations(Walker& w, const Config& c) {
   }
 }
 
+// http.tls_cert_file / http.tls_key_file: both or neither, each readable. Whether they hold a
+// matching certificate and key is checked when the server starts (HttpServer::start).
+void parse_http_tls(Walker& w, const YAML::Node& http, Config& c) {
+  auto file = [&](const std::string& key, std::string& out) {
+    auto v = w.str(http, key, "http");
+    if (!v) return;
+    if (v->empty()) {
+      w.problem("http." + key, "must not be empty (leave out both TLS keys for plain HTTP)");
+    } else if (!std::ifstream(*v)) {
+      w.problem("http." + key, "cannot read '" + *v + "'");
+    }
+    out = *v;
+  };
+  file("tls_cert_file", c.http_tls_cert_file);
+  file("tls_key_file", c.http_tls_key_file);
+  const bool cert = !c.http_tls_cert_file.empty() || w.has_problem("http.tls_cert_file");
+  const bool key = !c.http_tls_key_file.empty() || w.has_problem("http.tls_key_file");
+  if (cert && !key) {
+    w.problem("http.tls_key_file", "is required when http.tls_cert_file is set (the certificate's private key)");
+  }
+  if (key && !cert) {
+    w.problem("http.tls_cert_file", "is required when http.tls_key_file is set (the certificate chain)");
+  }
+}
+
 void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, Config& c) {
   auto get = [&env](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -571,9 +596,11 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
     if (w.mapping(root, "",
                   {"http", "kafka", "state", "notifications", "provisioner", "apps", "console",
                    "log", "ingest", "policy", "slack", "mattermost", "teams"})) {
-      if (const auto http = root["http"]; w.mapping(http, "http", {"address", "port"})) {
+      if (const auto http = root["http"];
+          w.mapping(http, "http", {"address", "port", "tls_cert_file", "tls_key_file"})) {
         if (auto v = w.str(http, "address", "http")) c.http_address = *v;
         if (auto v = w.integer(http, "port", "http", -1, 65535)) c.http_port = static_cast<int>(*v);
+        parse_http_tls(w, http, c);
       }
       if (const auto k = root["kafka"]; w.mapping(k, "kafka", {"brokers", "properties", "topics", "group_id", "provisioner_group_id", "session_timeout"})) {
         if (auto v = w.str(k, "brokers", "kafka")) c.kafka.brokers = *v;

@@ -47,6 +47,9 @@ struct ProvisionerConfig {
 struct Config {
   std::string http_address = "127.0.0.1";
   int http_port = 8080;  // 0 = pick a free port; -1 = no HTTP server
+  // Both set: the HTTP server speaks HTTPS (PEM chain, leaf first; PEM key). Both empty: plain.
+  std::string http_tls_cert_file;
+  std::string http_tls_key_file;
   KafkaConfig kafka;
   std::string state_file = "runbot-state.json";
   ProvisionerConfig provisioner;

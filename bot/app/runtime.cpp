@@ -313,6 +313,8 @@ int run(const RunOptions& opts, Options mode) {
     common::HttpServerSettings hs;
     hs.address = config.http_address;
     hs.port = static_cast<std::uint16_t>(config.http_port);
+    hs.tls_cert_file = config.http_tls_cert_file;
+    hs.tls_key_file = config.http_tls_key_file;
     http = std::make_unique<common::HttpServer>(io, hs);
     http->route("GET", "/healthz", [](const common::HttpRequest&) { return common::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}}; });
     http->route("GET", "/readyz", [&](const common::HttpRequest&) {
@@ -358,8 +360,9 @@ int run(const RunOptions& opts, Options mode) {
     if (teams_adapter) teams_adapter->route(*http);
     auto port = http->start();
     if (!port) return fail("HTTP server: " + port.error().message);
-    spdlog::info("http listening address={} port={}", config.http_address, *port);
-    if (mode.demo) std::cerr << "runbot: HTTP on http://" << config.http_address << ":" << *port << " (/healthz /readyz /metrics)\n";
+    const char* scheme = config.http_tls_cert_file.empty() ? "http" : "https";
+    spdlog::info("http listening address={} port={} scheme={}", config.http_address, *port, scheme);
+    if (mode.demo) std::cerr << "runbot: HTTP on " << scheme << "://" << config.http_address << ":" << *port << " (/healthz /readyz /metrics)\n";
   }
 
   if (broker) {

@@ -268,5 +268,51 @@ TEST(Config, TheConsoleUserMayCarryAnEmailAndGroupsForBindings) {
   }
 }
 
+TEST(Config, HttpTlsNeedsBothFilesAndEachMustBeReadable) {
+  // parse_config only checks that the files exist and can be read; HttpServer::start() loads them.
+  const std::string cert = ::testing::TempDir() + "runbot-tls.crt";
+  const std::string key = ::testing::TempDir() + "runbot-tls.key";
+  std::ofstream(cert) << "certificate chain\n";
+  std::ofstream(key) << "private key\n";
+  const std::string apps = "apps:\n  a:\n    repo: acme/a\n";
+
+  auto c = parse_config("http:\n  port: 8443\n  tls_cert_file: " + cert + "\n  tls_key_file: " + key + "\n" + apps, {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->http_port, 8443);
+  EXPECT_EQ(c->http_tls_cert_file, cert);
+  EXPECT_EQ(c->http_tls_key_file, key);
+
+  auto plain = parse_config(demo_config_yaml(), {});
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain->http_tls_cert_file, "");
+  EXPECT_EQ(plain->http_tls_key_file, "");
+
+  // A value from a variable, like every other string.
+  auto from_env = parse_config("http:\n  tls_cert_file: ${CERT}\n  tls_key_file: ${KEY}\n" + apps,
+                               {{"CERT", cert}, {"KEY", key}});
+  ASSERT_TRUE(from_env) << from_env.error().message;
+  EXPECT_EQ(from_env->http_tls_key_file, key);
+
+  auto expect_only = [&](const std::string& yaml, const std::string& expected) {
+    ConfigErrors errors;
+    auto bad = parse_config(yaml + apps, {}, &errors);
+    ASSERT_FALSE(bad) << yaml;
+    ASSERT_EQ(errors.problems.size(), 1u) << bad.error().message;
+    EXPECT_EQ(errors.problems[0], expected);
+  };
+  expect_only("http:\n  tls_cert_file: " + cert + "\n",
+              "http.tls_key_file: is required when http.tls_cert_file is set (the certificate's private key)");
+  expect_only("http:\n  tls_key_file: " + key + "\n",
+              "http.tls_cert_file: is required when http.tls_key_file is set (the certificate chain)");
+  expect_only("http:\n  tls_cert_file: /nonexistent/tls.crt\n  tls_key_file: " + key + "\n",
+              "http.tls_cert_file: cannot read '/nonexistent/tls.crt'");
+  expect_only("http:\n  tls_cert_file: " + cert + "\n  tls_key_file: /nonexistent/tls.key\n",
+              "http.tls_key_file: cannot read '/nonexistent/tls.key'");
+  expect_only("http:\n  tls_cert_file: ''\n  tls_key_file: " + key + "\n",
+              "http.tls_cert_file: must not be empty (leave out both TLS keys for plain HTTP)");
+  expect_only("http:\n  tls_certificate: " + cert + "\n",
+              "http.tls_certificate: unknown key (expected one of: address, port, tls_cert_file, tls_key_file)");
+}
+
 }  // namespace
 }  // namespace runbot::app

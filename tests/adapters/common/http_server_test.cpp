@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -17,7 +18,10 @@
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
+#include "adapters/common/https_client.h"
+#include "adapters/common/tls_context.h"
 #include "tests/adapters/common/run_until.h"
+#include "tests/support/tls_test_ca.h"
 
 namespace runbot::common {
 namespace {
@@ -472,6 +476,203 @@ TEST_F(HttpServerTest, RespondAfterTheServerIsGoneIsHarmless) {
   server_.reset();
   saved(HttpResponse{});
   EXPECT_TRUE(run_until(io_, [&] { return ex->done; }));
+}
+
+// ---- HTTPS (tls_cert_file + tls_key_file) ----
+
+class HttpsServerTest : public HttpServerTest {
+ protected:
+  void start_tls(HttpServerSettings settings = {}) {
+    settings.tls_cert_file = ca_.cert_file;
+    settings.tls_key_file = ca_.key_file;
+    start(settings);
+  }
+
+  std::unique_ptr<HttpsClient> client(const std::string& ca_file) {
+    auto tls = TlsContext::create(ca_file);
+    EXPECT_TRUE(tls.has_value()) << tls.error().message;
+    return std::make_unique<HttpsClient>(io_, *tls);
+  }
+
+  // One request through `c`, run to its answer (or a test failure after a few seconds).
+  bot::Result<HttpClientResponse> fetch(HttpsClient& c, const std::string& method, const std::string& path,
+                                        const std::string& body = {}) {
+    HttpClientRequest r;
+    r.method = method;
+    r.url = "https://127.0.0.1:" + std::to_string(port_) + path;
+    r.body = body;
+    r.timeout = 5s;
+    std::optional<bot::Result<HttpClientResponse>> out;
+    c.request(std::move(r), [&](bot::Result<HttpClientResponse> res) { out.emplace(std::move(res)); });
+    EXPECT_TRUE(run_until(io_, [&] { return out.has_value(); })) << "no answer to " << method << " " << path;
+    if (!out) return bot::make_error(bot::Errc::timeout, "test: no answer");
+    return std::move(*out);
+  }
+
+  runbot::testing::TestCa ca_ = runbot::testing::TestCa::make();
+};
+
+TEST_F(HttpsServerTest, AnswersAnHttpsClientAndKeepsTheConnectionAlive) {
+  start_tls();
+  auto c = client(ca_.ca_file);
+  auto health = fetch(*c, "GET", "/health");
+  ASSERT_TRUE(health.has_value()) << health.error().message;
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok\n");
+  EXPECT_EQ(health->header("server"), "runbot");
+
+  auto echo = fetch(*c, "POST", "/echo?x=1", R"({"text":"deploy"})");
+  ASSERT_TRUE(echo.has_value()) << echo.error().message;
+  EXPECT_EQ(echo->status, 201);
+  EXPECT_EQ(echo->body, R"({"text":"deploy"})");
+  EXPECT_EQ(echo->header("x-echo"), "yes");
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].query.at("x"), "1");
+  EXPECT_EQ(seen_[0].remote.rfind("127.0.0.1:", 0), 0u) << seen_[0].remote;
+
+  EXPECT_EQ(c->connections_opened(), 1u);  // both requests on one TLS connection
+  EXPECT_EQ(server_->requests_served(), 2u);
+}
+
+TEST_F(HttpsServerTest, ClientThatDoesNotTrustTheCertificateFailsAndTheServerKeepsServing) {
+  start_tls();
+  auto stranger = client(ca_.other_ca_file);
+  auto refused = fetch(*stranger, "GET", "/health");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, bot::Errc::unavailable);
+  EXPECT_NE(refused.error().message.find("TLS"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(server_->requests_served(), 0u);
+
+  auto c = client(ca_.ca_file);
+  auto ok = fetch(*c, "GET", "/health");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(server_->requests_served(), 1u);
+}
+
+TEST_F(HttpsServerTest, PlainHttpOnTheTlsPortGetsNoResponseAndTheServerKeepsServing) {
+  start_tls();
+  auto plain = exchange({send(request("GET", "/health")), receive()});
+  EXPECT_NE(plain->failure, "");  // the read fails: the server closed without an HTTP answer
+  EXPECT_TRUE(plain->responses.empty());
+  EXPECT_EQ(server_->requests_served(), 0u);
+
+  auto c = client(ca_.ca_file);
+  auto ok = fetch(*c, "GET", "/health");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->body, "ok\n");
+  EXPECT_EQ(server_->requests_served(), 1u);
+}
+
+TEST_F(HttpsServerTest, PeerThatNeverStartsTheHandshakeIsCutOffAfterTheReadTimeout) {
+  HttpServerSettings settings;
+  settings.read_timeout = 200ms;
+  start_tls(settings);
+  // TCP connect, then silence: no ClientHello ever comes.
+  auto ex = exchange({expect_close()});
+  ASSERT_EQ(ex->failure, "");
+  EXPECT_TRUE(ex->closed_by_server);
+  EXPECT_EQ(server_->requests_served(), 0u);
+}
+
+TEST_F(HttpsServerTest, OverMaxConnectionsATlsClientGets503AfterTheHandshake) {
+  HttpServerSettings settings;
+  settings.max_connections = 1;
+  start_tls(settings);
+  // The first client keeps its connection open (keep-alive, idle in its pool).
+  auto holder = client(ca_.ca_file);
+  auto first = fetch(*holder, "GET", "/health");
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  ASSERT_EQ(holder->idle_connections(), 1u);
+
+  auto late = client(ca_.ca_file);
+  auto refused = fetch(*late, "GET", "/health");
+  ASSERT_TRUE(refused.has_value()) << refused.error().message;
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("retry-after"), "1");
+  EXPECT_EQ(server_->requests_served(), 1u);
+}
+
+TEST_F(HttpsServerTest, StopClosesAnIdleTlsConnection) {
+  start_tls();
+  auto c = client(ca_.ca_file);
+  auto first = fetch(*c, "GET", "/health");
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  server_->stop();
+  // Had the idle connection stayed open, the server would answer on it. Closed, the client's
+  // retry on a fresh connection finds nobody listening.
+  auto after = fetch(*c, "GET", "/health");
+  EXPECT_FALSE(after.has_value());
+  EXPECT_EQ(server_->requests_served(), 1u);
+}
+
+// start() checks the TLS settings before binding; every error names the file at fault.
+class HttpsServerStartTest : public ::testing::Test {
+ protected:
+  bot::Result<std::uint16_t> start_with(const std::string& cert, const std::string& key) {
+    HttpServerSettings settings;
+    settings.port = 0;
+    settings.tls_cert_file = cert;
+    settings.tls_key_file = key;
+    server_ = std::make_unique<HttpServer>(io_, settings);
+    return server_->start();
+  }
+  // The error's message, after checking that it is an invalid_argument that leaks no key.
+  std::string error_of(const bot::Result<std::uint16_t>& r) {
+    EXPECT_FALSE(r.has_value());
+    if (r.has_value()) return {};
+    EXPECT_EQ(r.error().code, bot::Errc::invalid_argument);
+    EXPECT_EQ(r.error().message.find("PRIVATE KEY"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find(ca_.key_pem.substr(40, 20)), std::string::npos) << r.error().message;
+    return r.error().message;
+  }
+
+  asio::io_context io_;
+  runbot::testing::TestCa ca_ = runbot::testing::TestCa::make();
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpsServerStartTest, CertificateWithoutKeyIsRefused) {
+  const auto msg = error_of(start_with(ca_.cert_file, ""));
+  EXPECT_NE(msg.find("tls_cert_file is set but tls_key_file is not"), std::string::npos) << msg;
+}
+
+TEST_F(HttpsServerStartTest, KeyWithoutCertificateIsRefused) {
+  const auto msg = error_of(start_with("", ca_.key_file));
+  EXPECT_NE(msg.find("tls_key_file is set but tls_cert_file is not"), std::string::npos) << msg;
+}
+
+TEST_F(HttpsServerStartTest, UnreadableFilesAreNamed) {
+  const auto cert = error_of(start_with(ca_.dir + "/missing.pem", ca_.key_file));
+  EXPECT_NE(cert.find("tls_cert_file '" + ca_.dir + "/missing.pem' cannot be read"), std::string::npos) << cert;
+  const auto key = error_of(start_with(ca_.cert_file, ca_.dir + "/missing-key.pem"));
+  EXPECT_NE(key.find("tls_key_file '" + ca_.dir + "/missing-key.pem' cannot be read"), std::string::npos) << key;
+}
+
+TEST_F(HttpsServerStartTest, FilesThatAreNotPemCertificateAndKeyAreNamed) {
+  // The key where the certificate belongs, and the certificate where the key belongs.
+  const auto cert = error_of(start_with(ca_.key_file, ca_.key_file));
+  EXPECT_NE(cert.find("tls_cert_file '" + ca_.key_file + "' is not a usable PEM certificate chain"),
+            std::string::npos)
+      << cert;
+  const auto key = error_of(start_with(ca_.cert_file, ca_.cert_file));
+  EXPECT_NE(key.find("tls_key_file '" + ca_.cert_file + "' is not a usable PEM private key"), std::string::npos)
+      << key;
+}
+
+TEST_F(HttpsServerStartTest, KeyThatDoesNotMatchTheCertificateIsRefused) {
+  // The CA's certificate with the server's key: both valid PEM, not a pair.
+  const auto msg = error_of(start_with(ca_.ca_file, ca_.key_file));
+  EXPECT_NE(msg.find("tls_key_file '" + ca_.key_file + "' does not match the certificate in tls_cert_file '" +
+                     ca_.ca_file + "'"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(HttpsServerStartTest, AMatchingPairStarts) {
+  auto port = start_with(ca_.cert_file, ca_.key_file);
+  ASSERT_TRUE(port.has_value()) << port.error().message;
+  EXPECT_NE(*port, 0);
 }
 
 TEST(HttpServer, AddressThatDoesNotParseIsInvalidArgument) {
