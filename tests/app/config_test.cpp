@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/app/config_problems.h"
+
 namespace runbot::app {
 namespace {
+
+using testing::has_problem;
 
 TEST(Config, EmbeddedDemoConfigIsValid) {
   auto c = parse_config(demo_config_yaml(), {});
@@ -47,9 +51,7 @@ apps:
       "apps.Bad_App.channels[0]: must be <platform>:<channel>",
   };
   for (const auto& e : expected) {
-    bool found = false;
-    for (const auto& p : errors.problems) found = found || p.rfind(e, 0) == 0;
-    EXPECT_TRUE(found) << "missing problem: " << e << "\nin:\n" << c.error().message;
+    EXPECT_TRUE(has_problem(errors, e)) << "missing problem: " << e << "\nin:\n" << c.error().message;
   }
   EXPECT_EQ(errors.problems.size(), expected.size()) << c.error().message;
   EXPECT_NE(c.error().message.find("9 problems in the configuration"), std::string::npos);
@@ -162,9 +164,7 @@ policy:
                                "policy.bindings[0]: binds nobody", "policy.bindings[1].role: is required",
                                "policy.quotas.per_user: must be between 0", "policy.teams.web.monthly_budget: must be a number",
                                "apps.web.teams: team 'nobody' is not defined"}) {
-    bool found = false;
-    for (const auto& pr : errors.problems) found = found || pr.rfind(expected, 0) == 0;
-    EXPECT_TRUE(found) << "missing: " << expected << "\n" << bad.error().message;
+    EXPECT_TRUE(has_problem(errors, expected)) << "missing: " << expected << "\n" << bad.error().message;
   }
 }
 
@@ -245,9 +245,7 @@ mattermost: {server_url: https://chat.example.com, token: tok, identity_cache: s
                           {}, &errors);
   ASSERT_FALSE(bad);
   for (const char* expected : {"slack.identity_cache: must be between 1s and 24h", "mattermost.identity_cache: "}) {
-    bool found = false;
-    for (const auto& pr : errors.problems) found = found || pr.rfind(expected, 0) == 0;
-    EXPECT_TRUE(found) << "missing: " << expected << "\n" << bad.error().message;
+    EXPECT_TRUE(has_problem(errors, expected)) << "missing: " << expected << "\n" << bad.error().message;
   }
 }
 
@@ -262,9 +260,7 @@ TEST(Config, TheConsoleUserMayCarryAnEmailAndGroupsForBindings) {
   auto bad = parse_config(demo_config_yaml() + "console:\n  email: erin\n  groups: sre\n", {}, &errors);
   ASSERT_FALSE(bad);
   for (const char* expected : {"console.email: must be an e-mail address, got 'erin'", "console.groups: "}) {
-    bool found = false;
-    for (const auto& pr : errors.problems) found = found || pr.rfind(expected, 0) == 0;
-    EXPECT_TRUE(found) << "missing: " << expected << "\n" << bad.error().message;
+    EXPECT_TRUE(has_problem(errors, expected)) << "missing: " << expected << "\n" << bad.error().message;
   }
 }
 

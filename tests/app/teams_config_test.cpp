@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/app/config_problems.h"
+
 #include "bot/app/config.h"
 
 namespace runbot::app {
@@ -16,12 +18,7 @@ teams:
   tenant_id: 5e7a0c1d-aaaa-4bbb-8ccc-0123456789ab
 )";
 
-bool has_problem(const ConfigErrors& errors, const std::string& prefix) {
-  for (const auto& p : errors.problems) {
-    if (p.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
+using testing::has_problem;
 
 TEST(TeamsConfig, SectionIsParsedWithTheSecretFromTheEnvironment) {
   auto c = parse_config(demo_config_yaml() + kTeams + R"(

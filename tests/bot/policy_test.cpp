@@ -145,20 +145,30 @@ TEST(Policy, MonthSpendCountsOnlyThisMonthsMinutes) {
   EXPECT_EQ(month_start(now), *parse_time("2026-11-01T00:00:00Z"));
 }
 
-TEST(Policy, MonthSpendCountsThisMonthsSuspensionAtTheSuspendedRate) {
-  Policy p(settings());
+// The front-end app at $1/h running and `suspended` $/h suspended, and a provisioning environment
+// of it for team web created (and metered) at `created`.
+std::map<AppName, AppSpec> front_end_at(double suspended) {
   AppSpec app;
   app.name = AppName{"front-end"};
   app.rate_per_hour = Money::dollars(1);
-  app.suspended_rate_per_hour = Money::dollars(0.10);
-  const std::map<AppName, AppSpec> apps{{app.name, app}};
-  const TimePoint now = *parse_time("2026-11-10T00:00:00Z");
+  app.suspended_rate_per_hour = Money::dollars(suspended);
+  return {{app.name, app}};
+}
+Environment provisioning_since(const char* created) {
   Environment e;
   e.id = EnvId{"front-end-pr-1"};
-  e.app = app.name;
+  e.app = AppName{"front-end"};
   e.team = TeamName{"web"};
   e.state = EnvState::provisioning;
-  e.created_at = e.metered_until = *parse_time("2026-10-20T00:00:00Z");
+  e.created_at = e.metered_until = *parse_time(created);
+  return e;
+}
+
+TEST(Policy, MonthSpendCountsThisMonthsSuspensionAtTheSuspendedRate) {
+  Policy p(settings());
+  const auto apps = front_end_at(0.10);
+  const TimePoint now = *parse_time("2026-11-10T00:00:00Z");
+  Environment e = provisioning_since("2026-10-20T00:00:00Z");
   ASSERT_TRUE(transition(e, EnvState::ready, *parse_time("2026-10-20T00:05:00Z")));
   ASSERT_TRUE(transition(e, EnvState::suspended, *parse_time("2026-11-03T00:00:00Z")));
   ASSERT_TRUE(transition(e, EnvState::ready, *parse_time("2026-11-03T10:00:00Z")));
@@ -170,16 +180,8 @@ TEST(Policy, MonthSpendCountsThisMonthsSuspensionAtTheSuspendedRate) {
 
 TEST(Policy, MonthSpendOfAnEnvironmentThatFailedLastMonthIsZero) {
   Policy p(settings());
-  AppSpec app;
-  app.name = AppName{"front-end"};
-  app.rate_per_hour = Money::dollars(1);
-  const std::map<AppName, AppSpec> apps{{app.name, app}};
-  Environment e;
-  e.id = EnvId{"front-end-pr-1"};
-  e.app = app.name;
-  e.team = TeamName{"web"};
-  e.state = EnvState::provisioning;
-  e.created_at = e.metered_until = *parse_time("2026-10-20T00:00:00Z");
+  const auto apps = front_end_at(0);
+  Environment e = provisioning_since("2026-10-20T00:00:00Z");
   ASSERT_TRUE(transition(e, EnvState::failed, *parse_time("2026-10-20T00:10:00Z")));
   Registry r;
   r.put(e);
