@@ -2,7 +2,7 @@
 // (OpenID metadata, JWKS, token endpoint and Bot Connector on loopback TLS): commands become jobs
 // and replies in the right conversation, every JWT failure is a 401 through the endpoint, buttons
 // work both ways, redeliveries are handled once, references survive a restart, and the outbox
-// retries 429/502 and stops at a blocked conversation.
+// retries 429/502 and stops at a blocked conversation; the endpoint also works over runbot's own TLS.
 #include "adapters/teams/teams_adapter.h"
 
 #include <filesystem>
@@ -15,6 +15,8 @@
 
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/http_server.h"
+#include "adapters/common/https_client.h"
+#include "adapters/common/tls_context.h"
 #include "adapters/teams/teams_protocol.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
@@ -61,8 +63,9 @@ std::string card_text(const json& activity) {
 // One runbot process: clock, job queue, outbox, bot, Teams adapter and HTTP server. Destroying it
 // (in reverse order, the clock last) cancels everything it scheduled, like a process exit.
 struct Process {
+  // With `tls`, runbot's HTTP server terminates TLS itself with the test CA's server certificate.
   Process(boost::asio::io_context& io, const TeamsSettings& settings, const std::string& extra_yaml,
-          bot::Registry registry)
+          bot::Registry registry, const testing::TestCa* tls = nullptr)
       : clock(io) {
     auto cfg = app::parse_config(app::demo_config_yaml() + extra_yaml, {});
     EXPECT_TRUE(cfg) << cfg.error().message;
@@ -89,11 +92,16 @@ struct Process {
          [b](const std::string& k, const std::string& v) { b->set_adapter_state(k, v); }});
     common::HttpServerSettings hs;
     hs.port = 0;
+    if (tls) {
+      hs.tls_cert_file = tls->cert_file;
+      hs.tls_key_file = tls->key_file;
+    }
     http = std::make_unique<common::HttpServer>(io, hs);
     adapter->route(*http);
     auto port = http->start();
     EXPECT_TRUE(port) << port.error().message;
-    url = "http://127.0.0.1:" + std::to_string(*port) + settings.adapter.messaging_path;
+    url = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(*port) +
+          settings.adapter.messaging_path;
     the_bot->attach(*adapter);
     the_bot->start();
   }
@@ -138,7 +146,8 @@ class TeamsBotFlow : public ::testing::Test {
   }
 
   void start(const std::string& extra_yaml = "", bot::Registry registry = {}) {
-    run = std::make_unique<Process>(io, settings(), extra_yaml, std::move(registry));
+    run = std::make_unique<Process>(io, settings(), extra_yaml, std::move(registry),
+                                    https ? &ca : nullptr);
   }
 
   // Stops the process and starts a new one from the registry snapshot the old one would have saved.
@@ -158,11 +167,24 @@ class TeamsBotFlow : public ::testing::Test {
   Answer deliver(const json& activity, const std::string& authorization) {
     Answer a;
     bool done = false;
-    fake.post_activity(run->url, activity, authorization, [&](int status, std::string body) {
+    auto answered = [&](int status, std::string body) {
       a.status = status;
       a.body = std::move(body);
       done = true;
-    });
+    };
+    if (https) {
+      // As the Bot Connector does for a public HTTPS endpoint.
+      common::HttpClientRequest req;
+      req.url = run->url;
+      req.headers = {{"Content-Type", "application/json; charset=utf-8"},
+                     {"Authorization", authorization}};
+      req.body = activity.dump();
+      bot_connector_side.request(std::move(req), [&](bot::Result<common::HttpClientResponse> r) {
+        answered(r ? r->status : 0, r ? r->body : r.error().message);
+      });
+    } else {
+      fake.post_activity(run->url, activity, authorization, answered);
+    }
     EXPECT_TRUE(run_until(
         io, [&] { return done; }, 10s))
         << "no answer from the endpoint";
@@ -251,9 +273,17 @@ class TeamsBotFlow : public ::testing::Test {
     return "Bearer " + fake.sign(claims);
   }
 
+  static std::shared_ptr<common::TlsContext> trusting(const testing::TestCa& ca) {
+    auto t = common::TlsContext::create(ca.ca_file);
+    if (!t) throw std::runtime_error(t.error().message);
+    return *t;
+  }
+
   testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
   FakeBotFramework fake{io, ca};
+  bool https = false;  // runbot's endpoint serves TLS itself (http.tls_cert_file / tls_key_file)
+  common::HttpsClient bot_connector_side{io, trusting(ca)};
   std::unique_ptr<Process> run;
 };
 
@@ -269,6 +299,21 @@ TEST_F(TeamsBotFlow, PersonalChatCommandBecomesAJobAndIsAnsweredThere) {
   EXPECT_EQ(run->jobs.jobs[0].requested_by.str(), "29:1alice-fake");
   ASSERT_TRUE(wait_for_text(kPersonal, "Creating front-end-pr-123"));
   EXPECT_EQ(run->adapter->stats().handled, 1u);
+}
+
+TEST_F(TeamsBotFlow, TheBotConnectorReachesRunbotsOwnHttpsEndpoint) {
+  https = true;
+  start();
+  ASSERT_EQ(run->url.rfind("https://", 0), 0u) << run->url;
+  const Answer a = deliver(fake.make_activity("up front-end 124", kPersonal));
+  EXPECT_EQ(a.status, 200) << a.body;
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+  EXPECT_EQ(run->jobs.jobs[0].env.str(), "front-end-pr-124");
+  ASSERT_TRUE(wait_for_text(kPersonal, "Creating front-end-pr-124"));
+  // The JWT is still checked over TLS.
+  const Answer forged = deliver(fake.make_activity("up front-end 125", kPersonal), "Bearer nope");
+  EXPECT_EQ(forged.status, 401);
+  EXPECT_EQ(run->jobs.jobs.size(), 1u);
 }
 
 TEST_F(TeamsBotFlow, ChannelMentionIsAnsweredInItsThreadAndTheCardStartsANewThread) {
