@@ -97,6 +97,7 @@ struct TeamsAdapter::Impl {
   ReferenceStore store;
   std::map<std::string, ConversationRef> refs;  // by base conversation id
   RenderOptions render_options;                 // display names learned from activities
+  std::map<std::string, bot::TimePoint> nameless;  // users whose name lookup failed, until
   InboundHandler handler;
   Capture* capture = nullptr;
   bool started = false;
@@ -164,6 +165,44 @@ struct TeamsAdapter::Impl {
     auto& names = render_options.names;
     if (names.size() >= settings.adapter.max_names && !names.count(who.id)) names.clear();
     names[who.id] = who.name;
+    nameless.erase(who.id);
+  }
+
+  // Calls `then` once the display names of the Teams users `m` mentions are known: names learned
+  // from activities, else asked of the conversation's members (a restart forgets names; on-call
+  // users in the config may never have written). A user the connector does not know is mentioned
+  // by id and not asked about again for a while. Never calls `then` inside this call.
+  void with_names(const bot::Message& m, const ConversationRef& ref, std::function<void()> then) {
+    std::vector<std::string> unknown;
+    for (const auto& u : m.mentions) {
+      const std::string& id = u.str();
+      if (!is_teams_user_id(id) || render_options.names.count(id)) continue;
+      if (auto it = nameless.find(id); it != nameless.end() && clock.now() < it->second) continue;
+      if (std::find(unknown.begin(), unknown.end(), id) == unknown.end()) unknown.push_back(id);
+    }
+    if (unknown.empty()) {
+      clock.call_after(0ms, std::move(then));
+      return;
+    }
+    auto remaining = std::make_shared<std::size_t>(unknown.size());
+    auto done = std::make_shared<std::function<void()>>(std::move(then));
+    for (const auto& id : unknown) {
+      ++stats.name_lookups;
+      connector.get_member(ref.service_url, ref.conversation_id, id,
+                           [this, id, remaining, done](bot::Result<json> r) {
+                             const std::string name =
+                                 r && r->value("name", json()).is_string()
+                                     ? (*r)["name"].get<std::string>()
+                                     : std::string();
+                             if (!name.empty()) {
+                               remember_name(Account{id, name, ""});
+                             } else {
+                               if (nameless.size() >= settings.adapter.max_names) nameless.clear();
+                               nameless[id] = clock.now() + settings.adapter.identity_cache_ttl;
+                             }
+                             if (--*remaining == 0) (*done)();
+                           });
+    }
   }
 
   // ---- inbound ----
@@ -497,6 +536,20 @@ struct TeamsAdapter::Impl {
                           "teams: the bot is blocked or removed in " + channel + "; not sending"));
     }
     const ConversationRef ref = *found;
+    auto pending = std::make_shared<bot::PostRequest>(std::move(req));
+    with_names(pending->message, ref, [this, pending, ref, done = std::move(done)]() mutable {
+      send_post(std::move(*pending), ref, std::move(done));
+    });
+  }
+
+  // post() once the names its mentions need are known.
+  void send_post(bot::PostRequest req, const ConversationRef& ref,
+                 std::function<void(bot::Result<bot::PostResult>)> done) {
+    const std::string channel = req.channel.str();
+    auto fail_now = [this, &done](bot::Error e) {
+      ++stats.post_failures;
+      clock.call_after(0ms, [done = std::move(done), e = std::move(e)] { done(e); });
+    };
     json activity = render(req.message, render_options);
     auto finish = [this, channel, env = req.env.str(), done = std::move(done)](
                       bot::Result<std::string> id, const std::string& conversation) {

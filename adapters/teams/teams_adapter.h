@@ -78,6 +78,7 @@ struct TeamsStats {
   std::uint64_t posts = 0;
   std::uint64_t post_failures = 0;
   std::uint64_t blocked = 0;  // 403 MessageWritesBlocked seen
+  std::uint64_t name_lookups = 0;  // conversation members asked for a mentioned user's name
 };
 
 class TeamsAdapter final : public bot::ChatAdapter {

@@ -224,6 +224,7 @@ struct FakeBotFramework::Impl {
   struct Member {
     std::string email;
     std::string upn;
+    std::string name;
   };
   std::map<std::pair<std::string, std::string>, Member> members;  // (conversation, user id)
   int member_calls = 0;
@@ -470,7 +471,7 @@ FakeHttpResponse FakeBotFramework::Impl::connector(const FakeHttpRequest& r) {
       return finish(json_answer(404, error_body("MemberNotFoundInConversation",
                                                 "The user is not a member of the conversation")));
     json account = {{"id", seg[2]},
-                    {"name", "Fake User"},
+                    {"name", m->second.name},
                     {"aadObjectId", "00000000-0000-0000-0000-" + random_hex(6)},
                     {"givenName", "Fake"},
                     {"surname", "User"},
@@ -744,8 +745,9 @@ void FakeBotFramework::post_activity(const std::string& url, const json& activit
 }
 
 void FakeBotFramework::add_member(const std::string& conversation, const std::string& user_id,
-                                  const std::string& email, const std::string& upn) {
-  impl_->members[{conversation, user_id}] = Impl::Member{email, upn};
+                                  const std::string& email, const std::string& upn,
+                                  const std::string& name) {
+  impl_->members[{conversation, user_id}] = Impl::Member{email, upn, name};
 }
 
 int FakeBotFramework::member_requests() const {

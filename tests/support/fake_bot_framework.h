@@ -167,9 +167,10 @@ class FakeBotFramework {
 
   // ---- conversation members ----
   // Serves `user_id` in `conversation` (the decoded path segment) with `email` and
-  // `userPrincipalName` (each omitted when empty).
+  // `userPrincipalName` (each omitted when empty) and the display name `name`.
   void add_member(const std::string& conversation, const std::string& user_id,
-                  const std::string& email, const std::string& upn = "");
+                  const std::string& email, const std::string& upn = "",
+                  const std::string& name = "Fake User");
   int member_requests() const;  // GET …/members/{userId} calls that passed the token check
 
   // ---- Microsoft Graph ----

@@ -746,6 +746,46 @@ TEST_F(TeamsBotFlow, ProactiveNotificationsReachTheChannelAfterARestart) {
   EXPECT_EQ(fake.calls.back().body["channelData"]["channel"]["id"], kGeneral);
 }
 
+TEST_F(TeamsBotFlow, MentionsAfterARestartAskTheConversationForNamesOnce) {
+  constexpr const char* kDana = "29:1dev-dana";
+  constexpr const char* kGhost = "29:1left-the-team";
+  fake.add_member(kGeneral, kDana, "dana@acme.dev", "", "Dana Developer");
+  start();
+  ASSERT_EQ(deliver(installed_in_team()).status, 200);
+  ASSERT_TRUE(wait_for_text(kGeneral, "runbot is installed here"));
+  restart();  // display names learned so far are gone
+
+  auto post_mentioning = [&](const std::vector<std::string>& who) {
+    bot::Message note;
+    note.kind = bot::NoticeKind::interruption;
+    note.title = "Spot interruption";
+    note.text = "";
+    for (const auto& id : who) {
+      note.text += "@" + id + " ";
+      note.mentions.push_back(bot::UserId{id});
+    }
+    bot::PostRequest req;
+    req.channel = bot::ChannelId{kGeneral};
+    req.message = note;
+    std::optional<bot::Result<bot::PostResult>> posted;
+    run->adapter->post(req, [&](bot::Result<bot::PostResult> r) { posted = std::move(r); });
+    EXPECT_TRUE(run_until(io, [&] { return posted.has_value(); }, 10s));
+    EXPECT_TRUE(posted && *posted);
+    return fake.calls.back().body.dump();
+  };
+  const std::string first = post_mentioning({kDana, kGhost});
+  EXPECT_NE(first.find("<at>Dana Developer</at>"), std::string::npos) << first;
+  EXPECT_NE(first.find("<at>29:1left-the-team</at>"), std::string::npos)
+      << "a user the connector does not know is mentioned by id: " << first;
+  EXPECT_EQ(run->adapter->stats().name_lookups, 2u);
+  EXPECT_EQ(member_lookups(fake), (std::vector<std::string>{std::string(kGeneral) + "|" + kDana,
+                                                            std::string(kGeneral) + "|" + kGhost}));
+
+  const std::string second = post_mentioning({kDana, kGhost});
+  EXPECT_NE(second.find("<at>Dana Developer</at>"), std::string::npos) << second;
+  EXPECT_EQ(run->adapter->stats().name_lookups, 2u) << "names and failures are remembered";
+}
+
 TEST_F(TeamsBotFlow, EnvironmentThreadInAChannelContinuesAfterARestart) {
   start();
   ASSERT_EQ(deliver(channel_activity("up front-end 11", "1714557600311")).status, 200);
