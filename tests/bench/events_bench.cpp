@@ -87,6 +87,7 @@ struct Options {
   long latency_rate = 5000;
   int partitions = 16;
   long queued_kb = 0;  // > 0: the consumer's queued.max.messages.kbytes (librdkafka prefetch)
+  long settle_ms = 1000;  // wait between the burst and the latency phase
   long save_delay_ms = -1;  // >= 0: overrides state.save_delay_ms (the config default)
   std::vector<std::string> properties;  // --property name=value for the consumer (repeatable)
   bool render = true;
@@ -598,6 +599,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--latency-rate") o.latency_rate = std::stol(next());
     else if (a == "--partitions") o.partitions = std::stoi(next());
     else if (a == "--queued-kb") o.queued_kb = std::stol(next());
+    else if (a == "--settle-ms") o.settle_ms = std::stol(next());
     else if (a == "--save-delay-ms") o.save_delay_ms = std::stol(next());
     else if (a == "--property") o.properties.push_back(next());
     else if (a == "--no-render") o.render = false;
@@ -704,7 +706,7 @@ int main(int argc, char** argv) {
   if (read_line(pipe_fds[0]) == "phase1" && opt.latency_events > 0) {
     // Steady latency, not the tail of the burst: records produced right after phase 1 waited up
     // to ~0.5 s (measured with the real broker; where the time goes is not pinned down yet).
-    std::this_thread::sleep_for(1s);
+    std::this_thread::sleep_for(std::chrono::milliseconds(opt.settle_ms));
     if (!produce_range(io, **producer, fixtures, settings.topics, opt.events, opt.events + opt.latency_events,
                        opt.envs, opt.latency_rate)) {
       ::kill(child, SIGTERM);
