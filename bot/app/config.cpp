@@ -1,6 +1,7 @@
 #include "bot/app/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -553,6 +554,76 @@ void parse_http_tls(Walker& w, const YAML::Node& http, Config& c) {
   }
 }
 
+// provisioner.github: checked fully only when the github-dispatch backend uses it, so an exec
+// setup may keep a prepared section around.
+void parse_github_dispatch(Walker& w, const YAML::Node& g, Config& c) {
+  const std::string path = "provisioner.github";
+  const bool used = c.provisioner.backend == "github-dispatch";
+  if (!w.mapping(g, path,
+                 {"api_url", "repository", "token", "event_type_prefix", "webhook_secret",
+                  "webhook_path", "ca_file", "timeout"})) {
+    if (used) {
+      w.problem(path, "is required when provisioner.backend is github-dispatch (repository, token, "
+                      "webhook_secret)");
+    }
+    return;
+  }
+  auto& s = c.provisioner.github;
+  if (auto v = w.str(g, "api_url", path)) s.api_url = *v;
+  if (auto v = w.str(g, "repository", path)) s.repository = *v;
+  if (auto v = w.str(g, "token", path)) s.token = *v;
+  if (auto v = w.str(g, "event_type_prefix", path)) s.event_type_prefix = *v;
+  if (auto v = w.str(g, "webhook_secret", path)) s.webhook_secret = *v;
+  if (auto v = w.str(g, "webhook_path", path)) s.webhook_path = *v;
+  if (auto v = w.str(g, "ca_file", path)) s.ca_file = *v;
+  if (auto v = w.duration(g, "timeout", path)) s.timeout = *v;
+  if (!used) return;
+  auto url = common::parse_url(s.api_url);
+  if (!url || url->scheme != "https") {
+    w.problem(path + ".api_url", "must be an https:// URL, got '" + s.api_url + "'");
+  }
+  const auto slash = s.repository.find('/');
+  const bool repo_ok =
+      slash != std::string::npos && slash > 0 && slash + 1 < s.repository.size() &&
+      s.repository.find('/', slash + 1) == std::string::npos &&
+      std::all_of(s.repository.begin(), s.repository.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+               ch == '.' || ch == '/';
+      });
+  if (s.repository.empty() && !w.has_problem(path + ".repository")) {
+    w.problem(path + ".repository", "is required (owner/name of the repository whose workflow deploys)");
+  } else if (!repo_ok && !w.has_problem(path + ".repository")) {
+    w.problem(path + ".repository", "must be owner/name, got '" + s.repository + "'");
+  }
+  if (s.token.empty() && !w.has_problem(path + ".token")) {
+    w.problem(path + ".token", "is required (e.g. ${GITHUB_TOKEN}: a token that may write the repository's contents)");
+  }
+  if (s.webhook_secret.empty() && !w.has_problem(path + ".webhook_secret")) {
+    w.problem(path + ".webhook_secret", "is required: the secret of the repository's workflow-run webhook");
+  } else if (!s.webhook_secret.empty() && s.webhook_secret.size() < 16) {
+    w.problem(path + ".webhook_secret", "must be at least 16 characters");
+  }
+  if (s.webhook_path.empty() || s.webhook_path.front() != '/') {
+    w.problem(path + ".webhook_path", "must start with /, got '" + s.webhook_path + "'");
+  } else {
+    const std::set<std::string> taken{"/healthz", "/readyz", "/metrics", "/ingest/nth"};
+    const bool teams = c.teams && c.teams->adapter.messaging_path == s.webhook_path;
+    if (taken.count(s.webhook_path) || teams) {
+      w.problem(path + ".webhook_path", "'" + s.webhook_path + "' is already one of runbot's own paths");
+    }
+  }
+  // GitHub allows event types of up to 100 characters; the longest verb is "suspend".
+  if (s.event_type_prefix.size() > 93) {
+    w.problem(path + ".event_type_prefix", "must be at most 93 characters (event types are limited to 100)");
+  }
+  if (s.timeout <= Duration::zero() && !w.has_problem(path + ".timeout")) {
+    w.problem(path + ".timeout", "must be positive");
+  }
+  if (!s.ca_file.empty() && !std::ifstream(s.ca_file)) {
+    w.problem(path + ".ca_file", "cannot read '" + s.ca_file + "'");
+  }
+}
+
 void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, Config& c) {
   auto get = [&env](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -646,10 +717,11 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         if (auto v = w.duration(n, "confirmation_timeout", "notifications")) c.bot.confirmation_timeout = *v;
         if (auto v = w.duration(n, "recovery_timeout", "notifications")) c.bot.recovery_timeout = *v;
       }
-      if (const auto p = root["provisioner"]; w.mapping(p, "provisioner", {"backend", "max_concurrent", "exec", "demo"})) {
+      if (const auto p = root["provisioner"];
+          w.mapping(p, "provisioner", {"backend", "max_concurrent", "exec", "github", "demo"})) {
         if (auto v = w.str(p, "backend", "provisioner")) {
-          if (*v != "exec" && *v != "demo") {
-            w.problem("provisioner.backend", "must be exec or demo, got '" + *v + "'");
+          if (*v != "exec" && *v != "github-dispatch" && *v != "demo") {
+            w.problem("provisioner.backend", "must be exec, github-dispatch or demo, got '" + *v + "'");
           }
           c.provisioner.backend = *v;
         }
@@ -673,6 +745,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
       parse_slack(w, root["slack"], c);
       parse_mattermost(w, root["mattermost"], c);
       parse_teams(w, root["teams"], c);
+      if (const auto p = root["provisioner"]; p && p.IsMap()) parse_github_dispatch(w, p["github"], c);
       check_teams_destinations(w, c);
       for (const auto& [app, teams] : c.bot.policy.app_teams) {
         for (const auto& t : teams) {
@@ -728,6 +801,12 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         "http.port",
         "is -1 (no HTTP server), but teams needs one: the Bot Connector POSTs activities to " +
             c.teams->adapter.messaging_path);
+  }
+  if (c.provisioner.backend == "github-dispatch" && c.http_port < 0) {
+    w.problem("http.port",
+              "is -1 (no HTTP server), but the github-dispatch provisioner needs one: GitHub POSTs "
+              "workflow_run webhooks to " +
+                  c.provisioner.github.webhook_path);
   }
   if (c.log_format != "text" && c.log_format != "json") w.problem("log.format", "must be text or json, got '" + c.log_format + "'");
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};

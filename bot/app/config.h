@@ -13,6 +13,7 @@
 #include "bot/outbox.h"
 #include "bot/result.h"
 #include "bot/settings.h"
+#include "deploy/github_dispatch_backend.h"
 
 namespace runbot::app {
 
@@ -38,9 +39,10 @@ struct ExecConfig {
 };
 
 struct ProvisionerConfig {
-  std::string backend = "demo";  // "exec" or "demo"
+  std::string backend = "demo";  // "exec", "github-dispatch" or "demo"
   size_t max_concurrent = 4;
   ExecConfig exec;
+  deploy::GithubDispatchSettings github;  // provisioner.github, used by github-dispatch
   int demo_nodes = 4;
 };
 

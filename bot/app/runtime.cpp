@@ -26,6 +26,7 @@
 #include "bot/bot.h"
 #include "deploy/demo_backend.h"
 #include "deploy/exec_backend.h"
+#include "deploy/github_dispatch_backend.h"
 #include "deploy/provisioner.h"
 #include "events/embedded_broker.h"
 #include "events/kafka_event_publisher.h"
@@ -66,6 +67,7 @@ std::string default_user() {
 struct ProvisionerParts {
   std::unique_ptr<deploy::DemoCluster> cluster;
   std::unique_ptr<deploy::Backend> backend;
+  deploy::GithubDispatchBackend* github = nullptr;  // the backend, when it is github-dispatch
   std::unique_ptr<deploy::Provisioner> provisioner;
   std::unique_ptr<events::KafkaJobSource> jobs;
 };
@@ -81,6 +83,11 @@ bot::Result<ProvisionerParts> make_provisioner(asio::io_context& io, const Confi
     es.timeout = config.provisioner.exec.timeout;
     es.kill_grace = config.provisioner.exec.kill_grace;
     p.backend = std::make_unique<deploy::ExecBackend>(io, es);
+  } else if (config.provisioner.backend == "github-dispatch") {
+    auto created = deploy::GithubDispatchBackend::create(io, clock, config.provisioner.github);
+    if (!created) return created.error();
+    p.github = created->get();
+    p.backend = std::move(*created);
   } else {
     deploy::DemoClusterSettings cs;
     if (static_cast<size_t>(config.provisioner.demo_nodes) < cs.nodes.size()) {
@@ -217,6 +224,12 @@ int run(const RunOptions& opts, Options mode) {
     auto p = make_provisioner(io, config, domain_clock, publisher, ks);
     if (!p) return fail("provisioner: " + p.error().message);
     prov = std::move(*p);
+    // GitHub reports workflow runs by webhook: without the HTTP server no job could ever finish.
+    if (prov.github && config.http_port < 0) {
+      return fail("provisioner: github-dispatch needs runbot's HTTP server, but http.port is -1: "
+                  "GitHub POSTs workflow_run webhooks to " +
+                  config.provisioner.github.webhook_path);
+    }
   }
 
   if (the_bot) {
@@ -358,6 +371,11 @@ int run(const RunOptions& opts, Options mode) {
     }
     if (mattermost_adapter) mattermost_adapter->route(*http);
     if (teams_adapter) teams_adapter->route(*http);
+    if (prov.github) {
+      prov.github->route(*http);
+      spdlog::info("github-dispatch: repository={} workflow_run webhooks on {} (must be reachable from GitHub)",
+                   config.provisioner.github.repository, config.provisioner.github.webhook_path);
+    }
     auto port = http->start();
     if (!port) return fail("HTTP server: " + port.error().message);
     const char* scheme = config.http_tls_cert_file.empty() ? "http" : "https";
@@ -556,6 +574,13 @@ int check_config(const std::string& path) {
               << lookups(c->mattermost->lookup_email, c->mattermost->lookup_groups, "GET /users/{id}",
                          "team membership, and groups where the server allows it")
               << ", cached " << bot::format_duration(c->mattermost->identity_cache_ttl) << "\n";
+  }
+  if (c->provisioner.backend == "github-dispatch") {
+    const auto& g = c->provisioner.github;
+    std::cout << "  github-dispatch: " << g.event_type_prefix << "<verb> to " << g.repository << " via "
+              << g.api_url << "; GitHub must POST \"Workflow runs\" webhooks to http(s)://<this host>:"
+              << c->http_port << g.webhook_path << "; jobs fail after " << bot::format_duration(g.timeout)
+              << " without a result\n";
   }
   if (c->teams) {
     std::cout << "  teams identity lookups: "

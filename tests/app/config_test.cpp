@@ -43,7 +43,7 @@ apps:
       "http.port: must be between -1 and 65535, got 99999",
       "notifications.ttl_warnings[1]: bad duration 'soon'",
       "notifications.oncall_channel: must be <platform>:<channel>, got 'irc:#ops'",
-      "provisioner.backend: must be exec or demo, got 'magic'",
+      "provisioner.backend: must be exec, github-dispatch or demo, got 'magic'",
       "apps.Bad_App: app name must be a DNS-1123 label",
       "apps.Bad_App.colour: unknown key",
       "apps.Bad_App.repo: is required",
