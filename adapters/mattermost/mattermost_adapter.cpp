@@ -27,6 +27,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Looking for a resent top-level post: channel pages of the server's maximum size, newest first,
+// up to this many (2,000 posts, replies included) before giving up and posting.
+constexpr int kLookupPerPage = 200;
+constexpr int kMaxLookupPages = 10;
+
 bool permanent(const bot::Error& e) { return e.code == bot::Errc::unauthorized || e.code == bot::Errc::invalid_argument; }
 
 std::int64_t wall_ms() {
@@ -600,13 +605,76 @@ struct MattermostAdapter::Impl {
     seq->run();
   }
 
+  // A message that may have been posted before a restart (or by a post that timed out): look for
+  // its delivery id where it would be, and post only if it is not there. Only the bot's own posts
+  // count, so its user id is needed; a resend right after a restart can come before users/me.
+  void post_once(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    if (!bot_user.empty()) return look_for_delivery(std::move(req), std::move(parts), std::move(done), bot_user, 0);
+    rest.users_me([this, req = std::move(req), parts = std::move(parts), done = std::move(done)](bot::Result<json> r) mutable {
+      const std::string me = r && r->is_object() && r->value("id", json()).is_string() ? (*r)["id"].get<std::string>() : "";
+      if (me.empty()) {
+        log().warn("mattermost: cannot check for an earlier delivery, users/me failed channel={} error={}; posting",
+                   req.channel.str(), r ? "no id" : r.error().message);
+        req.maybe_delivered = false;
+        return post(std::move(req), std::move(parts), std::move(done));
+      }
+      look_for_delivery(std::move(req), std::move(parts), std::move(done), me, 0);
+    });
+  }
+
+  // One lookup. A reply is looked for in its thread (GET /posts/{root}/thread: the whole thread
+  // in one answer); a top-level post in the channel's pages, newest first, until the delivery id
+  // turns up, a page comes back short (the channel's beginning) or kMaxLookupPages were read.
+  void look_for_delivery(bot::PostRequest req, std::vector<json> parts,
+                         std::function<void(bot::Result<bot::PostResult>)> done, std::string me, int page) {
+    const bool in_thread = !req.thread.empty();
+    const std::string thread = req.thread;
+    const std::string channel = req.channel.str();
+    auto found = [this, req = std::move(req), parts = std::move(parts), done = std::move(done), me,
+                  page, in_thread](bot::Result<std::vector<Post>> res) mutable {
+      const char* where = in_thread ? "posts/thread" : "channels/posts";
+      if (res) {
+        for (const auto& p : *res) {
+          if (p.user_id == me && p.delivery_id == req.delivery_id && p.delivery_part == 0) {
+            ++stats.already_posted;
+            log().info("mattermost: message found already posted, not sent again channel={} delivery={} post={}",
+                       req.channel.str(), req.delivery_id, p.id);
+            return done(bot::PostResult{p.id, true});
+          }
+        }
+        if (!in_thread && res->size() >= static_cast<std::size_t>(kLookupPerPage)) {
+          if (page + 1 < kMaxLookupPages) {
+            return look_for_delivery(std::move(req), std::move(parts), std::move(done), std::move(me), page + 1);
+          }
+          log().warn("mattermost: delivery not found in the newest {} posts channel={}; posting",
+                     kMaxLookupPages * kLookupPerPage, req.channel.str());
+        }
+      } else {
+        // Cannot look (outage, permissions): post anyway, at the risk of a repeat (as on Slack).
+        log().warn("mattermost: cannot check for an earlier delivery call={} channel={} error={}; posting", where,
+                   req.channel.str(), res.error().message);
+      }
+      req.maybe_delivered = false;
+      post(std::move(req), std::move(parts), std::move(done));
+    };
+    if (in_thread) return rest.thread_posts(thread, std::move(found));
+    rest.channel_posts_page(channel, page, kLookupPerPage, std::move(found));
+  }
+
   void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    if (req.maybe_delivered && req.edit.empty() && !req.delivery_id.empty()) {
+      return post_once(std::move(req), std::move(parts), std::move(done));
+    }
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string env = req.env.str();
+    const std::string delivery = req.delivery_id;
     common::MultipartPost::Calls calls;
-    calls.create = [this, shared, channel](const std::string& thread, std::size_t i, common::MultipartPost::Callback cb) {
+    calls.create = [this, shared, channel, delivery](const std::string& thread, std::size_t i,
+                                                     common::MultipartPost::Callback cb) {
       json part = (*shared)[i];
+      // The props carry the delivery id, so a resend after a crash can find this post.
+      if (!delivery.empty()) tag_delivery(part, delivery, i);
       rest.create_post(channel, thread, std::move(part), std::move(cb));
     };
     calls.update = [this, shared, channel](const std::string& id, std::size_t i, common::MultipartPost::Callback cb) {

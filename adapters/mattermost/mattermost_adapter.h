@@ -26,8 +26,13 @@
 // Outbound: post() renders with mattermost::render(); a new card (empty thread) is POST /posts
 // whose id is the message id and thread root; replies set root_id = thread; edits use
 // PUT /posts/{edit}/patch. Extra parts follow in the same thread; only the first decides the
-// result. reply() answers a mention in its thread (or ephemerally, by setting), a DM in the DM,
-// and anything else with an ephemeral post to the requester.
+// result. Every part created for a request with a delivery_id carries it in its props
+// (runbot_delivery_id, runbot_delivery_part). A maybe_delivered request that is not an edit is
+// first looked for (GET /posts/{thread}/thread, or the channel's newest pages of
+// GET /channels/{id}/posts): a part 0 by the bot with that delivery id is reported as
+// already_there; when the lookup fails the message is posted anyway (at least once). reply()
+// answers a mention in its thread (or ephemerally, by setting), a DM in the DM, and anything else
+// with an ephemeral post to the requester.
 //
 // Who is asking: with settings.lookup_email/lookup_groups (derived from the policy), every inbound
 // message waits for its user's e-mail (GET /users/{id}) and groups (names and ids of the bot's
@@ -77,6 +82,7 @@ struct MattermostStats {
   std::uint64_t rejected = 0;      // slash commands or clicks refused (bad token/signature)
   std::uint64_t posts = 0;
   std::uint64_t post_failures = 0;
+  std::uint64_t already_posted = 0;  // maybe_delivered posts found already there, not sent again
   std::uint64_t deferred = 0;      // slash commands/clicks answered after their HTTP response
   bool socket_open = false;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -76,8 +77,44 @@ std::optional<Post> parse_post(const json& j) {
     auto fb = props->find("from_bot");
     p.from_bot = fb != props->end() && ((fb->is_string() && fb->get<std::string>() == "true") ||
                                         (fb->is_boolean() && fb->get<bool>()));
+    p.delivery_id = str(*props, kDeliveryIdProp);
+    // The server keeps props as generic JSON (Go re-encodes the number runbot sends as an
+    // integer); a string of digits is accepted too.
+    if (auto part = props->find(kDeliveryPartProp); part != props->end()) {
+      if (part->is_number_integer()) {
+        const auto n = part->get<std::int64_t>();
+        if (n >= 0 && n < 1000000) p.delivery_part = static_cast<int>(n);
+      } else if (part->is_string()) {
+        const auto& text = part->get_ref<const std::string&>();
+        int n = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec == std::errc{} && end == text.data() + text.size() && n >= 0) p.delivery_part = n;
+      }
+    }
   }
   return p;
+}
+
+std::vector<Post> parse_post_list(const json& list) {
+  std::vector<Post> out;
+  if (!list.is_object()) return out;
+  const auto order = list.find("order");
+  const auto posts = list.find("posts");
+  if (order == list.end() || !order->is_array() || posts == list.end() || !posts->is_object()) return out;
+  for (const auto& id : *order) {
+    if (!id.is_string()) continue;
+    const auto it = posts->find(id.get<std::string>());
+    if (it == posts->end()) continue;
+    if (auto p = parse_post(*it)) out.push_back(std::move(*p));
+  }
+  return out;
+}
+
+void tag_delivery(json& post, const std::string& delivery_id, std::size_t part) {
+  json& props = post["props"];
+  if (!props.is_object()) props = json::object();
+  props[kDeliveryIdProp] = delivery_id;
+  props[kDeliveryPartProp] = part;
 }
 
 Event parse_event(std::string_view text) {

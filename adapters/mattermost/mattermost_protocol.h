@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,10 @@ namespace runbot::mattermost {
 inline constexpr std::size_t kMaxClientFrameBytes = 8 * 1024;
 // Posts longer than this are refused by the server (5.0+); the renderer splits below it.
 inline constexpr std::size_t kMaxPostChars = 16383;
+// The post props that carry runbot's delivery id (the outbox's, stable across restarts) and the
+// part index of a message split into several posts, so a resend after a crash can find it.
+inline constexpr const char* kDeliveryIdProp = "runbot_delivery_id";
+inline constexpr const char* kDeliveryPartProp = "runbot_delivery_part";
 
 // A post as decoded from `posted.data.post` or a REST post list.
 struct Post {
@@ -33,6 +38,8 @@ struct Post {
   std::string type;          // "" for user posts; "system_…" for system posts
   std::int64_t create_at = 0;  // epoch milliseconds
   bool from_bot = false;     // props.from_bot == "true"
+  std::string delivery_id;   // props.runbot_delivery_id ("" on posts runbot did not tag)
+  int delivery_part = -1;    // props.runbot_delivery_part (-1 when absent)
 };
 
 enum class EventKind {
@@ -61,6 +68,14 @@ Event parse_event(std::string_view text);
 
 // Parses one post object (from the socket after the second decode, or from REST).
 std::optional<Post> parse_post(const nlohmann::json& j);
+
+// The posts of a REST post list ({"order": [ids], "posts": {id: post}}), in `order`'s order;
+// ids missing from `posts` and unparseable posts are skipped.
+std::vector<Post> parse_post_list(const nlohmann::json& list);
+
+// Adds runbot_delivery_id / runbot_delivery_part to a rendered post's props (kept: the
+// attachments); a post without props gets them.
+void tag_delivery(nlohmann::json& post, const std::string& delivery_id, std::size_t part);
 
 // What a post asks of the bot.
 struct Inbound {

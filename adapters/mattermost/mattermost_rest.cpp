@@ -256,4 +256,20 @@ void MattermostRest::posts_since(const std::string& channel, std::int64_t since_
        });
 }
 
+void MattermostRest::channel_posts_page(const std::string& channel, int page, int per_page,
+                                        std::function<void(bot::Result<std::vector<Post>>)> done) {
+  send("GET", "/channels/" + channel + "/posts?page=" + std::to_string(page) + "&per_page=" + std::to_string(per_page),
+       "", "channels/posts", [done = std::move(done)](bot::Result<json> r) {
+         if (!r) return done(r.error());
+         done(parse_post_list(*r));
+       });
+}
+
+void MattermostRest::thread_posts(const std::string& post_id, std::function<void(bot::Result<std::vector<Post>>)> done) {
+  send("GET", "/posts/" + post_id + "/thread", "", "posts/thread", [done = std::move(done)](bot::Result<json> r) {
+    if (!r) return done(r.error());
+    done(parse_post_list(*r));
+  });
+}
+
 }  // namespace runbot::mattermost

@@ -74,6 +74,15 @@ class MattermostRest {
   // GET /channels/{id}/posts?since=<ms>: posts created or changed since then, oldest first.
   void posts_since(const std::string& channel, std::int64_t since_ms, std::function<void(bot::Result<std::vector<Post>>)> done);
 
+  // GET /channels/{id}/posts?page=<page>&per_page=<per_page> (per_page at most 200): one page of
+  // the channel's posts, replies included, in the answer's `order` (newest first; page 0 is the
+  // newest).
+  void channel_posts_page(const std::string& channel, int page, int per_page,
+                          std::function<void(bot::Result<std::vector<Post>>)> done);
+  // GET /posts/{id}/thread (path unverified in chat-protocols.md §2.2): the root and every reply
+  // of the thread `post_id` is in, in the answer's `order`.
+  void thread_posts(const std::string& post_id, std::function<void(bot::Result<std::vector<Post>>)> done);
+
   std::uint64_t calls() const { return calls_; }
 
  private:

@@ -198,6 +198,7 @@ std::string kind_of(const std::string& method, const std::string& path) {
   if (p == "/users/me" || p == "/users/me/teams" || p == "/posts" || p == "/posts/ephemeral") return method + " " + p;
   if (p.rfind("/users/me/teams/", 0) == 0) return method + " /users/me/teams/channels";
   if (p.rfind("/posts/", 0) == 0 && p.size() > 6 && p.substr(p.size() - 6) == "/patch") return method + " /posts/patch";
+  if (p.rfind("/posts/", 0) == 0 && p.size() > 7 && p.substr(p.size() - 7) == "/thread") return method + " /posts/thread";
   if (p.rfind("/channels/", 0) == 0 && p.size() > 6 && p.substr(p.size() - 6) == "/posts") return method + " /channels/posts";
   if (p.rfind("/teams/", 0) == 0 && p.find("/members/") != std::string::npos) return method + " /teams/members";
   if (p.rfind("/users/", 0) == 0 && p.size() > 7 && p.substr(p.size() - 7) == "/groups") return method + " /users/groups";
@@ -317,17 +318,65 @@ http::response<http::string_body> FakeMattermost::Impl::answer(const http::reque
     const std::string channel = path.substr(std::string("/api/v4/channels/").size(),
                                             path.size() - std::string("/api/v4/channels/").size() - 6);
     const auto params = parse_query(call.query);
-    std::int64_t since = 0;
-    if (auto it = params.find("since"); it != params.end()) since = std::stoll(it->second);
-    else problem("channel posts without since");
+    const bool paged = params.count("page") || params.count("per_page");
     json order = json::array();
     json by_id = json::object();
-    for (auto it = posts.rbegin(); it != posts.rend(); ++it) {
-      if (str(*it, "channel_id") != channel || (*it)["create_at"].get<std::int64_t>() < since) continue;
-      order.push_back((*it)["id"]);
-      by_id[str(*it, "id")] = *it;
+    if (auto it = params.find("since"); it != params.end()) {
+      // Everything created since then; the server ignores page/per_page here.
+      if (paged) problem("channel posts: since together with page/per_page (the server ignores the paging)");
+      const std::int64_t since = std::stoll(it->second);
+      for (auto p = posts.rbegin(); p != posts.rend(); ++p) {
+        if (str(*p, "channel_id") != channel || (*p)["create_at"].get<std::int64_t>() < since) continue;
+        order.push_back((*p)["id"]);
+        by_id[str(*p, "id")] = *p;
+      }
+      return record(200, {{"order", order}, {"posts", by_id}, {"next_post_id", ""}, {"prev_post_id", ""}});
     }
-    return record(200, {{"order", order}, {"posts", by_id}, {"next_post_id", ""}, {"prev_post_id", ""}});
+    // A page of the channel, replies included, newest first (page 0, 60 a page by default; the
+    // server caps per_page at 200).
+    std::size_t page = 0;
+    std::size_t per_page = 60;
+    if (auto it = params.find("page"); it != params.end()) page = std::stoul(it->second);
+    if (auto it = params.find("per_page"); it != params.end()) per_page = std::stoul(it->second);
+    if (per_page > 200) {
+      problem("channel posts: per_page over 200 (the server caps it)");
+      per_page = 200;
+    }
+    std::size_t index = 0;
+    std::vector<const json*> in_channel;
+    for (auto p = posts.rbegin(); p != posts.rend(); ++p) {
+      if (str(*p, "channel_id") == channel) in_channel.push_back(&*p);
+    }
+    for (const json* p : in_channel) {
+      if (index >= page * per_page && index < (page + 1) * per_page) {
+        order.push_back((*p)["id"]);
+        by_id[str(*p, "id")] = *p;
+      }
+      ++index;
+    }
+    const bool has_next = (page + 1) * per_page < in_channel.size();
+    return record(200, {{"order", order}, {"posts", by_id}, {"next_post_id", ""}, {"prev_post_id", ""},
+                        {"has_next", has_next}});
+  }
+  if (kind == "GET /posts/thread") {
+    const std::string id = path.substr(std::string("/api/v4/posts/").size(),
+                                       path.size() - std::string("/api/v4/posts/").size() - 7);
+    const json* post = nullptr;
+    for (const auto& p : posts) {
+      if (str(p, "id") == id) post = &p;
+    }
+    if (!post) return record(404, api_error("app.post.get.app_error", 404));
+    // Any post of the thread names it: the root and all its replies, newest first.
+    const std::string root = str(*post, "root_id").empty() ? id : str(*post, "root_id");
+    json order = json::array();
+    json by_id = json::object();
+    for (auto p = posts.rbegin(); p != posts.rend(); ++p) {
+      if (str(*p, "id") != root && str(*p, "root_id") != root) continue;
+      order.push_back((*p)["id"]);
+      by_id[str(*p, "id")] = *p;
+    }
+    return record(200, {{"order", order}, {"posts", by_id}, {"next_post_id", ""}, {"prev_post_id", ""},
+                        {"has_next", false}});
   }
   auto check_post = [&](const json& p, const std::string& what) -> bool {
     if (!p.is_object() || str(p, "channel_id").empty()) {
@@ -344,8 +393,14 @@ http::response<http::string_body> FakeMattermost::Impl::answer(const http::reque
   };
   if (kind == "POST /posts") {
     if (!check_post(b, kind)) return record(400, api_error("api.post.create_post.channel.app_error", 400));
+    if (b.contains("props") && !b["props"].is_object()) {
+      problem(kind + ": props is not an object");
+      return record(400, api_error("api.post.create_post.props.app_error", 400));
+    }
     json p = make_post(settings.bot_user_id, str(b, "channel_id"), str(b, "message"), str(b, "root_id"));
+    // Props are kept as sent (and returned by every GET); the server marks a bot account's posts.
     if (b.contains("props")) p["props"] = b["props"];
+    p["props"]["from_bot"] = "true";
     posts.back() = p;
     broadcast_post(p, settings.bot_name);
     return record(201, p);
@@ -567,8 +622,14 @@ std::string FakeMattermost::post_as(const std::string& user, const std::string& 
   return p["id"];
 }
 
-std::string FakeMattermost::post_silently(const std::string& user, const std::string& channel, const std::string& message) {
-  return impl_->make_post(user, channel, message, "")["id"];
+std::string FakeMattermost::post_silently(const std::string& user, const std::string& channel, const std::string& message,
+                                          const std::string& root_id, json props) {
+  json p = impl_->make_post(user, channel, message, root_id);
+  if (props.is_object()) {
+    p["props"] = std::move(props);
+    impl_->posts.back() = p;
+  }
+  return p["id"];
 }
 
 void FakeMattermost::send_event(const std::string& event, json data) { impl_->emit(event, std::move(data)); }

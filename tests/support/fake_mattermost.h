@@ -8,9 +8,15 @@
 //        connection's 128-event replay buffer replays from there with no hello; otherwise a new
 //        connection_id, seq reset to 0 and a fresh hello.
 //   GET  /api/v4/users/me, /users/me/teams, /users/me/teams/{team}/channels
-//   POST /api/v4/posts (201; the post is also broadcast as a `posted` event, like the server),
-//        PUT /api/v4/posts/{id}/patch, POST /api/v4/posts/ephemeral
-//   GET  /api/v4/channels/{id}/posts?since=<ms>
+//   POST /api/v4/posts (201; the post is also broadcast as a `posted` event, like the server;
+//        `props` are stored as sent, plus from_bot "true" as the server adds for bot accounts, and
+//        come back on every GET), PUT /api/v4/posts/{id}/patch (props replaced as sent),
+//        POST /api/v4/posts/ephemeral
+//   GET  /api/v4/channels/{id}/posts?since=<ms>   posts created since then; or
+//        ?page=&per_page= (default 0 and 60, capped at 200): a page, replies included, newest
+//        first. Both answer a post list {"order": [ids], "posts": {id: post}, ...}
+//   GET  /api/v4/posts/{id}/thread     the post list of the whole thread `id` is in (root and
+//                                      replies, newest first); 404 for an unknown post
 //   GET  /api/v4/users/{id}            the user; `email` is "" when hide_emails (the server's
 //                                      privacy setting sanitises it for the bot); 404 unknown
 //   GET  /api/v4/teams/{team}/members/{user}   the team member, 404 when not a member
@@ -25,7 +31,8 @@
 //
 // Records everything runbot sends (REST calls, client frames) and checks it against §2: frames
 // over 8 KB, Authorization missing on REST calls, posts without channel_id or over 16 383 chars,
-// root_id naming no post. Every violation is appended to `problems`.
+// root_id naming no post, props that are not an object, per_page over 200, `since` mixed with
+// page/per_page. Every violation is appended to `problems`.
 //
 // Ownership and executor: borrows an io_context; every method must be called on its thread.
 #include <cstdint>
@@ -87,8 +94,10 @@ class FakeMattermost {
   // as a `posted` event. Returns the post id.
   std::string post_as(const std::string& user, const std::string& channel, const std::string& message,
                       const std::string& root_id = "", const std::string& user_name = "alice");
-  // Stores a post for REST only, as if its event had been lost.
-  std::string post_silently(const std::string& user, const std::string& channel, const std::string& message);
+  // Stores a post for REST only, as if its event had been lost (or as history that was there
+  // before the test), with these props when given.
+  std::string post_silently(const std::string& user, const std::string& channel, const std::string& message,
+                            const std::string& root_id = "", nlohmann::json props = nullptr);
   // An event with the next seq and this data (e.g. a `posted` with a broken post string).
   void send_event(const std::string& event, nlohmann::json data);
   void send_raw(std::string text);  // no seq, written as is

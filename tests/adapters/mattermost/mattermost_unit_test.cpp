@@ -151,6 +151,43 @@ TEST(MattermostProtocol, ChallengeFormsSignaturesAndConstantTimeCompare) {
   EXPECT_EQ(sign_action("k", "down", "x").size(), 64u);
 }
 
+TEST(MattermostProtocol, DeliveryIdRidesInPropsBesideTheAttachmentsAndIsReadBack) {
+  json post{{"message", "hi"}, {"props", {{"attachments", json::array({{{"text", "x"}}})}}}};
+  tag_delivery(post, "d-1", 2);
+  EXPECT_EQ(post["props"]["runbot_delivery_id"], "d-1");
+  EXPECT_EQ(post["props"]["runbot_delivery_part"], 2);
+  EXPECT_EQ(post["props"]["attachments"].size(), 1u) << "the attachments stay";
+  json bare{{"message", "hi"}};
+  tag_delivery(bare, "d-2", 0);
+  EXPECT_EQ(bare["props"]["runbot_delivery_id"], "d-2");
+
+  post["id"] = "p1";
+  auto p = parse_post(post);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->delivery_id, "d-1");
+  EXPECT_EQ(p->delivery_part, 2);
+  post["props"]["runbot_delivery_part"] = "0";
+  EXPECT_EQ(parse_post(post)->delivery_part, 0) << "a string of digits is accepted";
+  post["props"]["runbot_delivery_part"] = "zero";
+  EXPECT_EQ(parse_post(post)->delivery_part, -1);
+  post["props"].erase("runbot_delivery_id");
+  EXPECT_EQ(parse_post(post)->delivery_id, "") << "an untagged post has no delivery id";
+}
+
+TEST(MattermostProtocol, PostListFollowsOrderAndSkipsWhatItCannotRead) {
+  const json list{{"order", {"b", "a", "missing", 7, "bad"}},
+                  {"posts", {{"a", {{"id", "a"}, {"create_at", 1}}}, {"b", {{"id", "b"}, {"create_at", 2}}},
+                             {"bad", {{"message", "no id"}}}}},
+                  {"next_post_id", ""},
+                  {"prev_post_id", ""}};
+  const auto posts = parse_post_list(list);
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[0].id, "b");
+  EXPECT_EQ(posts[1].id, "a");
+  EXPECT_TRUE(parse_post_list(json::array()).empty());
+  EXPECT_TRUE(parse_post_list(json{{"order", json::array()}}).empty());
+}
+
 TEST(MattermostRest, ErrorsAreClassifiedForTheOutbox) {
   common::HttpClientResponse r;
   r.status = 429;
