@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "deploy/provisioner.h"
+#include "tests/deploy/job_recorder.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/fake_publisher.h"
 
@@ -38,31 +39,7 @@ bool contains(const std::vector<std::string>& lines, const std::string& line) {
   return std::find(lines.begin(), lines.end(), line) != lines.end();
 }
 
-struct Recorder {
-  struct Stage {
-    std::string name;
-    int index;
-    int count;
-    std::string message;
-  };
-  std::vector<Stage> stages;
-  std::vector<std::string> urls;
-  std::vector<bot::NodeInfo> nodes;
-  std::vector<std::string> logs;
-  std::vector<JobOutcome> outcomes;
-
-  JobObserver observer() {
-    JobObserver o;
-    o.on_stage = [this](const std::string& s, int i, int n, const std::string& m) {
-      stages.push_back({s, i, n, m});
-    };
-    o.on_url = [this](const std::string& u) { urls.push_back(u); };
-    o.on_node = [this](const bot::NodeInfo& n) { nodes.push_back(n); };
-    o.on_log = [this](const std::string& l) { logs.push_back(l); };
-    o.on_done = [this](const JobOutcome& out) { outcomes.push_back(out); };
-    return o;
-  }
-};
+using Recorder = testing::JobRecorder;
 
 bot::AppSpec front_end() {
   bot::AppSpec a;

@@ -11,6 +11,7 @@
 #include "adapters/common/http_server.h"
 #include "deploy/provisioner.h"
 #include "tests/adapters/common/run_until.h"
+#include "tests/deploy/job_recorder.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/fake_github.h"
 #include "tests/support/fake_publisher.h"
@@ -27,27 +28,7 @@ constexpr const char* kRepo = "acme/previews";
 constexpr const char* kToken = "ghp_fake0123456789";
 constexpr const char* kSecret = "webhook-secret-0123456789";
 
-struct Recorder {
-  struct Stage {
-    std::string name;
-    std::string message;
-  };
-  std::vector<Stage> stages;
-  std::vector<std::string> urls;
-  std::vector<std::string> logs;
-  std::vector<JobOutcome> outcomes;
-
-  JobObserver observer() {
-    JobObserver o;
-    o.on_stage = [this](const std::string& s, int, int, const std::string& m) {
-      stages.push_back({s, m});
-    };
-    o.on_url = [this](const std::string& u) { urls.push_back(u); };
-    o.on_log = [this](const std::string& l) { logs.push_back(l); };
-    o.on_done = [this](const JobOutcome& out) { outcomes.push_back(out); };
-    return o;
-  }
-};
+using Recorder = testing::JobRecorder;
 
 bot::AppSpec front_end() {
   bot::AppSpec a;
