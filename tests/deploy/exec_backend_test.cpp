@@ -12,7 +12,7 @@
 #include <filesystem>
 
 #include "deploy/provisioner.h"
-#include "tests/deploy/job_recorder.h"
+#include "tests/deploy/backend_test_support.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/fake_publisher.h"
 
@@ -49,20 +49,7 @@ bot::AppSpec front_end() {
   return a;
 }
 
-bot::Job up_job() {
-  bot::Job j;
-  j.id = bot::JobId{"job-42"};
-  j.verb = bot::JobVerb::up;
-  j.env = bot::EnvId{"front-end-pr-12"};
-  j.app = bot::AppName{"front-end"};
-  j.pr = 12;
-  j.requested_by = bot::UserId{"alice"};
-  j.ttl = 8h;
-  j.expires_at = *bot::parse_time("2026-11-26T20:00:00Z");
-  j.image = "pr-12-abc123";
-  j.values = {{"replicas", "2"}, {"feature.flag", "on \"quoted\""}};
-  return j;
-}
+using testing::up_job;
 
 class ExecBackendTest : public ::testing::Test {
  protected:

@@ -11,7 +11,7 @@
 #include "adapters/common/http_server.h"
 #include "deploy/provisioner.h"
 #include "tests/adapters/common/run_until.h"
-#include "tests/deploy/job_recorder.h"
+#include "tests/deploy/backend_test_support.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/fake_github.h"
 #include "tests/support/fake_publisher.h"
@@ -38,20 +38,7 @@ bot::AppSpec front_end() {
   return a;
 }
 
-bot::Job up_job(const std::string& id = "job-42") {
-  bot::Job j;
-  j.id = bot::JobId{id};
-  j.verb = bot::JobVerb::up;
-  j.env = bot::EnvId{"front-end-pr-12"};
-  j.app = bot::AppName{"front-end"};
-  j.pr = 12;
-  j.requested_by = bot::UserId{"alice"};
-  j.ttl = 8h;
-  j.expires_at = *bot::parse_time("2026-11-26T20:00:00Z");
-  j.image = "pr-12-abc123";
-  j.values = {{"replicas", "2"}, {"feature.flag", "on"}};
-  return j;
-}
+using testing::up_job;
 
 WorkflowRun run_of(const std::string& job_id, std::int64_t id = 9001) {
   WorkflowRun r;
@@ -140,7 +127,7 @@ TEST_F(GithubDispatchTest, DispatchCarriesTheEventTypeThePayloadAndGitHubsHeader
   EXPECT_EQ(p["namespace"], "pr-12");
   EXPECT_EQ(p["image"], "pr-12-abc123");
   EXPECT_EQ(p["requested_by"], "alice");
-  EXPECT_EQ(p["values"], (nlohmann::json{{"replicas", "2"}, {"feature.flag", "on"}}));
+  EXPECT_EQ(p["values"], (nlohmann::json{{"replicas", "2"}, {"feature.flag", "on \"quoted\""}}));
   EXPECT_EQ(p["ttl"]["seconds"], 28800);
   EXPECT_EQ(p["ttl"]["janitor_ttl"], "8h");
   EXPECT_EQ(p["ttl"]["expires_at"], "2026-11-26T20:00:00Z");
