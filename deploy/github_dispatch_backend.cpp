@@ -1,8 +1,5 @@
 #include "deploy/github_dispatch_backend.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +10,7 @@
 #include <optional>
 
 #include "adapters/common/https_client.h"
+#include "adapters/common/secrets.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/common/url.h"
 #include "deploy/job_support.h"
@@ -22,24 +20,13 @@ namespace runbot::deploy {
 using nlohmann::json;
 
 std::string github_signature(const std::string& secret, const std::string& body) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac.data(), &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256=";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 0xF];
-  }
-  return out;
+  return "sha256=" + common::hmac_sha256_hex(secret, body);
 }
 
 namespace {
 
 bool same_signature(const std::string& got, const std::string& want) {
-  // The length is not secret; the bytes are compared in constant time.
-  return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
+  return common::constant_time_equal(got, want);
 }
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -12,6 +12,7 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
 #include "adapters/common/identity_cache.h"
+#include "adapters/common/secrets.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/common/websocket_client.h"
 #include "adapters/mattermost/mattermost_log.h"
@@ -710,7 +711,7 @@ struct MattermostAdapter::Impl {
     if (auto h = req.headers.find("authorization"); h != req.headers.end() && h->second.rfind("Token ", 0) == 0) {
       token = h->second.substr(6);
     }
-    if (settings.slash_token.empty() || !constant_time_equal(token, settings.slash_token)) {
+    if (settings.slash_token.empty() || !common::constant_time_equal(token, settings.slash_token)) {
       ++stats.rejected;
       log().warn("mattermost: slash command with a bad token refused remote={}", req.remote);
       return json_response(401, {{"text", "runbot: this slash command's token is not accepted"}});
@@ -762,7 +763,7 @@ struct MattermostAdapter::Impl {
       log().warn("mattermost: bad button request remote={} error={}", req.remote, why);
       return json_response(400, {{"ephemeral_text", "runbot could not read this click"}});
     }
-    if (!constant_time_equal(a->sig, sign_action(render_options.action_secret, a->action, a->value))) {
+    if (!common::constant_time_equal(a->sig, sign_action(render_options.action_secret, a->action, a->value))) {
       ++stats.rejected;
       log().warn("mattermost: button click with a bad signature refused remote={} action={}", req.remote, a->action);
       return json_response(401, {{"ephemeral_text", "runbot could not verify this button"}});

@@ -5,8 +5,7 @@
 #include <cctype>
 #include <charconv>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "adapters/common/secrets.h"
 
 namespace runbot::mattermost {
 
@@ -245,26 +244,8 @@ std::map<std::string, std::string> parse_form(std::string_view body) {
   return out;
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 std::string sign_action(const std::string& secret, std::string_view action, std::string_view value) {
-  const std::string data = std::string(action) + "\n" + std::string(value);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), mac.data(), &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 0xF];
-  }
-  return out;
+  return common::hmac_sha256_hex(secret, std::string(action) + "\n" + std::string(value));
 }
 
 std::optional<ActionRequest> parse_action_request(std::string_view body, std::string* error) {

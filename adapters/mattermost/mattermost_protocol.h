@@ -100,9 +100,6 @@ std::string challenge_json(std::int64_t seq, const std::string& token);
 // application/x-www-form-urlencoded → map (last value wins; '+' is a space).
 std::map<std::string, std::string> parse_form(std::string_view body);
 
-// Equal strings, compared in time that depends only on the lengths.
-bool constant_time_equal(std::string_view a, std::string_view b);
-
 // The HMAC-SHA256 (hex) that authenticates a button's context: over "action\nvalue".
 std::string sign_action(const std::string& secret, std::string_view action, std::string_view value);
 

@@ -3,20 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "adapters/common/secrets.h"
 #include "events/cluster_decoder.h"
 
 namespace runbot::app {
-
-bool secrets_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
-  const std::string& longer = a.size() >= b.size() ? a : b;
-  for (size_t i = 0; i < longer.size(); ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff = static_cast<unsigned char>(diff | (x ^ y));
-  }
-  return diff == 0;
-}
 
 common::HttpResponse NthIngest::handle(const common::HttpRequest& request) {
   auto reject = [this](int status, std::string why) {
@@ -24,7 +14,7 @@ common::HttpResponse NthIngest::handle(const common::HttpRequest& request) {
     return common::HttpResponse{status, "text/plain; charset=utf-8", why + "\n", {}};
   };
   auto header = request.headers.find(kSecretHeader);
-  if (secret_.empty() || header == request.headers.end() || !secrets_equal(header->second, secret_)) {
+  if (secret_.empty() || header == request.headers.end() || !common::constant_time_equal(header->second, secret_)) {
     spdlog::warn("nth ingest: rejected request remote={} reason=bad secret", request.remote);
     return reject(401, std::string("missing or wrong ") + kSecretHeader + " header");
   }

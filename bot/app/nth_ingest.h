@@ -36,7 +36,4 @@ class NthIngest {
   std::uint64_t rejected_ = 0;
 };
 
-// Constant-time comparison (length is not secret).
-bool secrets_equal(const std::string& a, const std::string& b);
-
 }  // namespace runbot::app
