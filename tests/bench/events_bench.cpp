@@ -704,8 +704,9 @@ int main(int argc, char** argv) {
   }
   ::close(pipe_fds[1]);
   if (read_line(pipe_fds[0]) == "phase1" && opt.latency_events > 0) {
-    // Steady latency, not the tail of the burst: records produced right after phase 1 waited up
-    // to ~0.5 s (measured with the real broker; where the time goes is not pinned down yet).
+    // Steady latency, not the tail of the burst: records produced right after phase 1 wait up to
+    // ~0.6 s, librdkafka 2.0.2's fixed one-second fetch backoff once a partition's prefetch queue
+    // was full (README, Benchmarks).
     std::this_thread::sleep_for(std::chrono::milliseconds(opt.settle_ms));
     if (!produce_range(io, **producer, fixtures, settings.topics, opt.events, opt.events + opt.latency_events,
                        opt.envs, opt.latency_rate)) {
