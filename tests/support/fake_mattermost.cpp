@@ -46,6 +46,7 @@ struct Sock {
   bool waiting = false;
   bool open = false;
   bool authenticated = false;
+  bool silent = false;
   void push(std::string o) {
     queue.push_back(std::move(o));
     if (waiting) signal.cancel();
@@ -96,6 +97,7 @@ struct FakeMattermost::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::uint16_t port = 0;
   std::shared_ptr<Sock> sock;  // the current socket
+  std::vector<std::shared_ptr<Sock>> silenced;  // gone silent: kept open, never read or written
   std::map<SslStream*, std::weak_ptr<SslStream>> http_streams;
   Connection conn;
   int accepted = 0;
@@ -511,7 +513,7 @@ asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<Sock> s, http::re
   beast::flat_buffer buffer;
   for (;;) {
     auto [ec, n] = co_await s->ws.async_read(buffer, kUseTuple);
-    if (ec) break;
+    if (ec || s->silent) break;
     std::string text = beast::buffers_to_string(buffer.data());
     buffer.consume(buffer.size());
     impl->on_frame(*s, text);
@@ -519,6 +521,7 @@ asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<Sock> s, http::re
   s->open = false;
   s->signal.cancel();
   if (impl->sock == s) impl->sock = nullptr;
+  if (s->silent) co_return;  // go_silent(): the TCP connection stays open, unread
   error_code ignored;
   beast::get_lowest_layer(s->ws).socket().close(ignored);
 }
@@ -601,6 +604,7 @@ void FakeMattermost::stop() {
     impl_->sock->signal.cancel();
     beast::get_lowest_layer(impl_->sock->ws).socket().close(ec);
   }
+  for (auto& s : impl_->silenced) beast::get_lowest_layer(s->ws).socket().close(ec);
   for (auto& [raw, w] : impl_->http_streams) {
     if (auto st = w.lock()) beast::get_lowest_layer(*st).socket().close(ec);
   }
@@ -646,6 +650,18 @@ void FakeMattermost::drop() {
   s->signal.cancel();
   error_code ec;
   beast::get_lowest_layer(s->ws).socket().close(ec);
+}
+
+void FakeMattermost::go_silent() {
+  auto s = impl_->sock;
+  if (!s) return;
+  impl_->sock = nullptr;
+  impl_->silenced.push_back(s);
+  s->silent = true;
+  s->open = false;
+  s->signal.cancel();
+  // Ends the pending read (Beast answers pings while reading) without closing the connection.
+  beast::get_lowest_layer(s->ws).cancel();
 }
 
 void FakeMattermost::forget_history() { impl_->conn.buffer.clear(); impl_->conn.id = impl_->new_id("lost"); }

@@ -102,6 +102,9 @@ class FakeMattermost {
   void send_event(const std::string& event, nlohmann::json data);
   void send_raw(std::string text);  // no seq, written as is
   void drop();                      // abrupt: TCP closed without a close frame
+  // The current socket goes silent but stays open: no events, no pongs, nothing read (a hung
+  // server or a dead path). Events from now on are only buffered, so a resume replays them.
+  void go_silent();
   void forget_history();            // the next resume cannot be replayed
 
   // ---- REST failure injection; key e.g. "POST /posts", "GET /users/me", "PUT /patch" ----

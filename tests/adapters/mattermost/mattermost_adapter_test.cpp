@@ -165,6 +165,32 @@ TEST_F(MattermostAdapterTest, UnreplayableGapIsCaughtUpOverRestWithoutHandlingAn
   EXPECT_EQ(inbound.back().text, "describe after");
 }
 
+// The server stops sending anything (no events, no pongs to runbot's pings) without closing
+// the connection: the idle-timeout watchdog drops that socket and runbot resumes.
+TEST_F(MattermostAdapterTest, SilentSocketIsReplacedByTheIdleWatchdogAndResumes) {
+  auto s = settings();
+  s.ping_interval = 100ms;  // pongs keep a healthy socket alive well within the idle timeout
+  s.idle_timeout = 800ms;
+  start(s);
+  ASSERT_TRUE(until([&] { return startup.has_value() && fake.socket_open(); }));
+  fake.post_as(kAlice, kChannel, "@runbot describe before");
+  ASSERT_TRUE(until([&] { return inbound.size() == 1; }));
+  fake.go_silent();
+  // Sent while the socket is silent: buffered by the server and replayed on the resume.
+  fake.post_as(kAlice, kChannel, "@runbot describe during");
+  ASSERT_TRUE(until([&] { return fake.sockets_accepted() == 2 && fake.socket_open(); }))
+      << "sockets=" << fake.sockets_accepted();
+  ASSERT_TRUE(until([&] { return inbound.size() == 2; })) << ::testing::PrintToString(texts());
+  fake.post_as(kAlice, kChannel, "@runbot describe after");
+  ASSERT_TRUE(until([&] { return inbound.size() == 3; })) << ::testing::PrintToString(texts());
+  EXPECT_EQ(texts(), (std::vector<std::string>{"describe before", "describe during", "describe after"}));
+  EXPECT_EQ(fake.resumes_accepted(), 1) << "the replacement socket resumed the connection";
+  EXPECT_EQ(fake.hellos_sent(), 1) << "a lossless resume has no new hello";
+  EXPECT_EQ(adapter->stats().resumes, 1u);
+  EXPECT_EQ(adapter->stats().connects, 2u);
+  EXPECT_EQ(adapter->stats().catch_ups, 0u);
+}
+
 TEST_F(MattermostAdapterTest, MalformedEventsAreLoggedAndSurvived) {
   start_connected();
   fake.send_raw("this is not json");
