@@ -98,6 +98,7 @@ struct FakeMattermost::Impl {
   std::uint16_t port = 0;
   std::shared_ptr<Sock> sock;  // the current socket
   std::vector<std::shared_ptr<Sock>> silenced;  // gone silent: kept open, never read or written
+  bool lose_next = false;
   std::map<SslStream*, std::weak_ptr<SslStream>> http_streams;
   Connection conn;
   int accepted = 0;
@@ -145,6 +146,10 @@ struct FakeMattermost::Impl {
     conn.buffer.emplace_back(conn.next, text);
     while (conn.buffer.size() > settings.replay_buffer) conn.buffer.pop_front();
     ++conn.next;
+    if (lose_next) {
+      lose_next = false;
+      return;
+    }
     if (sock && sock->open && sock->authenticated) sock->push(std::move(text));
   }
   void hello() {
@@ -663,6 +668,8 @@ void FakeMattermost::go_silent() {
   // Ends the pending read (Beast answers pings while reading) without closing the connection.
   beast::get_lowest_layer(s->ws).cancel();
 }
+
+void FakeMattermost::lose_next_event() { impl_->lose_next = true; }
 
 void FakeMattermost::forget_history() { impl_->conn.buffer.clear(); impl_->conn.id = impl_->new_id("lost"); }
 

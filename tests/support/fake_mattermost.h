@@ -105,6 +105,9 @@ class FakeMattermost {
   // The current socket goes silent but stays open: no events, no pongs, nothing read (a hung
   // server or a dead path). Events from now on are only buffered, so a resume replays them.
   void go_silent();
+  // The next event gets its seq and goes to the replay buffer but is not written to the socket
+  // (lost in transit, unannounced): the client sees a seq gap at the event after it.
+  void lose_next_event();
   void forget_history();            // the next resume cannot be replayed
 
   // ---- REST failure injection; key e.g. "POST /posts", "GET /users/me", "PUT /patch" ----

@@ -191,6 +191,35 @@ TEST_F(MattermostAdapterTest, SilentSocketIsReplacedByTheIdleWatchdogAndResumes)
   EXPECT_EQ(adapter->stats().catch_ups, 0u);
 }
 
+// An event lost in transit without the server announcing anything: runbot notices the seq gap
+// at the next event itself, drops the connection_id, connects afresh and catches up over REST,
+// handling the lost post and the one that revealed the gap exactly once each.
+TEST_F(MattermostAdapterTest, SequenceGapNoticedByTheClientIsCaughtUpOverRestExactlyOnce) {
+  start_connected();
+  fake.post_as(kAlice, kChannel, "@runbot describe before");
+  ASSERT_TRUE(until([&] { return inbound.size() == 1; }));
+  const std::string first_connection = fake.connection_id();
+  fake.lose_next_event();
+  fake.post_as(kAlice, kChannel, "@runbot describe lost");
+  fake.post_as(kAlice, "dm-alice", "describe next");
+  ASSERT_TRUE(until([&] { return adapter->stats().catch_ups == 1; }));
+  ASSERT_TRUE(until([&] { return inbound.size() >= 3; }));
+  const auto all = texts();
+  std::multiset<std::string> got(all.begin(), all.end());
+  EXPECT_EQ(got, (std::multiset<std::string>{"describe before", "describe lost", "describe next"}));
+  EXPECT_GE(adapter->stats().gaps, 1u);
+  EXPECT_EQ(fake.sockets_accepted(), 2);
+  EXPECT_EQ(fake.resumes_accepted(), 0) << "a gap is not resumed: the connection_id is dropped";
+  EXPECT_EQ(fake.hellos_sent(), 2);
+  EXPECT_NE(fake.connection_id(), first_connection);
+  EXPECT_FALSE(fake.calls_to("GET", "/api/v4/channels/").empty());
+  // Live traffic continues on the new connection, and nothing was handled twice.
+  fake.post_as(kAlice, kChannel, "@runbot describe after");
+  ASSERT_TRUE(until([&] { return inbound.size() == 4; })) << ::testing::PrintToString(texts());
+  EXPECT_EQ(inbound.back().text, "describe after");
+  EXPECT_EQ(adapter->stats().handled, 4u);
+}
+
 TEST_F(MattermostAdapterTest, MalformedEventsAreLoggedAndSurvived) {
   start_connected();
   fake.send_raw("this is not json");
