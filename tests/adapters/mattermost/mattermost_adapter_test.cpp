@@ -362,6 +362,53 @@ TEST_F(MattermostAdapterTest, RateLimitIsReportedWithRetryAfterAndEditsPatchTheC
   EXPECT_FALSE(adapter->healthy()) << "a rejected token shows in /readyz";
 }
 
+// A `socket: false` replica (README, "One connection per deployment"): no WebSocket, while
+// posting over REST, the slash command and buttons on the HTTP endpoints still work.
+TEST_F(MattermostAdapterTest, SocketFalseReplicaOpensNoSocketButPostsAndServesHttp) {
+  auto s = settings();
+  s.socket = false;
+  start(s);
+  ASSERT_TRUE(until([&] { return startup.has_value(); }));
+  ASSERT_TRUE(*startup) << startup->error().message;
+  EXPECT_TRUE(adapter->healthy()) << adapter->problem();
+  bot::PostRequest req;
+  req.channel = bot::ChannelId{kChannel};
+  req.message.kind = bot::NoticeKind::status_card;
+  req.message.title = "front-end-pr-1 is ready";
+  std::optional<bot::Result<bot::PostResult>> out;
+  adapter->post(req, [&](bot::Result<bot::PostResult> r) { out = std::move(r); });
+  ASSERT_TRUE(until([&] { return out.has_value(); }));
+  ASSERT_TRUE(*out) << out->error().message;
+  ASSERT_EQ(fake.bot_posts().size(), 1u);
+  EXPECT_EQ(fake.bot_posts()[0]["channel_id"], kChannel);
+  auto slash = adapter->handle_slash(slash_request("slash-token-123", "list"));
+  EXPECT_EQ(slash.status, 200);
+  EXPECT_NE(json::parse(slash.body)["text"].get<std::string>().find("Answer to list"), std::string::npos) << slash.body;
+  common::HttpRequest click;
+  click.method = "POST";
+  click.path = click.target = "/hooks/mattermost/action";
+  click.body = json{{"user_id", kAlice}, {"post_id", (*out)->message_id}, {"channel_id", kChannel}, {"team_id", "team1"},
+                    {"context", {{"action", "extend"}, {"value", "front-end-pr-1 4h"},
+                                 {"sig", sign_action("button-secret", "extend", "front-end-pr-1 4h")}}}}.dump();
+  auto clicked = adapter->handle_action(click);
+  EXPECT_EQ(clicked.status, 200);
+  EXPECT_NE(json::parse(clicked.body)["ephemeral_text"].get<std::string>().find("Answer to extend"), std::string::npos);
+  ASSERT_EQ(inbound.size(), 2u);
+  EXPECT_TRUE(inbound[1].is_button);
+  // Posts made on the server meanwhile reach no one here: this replica does not read.
+  fake.post_as(kAlice, kChannel, "@runbot list");
+  out.reset();
+  req.message.title = "front-end-pr-2 is ready";
+  adapter->post(req, [&](bot::Result<bot::PostResult> r) { out = std::move(r); });
+  ASSERT_TRUE(until([&] { return out.has_value(); }));
+  ASSERT_TRUE(*out) << out->error().message;
+  EXPECT_EQ(fake.bot_posts().size(), 2u);
+  EXPECT_EQ(fake.sockets_accepted(), 0);
+  EXPECT_EQ(adapter->stats().connects, 0u);
+  EXPECT_EQ(inbound.size(), 2u);
+  EXPECT_TRUE(adapter->healthy()) << adapter->problem();
+}
+
 TEST_F(MattermostAdapterTest, ARejectedTokenIsReportedOnceAndNotRetried) {
   auto s = settings();
   s.token = "wrong";
