@@ -28,8 +28,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Looking for a resent top-level post: channel pages of the server's maximum size, newest first,
-// up to this many (2,000 posts, replies included) before giving up and posting.
+// Looking for a resent top-level post, and catching up a channel after lost events: channel
+// pages of the server's maximum size, newest first, up to this many (2,000 posts, replies
+// included) before giving up (posting anyway; leaving older lost posts out, with a warning).
 constexpr int kLookupPerPage = 200;
 constexpr int kMaxLookupPages = 10;
 
@@ -348,7 +349,8 @@ struct MattermostAdapter::Impl {
       auto ok = std::make_shared<bool>(true);
       for (const auto& c : *channels) {
         seq->steps.push_back([this, c, since, ok](std::function<void()> next) {
-          rest.posts_since(c.id, since, [this, c, next, ok](bot::Result<std::vector<Post>> posts) {
+          auto found = std::make_shared<std::vector<Post>>();
+          catch_up_page(c, since, 0, found, [this, c, next, ok](bot::Result<std::vector<Post>> posts) {
             if (stopped) return;
             if (!posts) {
               *ok = false;
@@ -366,6 +368,37 @@ struct MattermostAdapter::Impl {
       seq->steps.push_back([this, since, ok](std::function<void()>) { finish_catch_up(since, *ok); });
       seq->run();
     });
+  }
+
+  // A channel's posts created at or after `since`, oldest first: its pages (newest first, the
+  // server's maximum per_page) until one reaches back past `since` or comes back short (the
+  // channel's beginning), at most kMaxLookupPages; beyond that the older posts are left out and a
+  // warning is logged. (`posts?since=` is one unpaged answer, which servers may cap.)
+  void catch_up_page(const ChannelRef& c, std::int64_t since, int page, std::shared_ptr<std::vector<Post>> found,
+                     std::function<void(bot::Result<std::vector<Post>>)> done) {
+    auto on_page = [this, c, since, page, found, done = std::move(done)](bot::Result<std::vector<Post>> r) mutable {
+      if (stopped) return;
+      if (!r) return done(r.error());
+      bool reached_since = static_cast<int>(r->size()) < kLookupPerPage;
+      for (auto& p : *r) {
+        if (p.create_at < since) {
+          reached_since = true;
+        } else {
+          found->push_back(std::move(p));
+        }
+      }
+      if (!reached_since && page + 1 >= kMaxLookupPages) {
+        log().warn("mattermost: catch-up stopped after {} pages channel={}; older lost posts are not handled",
+                   kMaxLookupPages, c.id);
+        reached_since = true;
+      }
+      if (!reached_since) return catch_up_page(c, since, page + 1, found, std::move(done));
+      std::sort(found->begin(), found->end(), [](const Post& a, const Post& b) {
+        return a.create_at != b.create_at ? a.create_at < b.create_at : a.id < b.id;
+      });
+      done(std::move(*found));
+    };
+    rest.channel_posts_page(c.id, page, kLookupPerPage, std::move(on_page));
   }
 
   void finish_catch_up(std::int64_t since, bool ok) {

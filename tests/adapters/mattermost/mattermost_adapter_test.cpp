@@ -220,6 +220,43 @@ TEST_F(MattermostAdapterTest, SequenceGapNoticedByTheClientIsCaughtUpOverRestExa
   EXPECT_EQ(adapter->stats().handled, 4u);
 }
 
+// A catch-up reads the channel page by page (200 a page, newest first) until it reaches back
+// to the last post seen, so a lost command older than one page is still handled.
+TEST_F(MattermostAdapterTest, CatchUpFollowsChannelPagesBackToTheLastPostSeen) {
+  start_connected();
+  fake.post_as(kAlice, kChannel, "@runbot describe before");
+  ASSERT_TRUE(until([&] { return inbound.size() == 1 && fake.bot_posts().size() == 1; }));
+  ASSERT_TRUE(until([&] { return adapter->stats().ignored >= 1; })) << "the bot's own answer was seen";
+  fake.drop();
+  fake.forget_history();
+  fake.post_as(kAlice, kChannel, "@runbot describe lost-early");
+  for (int i = 0; i < 450; ++i) fake.post_silently(kAlice, kChannel, "chatter " + std::to_string(i));
+  fake.post_as(kAlice, kChannel, "@runbot describe lost-late");
+  ASSERT_TRUE(until([&] { return adapter->stats().catch_ups == 1; }));
+  ASSERT_TRUE(until([&] { return inbound.size() >= 3; }));
+  EXPECT_EQ(texts(), (std::vector<std::string>{"describe before", "describe lost-early", "describe lost-late"}));
+  std::vector<std::string> queries;
+  for (const auto& c : fake.calls_to("GET", "/api/v4/channels/" + std::string(kChannel) + "/posts")) queries.push_back(c.query);
+  EXPECT_EQ(queries, (std::vector<std::string>{"page=0&per_page=200", "page=1&per_page=200", "page=2&per_page=200"}));
+}
+
+// More lost posts than the bound (10 pages of 200): the newest are handled, the rest are left
+// out with a warning rather than paging through a channel's whole history.
+TEST_F(MattermostAdapterTest, CatchUpStopsAfterTenPages) {
+  start_connected();
+  fake.post_as(kAlice, kChannel, "@runbot describe before");
+  ASSERT_TRUE(until([&] { return inbound.size() == 1 && adapter->stats().ignored >= 1; }));
+  fake.drop();
+  fake.forget_history();
+  fake.post_as(kAlice, kChannel, "@runbot describe too-old");
+  for (int i = 0; i < 2100; ++i) fake.post_silently(kAlice, kChannel, "chatter " + std::to_string(i));
+  fake.post_as(kAlice, kChannel, "@runbot describe recent");
+  ASSERT_TRUE(until([&] { return adapter->stats().catch_ups == 1; }));
+  ASSERT_TRUE(until([&] { return inbound.size() >= 2; }));
+  EXPECT_EQ(texts(), (std::vector<std::string>{"describe before", "describe recent"}));
+  EXPECT_EQ(fake.calls_to("GET", "/api/v4/channels/" + std::string(kChannel) + "/posts").size(), 10u);
+}
+
 TEST_F(MattermostAdapterTest, MalformedEventsAreLoggedAndSurvived) {
   start_connected();
   fake.send_raw("this is not json");
