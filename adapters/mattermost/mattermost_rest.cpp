@@ -238,24 +238,6 @@ void MattermostRest::respond(const std::string& response_url, const json& body, 
   });
 }
 
-void MattermostRest::posts_since(const std::string& channel, std::int64_t since_ms,
-                                 std::function<void(bot::Result<std::vector<Post>>)> done) {
-  send("GET", "/channels/" + channel + "/posts?since=" + std::to_string(since_ms), "", "channels/posts",
-       [done = std::move(done)](bot::Result<json> r) {
-         if (!r) return done(r.error());
-         std::vector<Post> posts;
-         if (r->is_object() && r->contains("posts") && (*r)["posts"].is_object()) {
-           for (const auto& [id, p] : (*r)["posts"].items()) {
-             if (auto post = parse_post(p)) posts.push_back(std::move(*post));
-           }
-         }
-         std::sort(posts.begin(), posts.end(), [](const Post& a, const Post& b) {
-           return a.create_at != b.create_at ? a.create_at < b.create_at : a.id < b.id;
-         });
-         done(std::move(posts));
-       });
-}
-
 void MattermostRest::channel_posts_page(const std::string& channel, int page, int per_page,
                                         std::function<void(bot::Result<std::vector<Post>>)> done) {
   send("GET", "/channels/" + channel + "/posts?page=" + std::to_string(page) + "&per_page=" + std::to_string(per_page),

@@ -71,9 +71,6 @@ class MattermostRest {
   // the credential) with a command response body.
   void respond(const std::string& response_url, const nlohmann::json& body, std::function<void(bot::Status)> done);
 
-  // GET /channels/{id}/posts?since=<ms>: posts created or changed since then, oldest first.
-  void posts_since(const std::string& channel, std::int64_t since_ms, std::function<void(bot::Result<std::vector<Post>>)> done);
-
   // GET /channels/{id}/posts?page=<page>&per_page=<per_page> (per_page at most 200): one page of
   // the channel's posts, replies included, in the answer's `order` (newest first; page 0 is the
   // newest).
