@@ -172,7 +172,7 @@ void Bot::handle(const InboundMessage& msg, ChatAdapter& adapter) {
   spdlog::info("command platform={} channel={} user={} verb={} outcome={}", msg.platform, msg.channel.str(),
                msg.user.str(), verb, outcome);
   audit(msg, verb, outcome);
-  adapter.reply(msg, std::move(reply));
+  outbox_.answer(adapter, msg, std::move(reply));
 }
 
 void Bot::audit(const InboundMessage& msg, const std::string& verb, const std::string& outcome) {

@@ -62,7 +62,8 @@ class Bot final : public EventSink {
   void start();
   void stop();
 
-  // One inbound message: parse, check, act, and reply through `adapter`.
+  // One inbound message: parse, check, act, and answer it (in-band through `adapter`, or through the
+  // outbox's answer lane).
   void handle(const InboundMessage& msg, ChatAdapter& adapter);
 
   void on_lifecycle(const LifecycleEvent& event) override;

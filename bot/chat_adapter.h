@@ -24,6 +24,10 @@ struct InboundMessage {
   std::string text;        // the command text without "/ephemeral" or the bot mention
   std::string thread;      // thread the message was in, if any
   bool is_button = false;  // a button click: text is the equivalent command
+  // Where an answer to this message goes when it cannot ride in-band: the adapter's own address
+  // (e.g. Slack {"via":"ephemeral","user":…,"thread":…}), opaque to the bot, kept in the outbox
+  // journal and handed back in PostRequest::reply_to.
+  std::string reply_to;
 };
 
 // Where an outbound message goes. An empty `thread` starts a new thread (the status card);
@@ -40,6 +44,9 @@ struct PostRequest {
   // The message was in flight when runbot stopped: it may already be there. An adapter that can
   // look (by delivery_id) reports the existing message instead of posting it again.
   bool maybe_delivered = false;
+  // An answer to a command (InboundMessage::reply_to): the adapter addresses it from this (an
+  // ephemeral post, a response_url, a reply in the asker's thread) instead of `thread`/`edit`.
+  std::string reply_to;
 };
 
 struct PostResult {
@@ -58,11 +65,18 @@ class ChatAdapter {
   virtual std::string platform() const = 0;
   // Starts receiving; `handler` runs on the bot's executor for each inbound message.
   virtual void start(InboundHandler handler) = 0;
-  // Posts, replies or edits. `done` runs once on the bot's executor with the message id, or an
-  // Error (rate_limited with a retryable code, unauthorized and invalid_argument not retryable).
+  // Posts, replies, edits or sends an answer (reply_to set). `done` runs once on the bot's
+  // executor with the message id, or an Error (rate_limited, unavailable and timeout are
+  // retryable and are retried by the outbox with the same delivery_id; unauthorized and
+  // invalid_argument are not). A message sent in several parts resumes at the first part not yet
+  // delivered when it is retried with the same delivery_id.
   virtual void post(PostRequest request, std::function<void(Result<PostResult>)> done) = 0;
-  // Answers a command right away (Slack's ack payload, an ephemeral reply, a console line).
-  virtual void reply(const InboundMessage& to, Message message) = 0;
+  // Takes `message` as the in-band answer to `to` (Slack's ack payload, Mattermost's slash-command
+  // response body, a Teams invoke response, a console line) when `to` is being handled right now
+  // and the platform carries answers that way. Returns false when the answer must be sent as a
+  // message instead (or as well): the caller then queues it in the outbox, which calls post()
+  // with PostRequest::reply_to = to.reply_to. Runs inside the inbound handler; never does I/O.
+  virtual bool answer_in_band(const InboundMessage& to, const Message& message) = 0;
   // Stops reading; pending posts may still complete.
   virtual void stop() = 0;
   // Whether the adapter is connected and able to deliver.

@@ -17,6 +17,8 @@ Outbox::Outbox(OutboxSettings settings, Clock& clock, Metrics& metrics)
   metrics_.describe("runbot_notifications_failed_total", "Chat messages given up on (permanent errors)", "counter");
   metrics_.describe("runbot_notifications_retried_total", "Chat deliveries retried (rate limits, outages)", "counter");
   metrics_.describe("runbot_notifications_coalesced_total", "Queued card updates replaced by newer ones", "counter");
+  metrics_.describe("runbot_messages_failed_total",
+                    "Chat messages (announcements and answers) given up on, by platform and reason", "counter");
   // Delivery ids must not repeat across runs: a per-run random prefix and a counter.
   std::random_device rd;
   char prefix[20];
@@ -52,7 +54,7 @@ Outbox::Item* Outbox::open_for_change(Channel& ch, Item* item) {
   // In flight: what is being sent is fixed. Maybe delivered (restored after a crash, or a post
   // that timed out): the platform may hold it as it is, and a lookup that finds it there ends it,
   // so anything added to it would be lost. Newer content then goes into a new message.
-  if (ch.in_flight && !ch.queue.empty() && item == &ch.queue.front()) return nullptr;
+  if (ch.in_flight && !ch.answer_in_flight && !ch.queue.empty() && item == &ch.queue.front()) return nullptr;
   if (item->maybe_delivered) return nullptr;
   return item;
 }
@@ -82,7 +84,7 @@ bool mergeable(NoticeKind k) {
 }
 
 const char* kind_name(int k) {
-  static const char* names[] = {"card", "reply", "keyed", "plain"};
+  static const char* names[] = {"card", "reply", "keyed", "plain", "answer"};
   return names[k];
 }
 }  // namespace
@@ -96,6 +98,7 @@ nlohmann::json Outbox::item_json(const Key& where, const Item& item, bool with_m
          {"channel", std::get<1>(where).str()},
          {"order", item.order}};
   if (!item.key.empty()) j["key"] = item.key;
+  if (!item.reply_to.empty()) j["reply_to"] = item.reply_to;
   if (item.lazy) {
     j["lazy"] = true;
   } else {
@@ -139,6 +142,7 @@ nlohmann::json Outbox::journal() const {
   using nlohmann::json;
   json items = json::array();
   for (const auto& [key, ch] : channels_) {
+    for (const auto& item : ch.answers) items.push_back(item_json(key, item));
     for (const auto& item : ch.queue) items.push_back(item_json(key, item));
   }
   return json{{"items", items}, {"keyed", journal_keyed()}};
@@ -148,9 +152,11 @@ std::vector<std::pair<std::string, std::string>> Outbox::journal_items() const {
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(pending());
   for (const auto& [key, ch] : channels_) {
-    for (const auto& item : ch.queue) {
-      if (item.json.empty()) item.json = item_text(key, item);
-      out.emplace_back(item.id, item.json);
+    for (const auto* lane : {&ch.answers, &ch.queue}) {
+      for (const auto& item : *lane) {
+        if (item.json.empty()) item.json = item_text(key, item);
+        out.emplace_back(item.id, item.json);
+      }
     }
   }
   return out;
@@ -184,12 +190,13 @@ Status Outbox::restore_journal(const nlohmann::json& journal) {
         item.order = order;
         const std::string kind = j.at("kind").get<std::string>();
         int k = 0;
-        while (k < 4 && kind != kind_name(k)) ++k;
-        if (k == 4) return make_error(Errc::invalid_argument, "outbox journal: unknown item kind '" + kind + "'");
+        while (k < 5 && kind != kind_name(k)) ++k;
+        if (k == 5) return make_error(Errc::invalid_argument, "outbox journal: unknown item kind '" + kind + "'");
         item.kind = static_cast<Kind>(k);
         item.id = j.at("id").get<std::string>();
         item.env = EnvId{j.at("env").get<std::string>()};
         item.key = j.value("key", "");
+        item.reply_to = j.value("reply_to", "");
         item.lazy = j.value("lazy", false);
         if (!item.lazy) {
           auto m = message_from_json(j.at("message"));
@@ -386,15 +393,22 @@ void Outbox::post(const std::string& platform, const ChannelId& channel, Message
   enqueue(platform, channel, make_item(Kind::plain, EnvId{}, std::move(message)));
 }
 
+void Outbox::answer(ChatAdapter& via, const InboundMessage& to, Message message) {
+  if (via.answer_in_band(to, message)) return;
+  Item item = make_item(Kind::answer, EnvId{}, std::move(message));
+  item.reply_to = to.reply_to;
+  enqueue(to.platform, to.channel, std::move(item));
+}
+
 size_t Outbox::pending() const {
   size_t n = 0;
-  for (const auto& [key, ch] : channels_) n += ch.queue.size();
+  for (const auto& [key, ch] : channels_) n += ch.queue.size() + ch.answers.size();
   return n;
 }
 
 size_t Outbox::pending(const std::string& platform, const ChannelId& channel) const {
   auto it = channels_.find({platform, channel});
-  return it == channels_.end() ? 0 : it->second.queue.size();
+  return it == channels_.end() ? 0 : it->second.queue.size() + it->second.answers.size();
 }
 
 void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item item) {
@@ -403,14 +417,28 @@ void Outbox::enqueue(const std::string& platform, const ChannelId& channel, Item
   if (inserted) {
     it->second.tokens = settings_for(platform).burst;
     it->second.refilled = clock_.now();
+    it->second.answer_tokens = settings_for(platform).answer_burst;
+    it->second.answer_refilled = it->second.refilled;
   }
   Channel& ch = it->second;
   item.seq = ++id_seq_;
   if (item.order == 0) item.order = ++order_seq_;
   if (item.id.empty()) {
     item.id = id_prefix_ + std::to_string(item.seq);
-    item.released = !hold_;
+    // An answer is not held: the command it answers is not read again after a crash.
+    item.released = !hold_ || item.kind == Kind::answer;
   }  // else: restored from a durable journal, released
+  if (item.kind == Kind::answer) {
+    ch.answers.push_back(std::move(item));
+    // The channel may be waiting for its announcement bucket: the answer has a bucket of its own,
+    // so look again now (pump_once sets the wake-up again for whatever still has to wait).
+    if (ch.wake && !ch.in_flight) {
+      clock_.cancel(ch.wake);
+      ch.wake = 0;
+    }
+    changed();
+    return pump(key);
+  }
   ch.queue.push_back(std::move(item));
   Item* added = &ch.queue.back();
   if (!added->env.empty()) {
@@ -448,31 +476,49 @@ void Outbox::pump(const Key& key) {
   ch.pumping = false;
 }
 
+namespace {
+// Refills a token bucket; returns when it next holds a whole token (now if it does).
+TimePoint refill(double& tokens, TimePoint& refilled, double per_second, double burst, TimePoint now) {
+  tokens = std::min(burst, tokens + std::chrono::duration<double>(now - refilled).count() * per_second);
+  refilled = now;
+  if (tokens >= 1.0) return now;
+  return now + std::chrono::ceil<Duration>(std::chrono::duration<double>((1.0 - tokens) / per_second));
+}
+}  // namespace
+
 void Outbox::pump_once(const Key& key) {
   auto& ch = channels_[key];
-  if (!started_ || ch.in_flight || ch.queue.empty() || ch.wake || !ch.queue.front().released) return;
+  if (!started_ || ch.in_flight || ch.wake) return;
+  const bool answer_waits = !ch.answers.empty() && ch.answers.front().released;
+  const bool post_waits = !ch.queue.empty() && ch.queue.front().released;
+  if (!answer_waits && !post_waits) return;
   const auto& [platform, channel] = key;
   const OutboxSettings& s = settings_for(platform);
   TimePoint now = clock_.now();
   if (now < ch.blocked_until) return schedule(key, ch.blocked_until);
-  // Token bucket.
-  double refill = std::chrono::duration<double>(now - ch.refilled).count() * s.messages_per_second;
-  ch.tokens = std::min(s.burst, ch.tokens + refill);
-  ch.refilled = now;
-  if (ch.tokens < 1.0) {
-    auto wait = std::chrono::duration<double>((1.0 - ch.tokens) / s.messages_per_second);
-    return schedule(key, now + std::chrono::ceil<Duration>(wait));
-  }
   if (s.window_max > 0) {
     while (!ch.sent.empty() && ch.sent.front() + s.window <= now) ch.sent.pop_front();
     if (ch.sent.size() >= s.window_max) return schedule(key, ch.sent.front() + s.window);
   }
+  // Each lane has its own bucket; an answer goes first when both may go.
+  TimePoint answer_at = TimePoint::max();
+  TimePoint post_at = TimePoint::max();
+  if (answer_waits) {
+    answer_at = refill(ch.answer_tokens, ch.answer_refilled, s.answers_per_second, s.answer_burst, now);
+  }
+  if (post_waits) post_at = refill(ch.tokens, ch.refilled, s.messages_per_second, s.burst, now);
+  const bool send_answer = answer_at <= now;
+  if (!send_answer && post_at > now) return schedule(key, std::min(answer_at, post_at));
   auto adapter = adapters_.find(platform);
   if (adapter == adapters_.end()) {
+    const size_t dropped = ch.queue.size() + ch.answers.size();
     spdlog::error("outbox: no adapter for platform={} channel={}; dropping {} message(s)", platform, channel.str(),
-                  ch.queue.size());
-    metrics_.add("runbot_notifications_failed_total", {{"platform", platform}}, static_cast<double>(ch.queue.size()));
+                  dropped);
+    metrics_.add("runbot_notifications_failed_total", {{"platform", platform}}, static_cast<double>(dropped));
+    metrics_.add("runbot_messages_failed_total", {{"platform", platform}, {"reason", "no_adapter"}},
+                 static_cast<double>(dropped));
     ch.queue.clear();
+    ch.answers.clear();
     ch.last_of_env.clear();
     ch.lazy_card_of.clear();
     ch.last_reply_of.clear();
@@ -480,16 +526,17 @@ void Outbox::pump_once(const Key& key) {
     changed();
     return;
   }
-  ch.tokens -= 1.0;
+  (send_answer ? ch.answer_tokens : ch.tokens) -= 1.0;
   if (s.window_max > 0) ch.sent.push_back(now);
-  Item& item = ch.queue.front();
+  Item& item = send_answer ? ch.answers.front() : ch.queue.front();
   PostRequest req;
   req.channel = channel;
   req.env = item.env;
   req.message = item.lazy && card_renderer_ ? card_renderer_(item.env) : digest(item);
   req.delivery_id = item.id;
   req.maybe_delivered = item.maybe_delivered;
-  if (item.kind != Kind::plain) {
+  req.reply_to = item.reply_to;
+  if (item.kind != Kind::plain && item.kind != Kind::answer) {
     auto card = cards_.find({platform, channel, item.env, ""});
     if (item.kind == Kind::card && card != cards_.end()) req.edit = card->second;
     if (item.kind != Kind::card && card != cards_.end()) req.thread = card->second;
@@ -500,15 +547,34 @@ void Outbox::pump_once(const Key& key) {
   }
   item.sent_as_edit = !req.edit.empty();
   ch.in_flight = true;
+  ch.answer_in_flight = send_answer;
   adapter->second->post(std::move(req), [this, key](Result<PostResult> r) { finished(key, std::move(r)); });
+}
+
+void Outbox::failed(const std::string& platform, const ChannelId& channel, const Item& item, const Error& err) {
+  spdlog::error("outbox: giving up on {} platform={} channel={} env={} attempts={} code={} error={}",
+                item.kind == Kind::answer ? "an answer" : "a message", platform, channel.str(), item.env.str(),
+                item.attempts, to_string(err.code), err.message);
+  metrics_.add("runbot_notifications_failed_total", {{"platform", platform}});
+  metrics_.add("runbot_messages_failed_total", {{"platform", platform}, {"reason", to_string(err.code)}});
 }
 
 void Outbox::finished(const Key& key, Result<PostResult> result) {
   auto& ch = channels_[key];
+  const bool answer = ch.answer_in_flight;
   ch.in_flight = false;
+  ch.answer_in_flight = false;
   const auto& [platform, channel] = key;
-  if (ch.queue.empty()) return;  // cannot happen: the item stays queued while in flight
-  Item& item = ch.queue.front();
+  auto& lane = answer ? ch.answers : ch.queue;
+  if (lane.empty()) return;  // cannot happen: the item stays queued while in flight
+  Item& item = lane.front();
+  auto pop = [&] {
+    if (answer) {
+      ch.answers.pop_front();
+    } else {
+      pop_front(ch);
+    }
+  };
   if (result) {
     if (item.kind == Kind::card || item.kind == Kind::keyed) {
       auto& id = cards_[{platform, channel, item.env, item.kind == Kind::card ? "" : item.key}];
@@ -518,18 +584,19 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
       }
     }
     if (item.maybe_delivered && !item.sent_as_edit && !result->already_there) {
-      // It was not there yet, so nothing after it in this channel was sent either (FIFO).
-      for (auto& later : ch.queue) later.maybe_delivered = false;
+      // It was not there yet, so nothing after it in this lane was sent either (FIFO).
+      for (auto& later : lane) later.maybe_delivered = false;
     }
     if (!result->already_there) {
       metrics_.add("runbot_notifications_sent_total", {{"platform", platform}, {"kind", to_string(item.message.kind)}});
     }
-    pop_front(ch);
+    pop();
     changed();
     return pump(key);
   }
   const Error& err = result.error();
-  if (err.is_retryable()) {
+  const int max_attempts = answer ? settings_for(platform).answer_max_attempts : 0;
+  if (err.is_retryable() && (max_attempts == 0 || item.attempts + 1 < max_attempts)) {
     ++item.attempts;
     // A timeout or a lost connection may come after the platform took the message: look before
     // posting it again. A rate limit means it was refused.
@@ -543,10 +610,9 @@ void Outbox::finished(const Key& key, Result<PostResult> result) {
                  backoff.count(), item.attempts, err.message);
     return schedule(key, ch.blocked_until);
   }
-  spdlog::error("outbox: giving up on a message platform={} channel={} env={} code={} error={}", platform,
-                channel.str(), item.env.str(), to_string(err.code), err.message);
-  metrics_.add("runbot_notifications_failed_total", {{"platform", platform}});
-  pop_front(ch);
+  ++item.attempts;
+  failed(platform, channel, item, err);
+  pop();
   changed();
   pump(key);
 }

@@ -19,7 +19,15 @@
 //   Nothing is dropped, and a backlog stays bounded by the environments, not the events.
 // - Keyed replies: a reply with a key (e.g. grouped warnings) is posted once in the thread and
 //   edited in place afterwards, like the card.
-// - Permanent errors (unauthorized, invalid_argument) are logged and counted, and the queue moves on.
+// - Answers: a command's answer that does not ride in-band (answer()) waits in a lane of its own
+//   in the asker's channel, ahead of the channel's announcements: it waits at most for the one
+//   message in flight there, never behind a backlog of digests. Answers keep their order, are
+//   never merged, have a token bucket of their own (answers_per_second, answer_burst), share the
+//   channel's Retry-After block and hourly window, and are not held for a snapshot (the command
+//   they answer is not read again after a crash). After answer_max_attempts failed tries they
+//   are given up on (logged with the reason and counted).
+// - Permanent errors (unauthorized, invalid_argument) are logged and counted
+//   (runbot_messages_failed_total{platform,reason}), and the queue moves on.
 // - Journal: what is queued (and which message was in flight) goes into the bot's state snapshot
 //   (journal()/restore_journal()), so a crash loses nothing that was announced. Each message has
 //   a delivery id that survives restarts; the one in flight at the crash is sent again flagged
@@ -63,6 +71,10 @@ struct OutboxSettings {
   // any `window` (a sliding window; 0 = none). Teams: 1800 per hour per conversation.
   Duration window{};
   size_t window_max = 0;
+  // The answer lane (see "Answers" above).
+  double answers_per_second = 10.0;  // per channel
+  double answer_burst = 20;
+  int answer_max_attempts = 10;      // tries of one answer before it is given up on (0 = no limit)
 };
 
 class Outbox {
@@ -95,6 +107,11 @@ class Outbox {
                    Message message);
   // Posts a message on its own, outside any environment thread.
   void post(const std::string& platform, const ChannelId& channel, Message message);
+  // Answers the command `to`, which came in through `via`: in-band when `via` can
+  // (ChatAdapter::answer_in_band), else queued in the answer lane of to.channel and sent through
+  // the platform's adapter with PostRequest::reply_to = to.reply_to. The one path every command
+  // answer takes.
+  void answer(ChatAdapter& via, const InboundMessage& to, Message message);
 
   // See "Journal" above. Off by default (nothing persisted: send at once).
   void hold_until_durable(bool on) { hold_ = on; }
@@ -125,12 +142,13 @@ class Outbox {
   size_t pending(const std::string& platform, const ChannelId& channel) const;
 
  private:
-  enum class Kind { card, reply, keyed, plain };
+  enum class Kind { card, reply, keyed, plain, answer };
   struct Item {
     Kind kind;
     EnvId env;
     Message message;
     std::string key;                // keyed replies
+    std::string reply_to;           // answers: the adapter's address of the asker
     bool lazy = false;              // a card rendered at send time
     std::vector<Message> merged;    // replies coalesced into this one, oldest first
     mutable std::vector<std::string> merged_json;  // each part's journal JSON, made once
@@ -165,12 +183,16 @@ class Outbox {
     std::unordered_map<EnvId, Item*> lazy_card_of;  // a queued lazy card of each environment
     std::unordered_map<EnvId, Item*> last_reply_of; // the newest queued reply of each environment
     std::map<std::pair<EnvId, std::string>, Item*> keyed;  // queued keyed replies
+    std::deque<Item> answers;       // the answer lane, sent before `queue`
     bool in_flight = false;
+    bool answer_in_flight = false;  // the message in flight is answers.front()
     bool pumping = false;    // inside pump(): a nested call only asks it to go round again
     bool pump_again = false;
     TimerId wake = 0;
     double tokens = 0;
     TimePoint refilled{};
+    double answer_tokens = 0;
+    TimePoint answer_refilled{};
     TimePoint blocked_until{};
     std::deque<TimePoint> sent;  // send times inside settings.window (only with a window_max)
   };
@@ -187,6 +209,8 @@ class Outbox {
   void pump_once(const Key& key);
   void schedule(const Key& key, TimePoint when);
   void finished(const Key& key, Result<PostResult> result);
+  // Logs and counts a message given up on.
+  void failed(const std::string& platform, const ChannelId& channel, const Item& item, const Error& err);
   void changed() {
     if (changed_) changed_();
   }

@@ -144,9 +144,10 @@ void ConsoleAdapter::post(bot::PostRequest request, std::function<void(bot::Resu
   });
 }
 
-void ConsoleAdapter::reply(const bot::InboundMessage&, bot::Message message) {
+bool ConsoleAdapter::answer_in_band(const bot::InboundMessage&, const bot::Message& message) {
   print(render(message, stamp() + "runbot › "));
   ++printed_;
+  return true;
 }
 
 }  // namespace runbot::console

@@ -45,7 +45,8 @@ class ConsoleAdapter final : public bot::ChatAdapter {
   std::string platform() const override { return "console"; }
   void start(InboundHandler handler) override;
   void post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) override;
-  void reply(const bot::InboundMessage& to, bot::Message message) override;
+  // The console prints every answer at once: always in-band.
+  bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) override;
   void stop() override;
   bool healthy() const override { return true; }
 

@@ -52,9 +52,6 @@ struct MattermostAdapter::Impl {
   struct ReplyContext {
     const bot::InboundMessage* message = nullptr;
     std::vector<bot::Message>* captured = nullptr;  // slash commands and clicks: the HTTP answer
-    bool direct = false;
-    std::string response_url;  // a slash command answered after its HTTP response
-    bool ephemeral = false;    // a click answered after its HTTP response: only the clicker sees it
   };
   // The bot's teams, for team-membership lookups: fetched once per TTL, shared by every user.
   struct TeamDirectory {
@@ -117,6 +114,7 @@ struct MattermostAdapter::Impl {
   std::optional<std::int64_t> pending_catch_up;
   DedupeSet seen;
   ReplyContext* ctx = nullptr;
+  common::PartProgress progress;  // long answers and posts: parts delivered so far
   std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail or groups
   TeamDirectory teams;
   bot::TimePoint groups_unavailable_until{};  // the server said no to /users/{id}/groups
@@ -438,19 +436,30 @@ struct MattermostAdapter::Impl {
       return false;
     }
     auto shared = std::make_shared<bot::InboundMessage>(std::move(in.message));
-    deliver(shared, [direct = in.direct](ReplyContext& rc) { rc.direct = direct; });
+    // A DM is answered in the DM; a mention in its thread, visibly or (by setting) to the asker.
+    if (in.direct) {
+      shared->reply_to = json{{"via", "post"}, {"thread", ""}}.dump();
+    } else if (settings.ephemeral_mention_replies) {
+      shared->reply_to = ephemeral_address(*shared);
+    } else {
+      shared->reply_to = json{{"via", "post"}, {"thread", shared->thread}}.dump();
+    }
+    deliver(shared);
     return true;
   }
 
   // ---- who is asking (identity lookups for role bindings) ----
 
+  static std::string ephemeral_address(const bot::InboundMessage& m) {
+    return json{{"via", "ephemeral"}, {"user", m.user.str()}, {"thread", m.thread}}.dump();
+  }
+
   // Hands `m` to the handler once its user's e-mail and groups are known (at once when no
-  // binding needs them); `setup` fills the ReplyContext for how the answer goes back.
-  void deliver(std::shared_ptr<bot::InboundMessage> m, std::function<void(ReplyContext&)> setup) {
-    auto run = [this, m, setup] {
+  // binding needs them). Its answer goes through the outbox to m->reply_to.
+  void deliver(std::shared_ptr<bot::InboundMessage> m) {
+    auto run = [this, m] {
       ReplyContext rc;
       rc.message = m.get();
-      setup(rc);
       dispatch(*m, rc);
     };
     if (!identity) return run();
@@ -596,47 +605,52 @@ struct MattermostAdapter::Impl {
     if (e.code == bot::Errc::unauthorized) rest_problem = e.message;
   }
 
-  void reply(const bot::InboundMessage& to, bot::Message message) {
-    if (current(to) && ctx->captured) {
-      ctx->captured->push_back(std::move(message));
+  // Slash commands and clicks handled right now carry their answers in the HTTP response.
+  bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) {
+    if (!current(to) || !ctx->captured) return false;
+    ctx->captured->push_back(message);
+    return true;
+  }
+
+  // An answer (PostRequest::reply_to): through the slash command's response_url, as a post (a DM
+  // or a mention's thread, tagged with its delivery id like every post), or as an ephemeral post
+  // to the asker. Parts go out in order; a retry resumes at the first part missing.
+  void send_answer(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    json to = json::parse(req.reply_to, nullptr, false);
+    const std::string via = to.is_object() ? to.value("via", "") : "";
+    if (via != "response_url" && via != "post" && via != "ephemeral") {
+      clock.call_after(0ms, [done = std::move(done)] {
+        done(bot::make_error(bot::Errc::invalid_argument, "mattermost: an answer without a usable reply address"));
+      });
       return;
     }
-    const bool is_current = current(to);
-    if (is_current && !ctx->response_url.empty()) {
-      // A slash command answered late: through its response_url, like the HTTP answer would.
-      auto seq = std::make_shared<common::Sequence>();
-      for (const auto& p : render(message, render_options)) {
-        seq->steps.push_back([this, url = ctx->response_url, body = slash_part(p)](std::function<void()> next) {
-          rest.respond(url, body, [next](bot::Status s) {
-            if (!s) log().warn("mattermost: answer through response_url failed error={}", s.error().message);
-            next();
-          });
+    auto shared = std::make_shared<std::vector<json>>(std::move(parts));
+    const std::string channel = req.channel.str();
+    const std::string delivery = req.delivery_id;
+    common::MultipartPost::Calls calls;
+    calls.create = [this, shared, channel, delivery, via, to](const std::string& thread, std::size_t i,
+                                                             common::MultipartPost::Callback cb) {
+      json part = (*shared)[i];
+      if (via == "response_url") {
+        return rest.respond(to.value("url", ""), slash_part(part), [cb = std::move(cb)](bot::Status st) {
+          cb(st ? bot::Result<std::string>(std::string()) : bot::Result<std::string>(st.error()));
         });
       }
-      seq->run();
-      return;
-    }
-    const bool direct = is_current && ctx->direct;
-    const bool visible = is_current && !ctx->ephemeral && (direct || !settings.ephemeral_mention_replies);
-    auto seq = std::make_shared<common::Sequence>();
-    for (auto& p : render(message, render_options)) {
-      seq->steps.push_back([this, visible, direct, channel = to.channel.str(), user = to.user.str(),
-                            thread = direct ? std::string() : to.thread, p = std::move(p)](std::function<void()> next) mutable {
-        auto done = [this, next](bot::Result<std::string> r) {
-          if (!r) {
-            note(r.error());
-            log().warn("mattermost: reply failed error={}", r.error().message);
-          }
-          next();
-        };
-        if (visible) {
-          rest.create_post(channel, thread, std::move(p), done);
-        } else {
-          rest.ephemeral_post(user, channel, thread, std::move(p), done);
-        }
-      });
-    }
-    seq->run();
+      if (via == "post") {
+        if (!delivery.empty()) tag_delivery(part, delivery, i);
+        return rest.create_post(channel, thread, std::move(part), std::move(cb));
+      }
+      rest.ephemeral_post(to.value("user", ""), channel, thread, std::move(part), std::move(cb));
+    };
+    calls.failed = [this, channel](const bot::Error& e) {
+      note(e);
+      ++stats.post_failures;
+      log().warn("mattermost: answer not delivered yet channel={} error={} retryable={}", channel, e.message,
+                 e.is_retryable());
+    };
+    calls.delivered = [this] { rest_problem.clear(); };
+    common::MultipartPost::start(shared->size(), to.value("thread", ""), "", std::move(calls), std::move(done),
+                                 {&progress, delivery, /*chain=*/false});
   }
 
   // A message that may have been posted before a restart (or by a post that timed out): look for
@@ -696,9 +710,19 @@ struct MattermostAdapter::Impl {
   }
 
   void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
-    if (req.maybe_delivered && req.edit.empty() && !req.delivery_id.empty()) {
+    // A retry of a long message that got part of the way resumes where it stopped.
+    const bool resuming = progress.get(req.delivery_id).next > 0;
+    // Only posts carry the delivery id: ephemeral posts and response_url answers cannot be found.
+    const bool findable = req.reply_to.empty() || req.reply_to.find("\"via\":\"post\"") != std::string::npos;
+    if (req.maybe_delivered && !resuming && findable && req.edit.empty() && !req.delivery_id.empty()) {
+      // An answer's thread is in its reply address, where the lookup must look.
+      if (!req.reply_to.empty() && req.thread.empty()) {
+        json to = json::parse(req.reply_to, nullptr, false);
+        if (to.is_object()) req.thread = to.value("thread", "");
+      }
       return post_once(std::move(req), std::move(parts), std::move(done));
     }
+    if (!req.reply_to.empty()) return send_answer(std::move(req), std::move(parts), std::move(done));
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string env = req.env.str();
@@ -726,7 +750,8 @@ struct MattermostAdapter::Impl {
                  e.message);
     };
     calls.delivered = [this] { rest_problem.clear(); };
-    common::MultipartPost::start(shared->size(), req.thread, req.edit, std::move(calls), std::move(done));
+    common::MultipartPost::start(shared->size(), req.thread, req.edit, std::move(calls), std::move(done),
+                                 {&progress, delivery, /*chain=*/true});
   }
 
 
@@ -765,14 +790,14 @@ struct MattermostAdapter::Impl {
         // empty ephemeral response posts nothing) and the real answer through response_url.
         ++stats.deferred;
         const std::string url = form["response_url"];
-        deliver(std::make_shared<bot::InboundMessage>(std::move(m)), [url](ReplyContext& rc) {
-          rc.response_url = url;
-          rc.ephemeral = url.empty();
-        });
+        m.reply_to = url.empty() ? ephemeral_address(m) : json{{"via", "response_url"}, {"url", url}}.dump();
+        deliver(std::make_shared<bot::InboundMessage>(std::move(m)));
         return json_response(200, {{"response_type", "ephemeral"}, {"text", ""}});
       }
       common::apply_identity(m, *known);
     }
+    const std::string url = form["response_url"];
+    m.reply_to = url.empty() ? ephemeral_address(m) : json{{"via", "response_url"}, {"url", url}}.dump();
     std::vector<bot::Message> answers;
     ReplyContext rc;
     rc.message = &m;
@@ -818,11 +843,13 @@ struct MattermostAdapter::Impl {
       if (!known) {
         // As for slash commands: an empty answer now, an ephemeral post to the clicker later.
         ++stats.deferred;
-        deliver(std::make_shared<bot::InboundMessage>(std::move(m)), [](ReplyContext& rc) { rc.ephemeral = true; });
+        m.reply_to = ephemeral_address(m);
+        deliver(std::make_shared<bot::InboundMessage>(std::move(m)));
         return json_response(200, json::object());
       }
       common::apply_identity(m, *known);
     }
+    m.reply_to = ephemeral_address(m);
     std::vector<bot::Message> answers;
     ReplyContext rc;
     rc.message = &m;
@@ -896,7 +923,9 @@ void MattermostAdapter::post(bot::PostRequest request, std::function<void(bot::R
   d.post(std::move(request), std::move(parts), std::move(done));
 }
 
-void MattermostAdapter::reply(const bot::InboundMessage& to, bot::Message message) { impl_->reply(to, std::move(message)); }
+bool MattermostAdapter::answer_in_band(const bot::InboundMessage& to, const bot::Message& message) {
+  return impl_->answer_in_band(to, message);
+}
 
 void MattermostAdapter::stop() {
   Impl& d = *impl_;

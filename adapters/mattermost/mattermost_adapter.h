@@ -18,21 +18,23 @@
 //
 // Inbound (HTTP): handle_slash() serves the custom slash command (form POST): the token (header
 // "Token …" or form field) is compared in constant time (mismatch → 401), the handler runs
-// synchronously and its reply() is captured and returned as the JSON answer (extra parts in
+// synchronously and its answer (answer_in_band) is returned as the JSON answer (extra parts in
 // extra_responses). handle_action() serves button clicks: the context's HMAC is checked (bad →
 // 401), the click becomes bot::command_for_button(action, value) with is_button = true, and the
 // captured answer is returned as ephemeral_text.
 //
 // Outbound: post() renders with mattermost::render(); a new card (empty thread) is POST /posts
 // whose id is the message id and thread root; replies set root_id = thread; edits use
-// PUT /posts/{edit}/patch. Extra parts follow in the same thread; only the first decides the
-// result. Every part created for a request with a delivery_id carries it in its props
+// PUT /posts/{edit}/patch. Extra parts follow in the same thread; when a later part fails the
+// error goes back to the outbox, whose retry (same delivery id) resumes at that part. Every part created for a request with a delivery_id carries it in its props
 // (runbot_delivery_id, runbot_delivery_part). A maybe_delivered request that is not an edit is
 // first looked for (GET /posts/{thread}/thread, or the channel's newest pages of
 // GET /channels/{id}/posts): a part 0 by the bot with that delivery id is reported as
-// already_there; when the lookup fails the message is posted anyway (at least once). reply()
-// answers a mention in its thread (or ephemerally, by setting), a DM in the DM, and anything else
-// with an ephemeral post to the requester.
+// already_there; when the lookup fails the message is posted anyway (at least once). Answers
+// that are not in an HTTP response come through the outbox with PostRequest::reply_to: a mention
+// is answered in its thread (or ephemerally, by setting), a DM in the DM, a late slash command
+// through its response_url, anything else with an ephemeral post to the requester; so they are
+// paced and retried on 429 and 5xx like every post.
 //
 // Who is asking: with settings.lookup_email/lookup_groups (derived from the policy), every inbound
 // message waits for its user's e-mail (GET /users/{id}) and groups (names and ids of the bot's
@@ -103,7 +105,8 @@ class MattermostAdapter final : public bot::ChatAdapter {
   // error when the server could not be reached at the first attempt (it keeps trying).
   void on_started(std::function<void(bot::Status)> started);
   void post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) override;
-  void reply(const bot::InboundMessage& to, bot::Message message) override;
+  // Slash commands and clicks being handled right now carry their answer in the HTTP response.
+  bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) override;
   // Closes the socket and stops reconnecting; posts in flight still complete.
   void stop() override;
   bool healthy() const override;

@@ -44,13 +44,10 @@ struct SlackAdapter::Impl {
     std::uint64_t replaces = 0;  // the retiring socket to close once this one says hello
     bot::TimerId hello_timer = 0;
   };
-  // What reply() needs to know about the inbound message being handled right now.
+  // What answer_in_band() needs to know about the inbound message being handled right now.
   struct ReplyContext {
     const bot::InboundMessage* message = nullptr;
-    std::vector<bot::Message>* captured = nullptr;  // slash commands: the answer goes in the ack
-    std::string response_url;
-    std::string response_type = "ephemeral";        // for answers through response_url
-    bool direct = false;
+    std::optional<json>* captured = nullptr;  // slash commands whose ack may carry the answer
   };
   // usergroups.list answers for every user at once (and is Tier 2), so the whole directory is
   // fetched once per TTL and shared by every user's lookup.
@@ -69,7 +66,7 @@ struct SlackAdapter::Impl {
         clock(io_),
         http(io_, tls, http_settings(settings)),
         api(http, settings),
-        envelopes(settings.dedupe_capacity),
+        answered(settings.dedupe_capacity, settings.ack_memory_bytes),
         events(settings.dedupe_capacity),
         rng(std::random_device{}()) {
     if (settings.lookup_email || settings.lookup_groups) {
@@ -100,8 +97,9 @@ struct SlackAdapter::Impl {
   std::optional<bot::Status> startup;  // the startup outcome, once known
   std::map<std::uint64_t, Conn> conns;
   std::uint64_t next_conn = 1;
-  DedupeSet envelopes;
+  AckMemory answered;  // acks by "e:<envelope_id>" and "t:<trigger_id>"
   DedupeSet events;
+  common::PartProgress progress;  // long answers and posts: parts delivered so far
   ReplyContext* ctx = nullptr;
   std::unique_ptr<common::IdentityCache> identity;  // only when a binding needs e-mail or groups
   GroupDirectory groups;
@@ -319,17 +317,39 @@ struct SlackAdapter::Impl {
     }
   }
 
+  static std::string envelope_key(const std::string& id) { return "e:" + id; }
+  static std::string trigger_key(const std::string& id) { return id.empty() ? std::string() : "t:" + id; }
+
+  // The ack for `f`, carrying `payload` (JSON text) when there is one and the envelope takes it.
+  static std::string ack_for(const Frame& f, const std::string& payload) {
+    if (payload.empty() || !f.accepts_response_payload) return ack_json(f.envelope_id);
+    return "{\"envelope_id\":" + json(f.envelope_id).dump() + ",\"payload\":" + payload + "}";
+  }
+
   void on_envelope(std::uint64_t id, Conn& c, Frame f) {
     ++stats.envelopes;
-    const bool first = envelopes.insert(f.envelope_id);
-    if (f.type == "slash_commands") return on_slash(id, c, f, first);
-    ack(id, c, ack_json(f.envelope_id));
-    if (!first) {
+    // Sent again because its ack did not reach Slack (the socket died): the same ack again,
+    // answer included, and nothing runs twice.
+    if (const std::string* known = answered.find(envelope_key(f.envelope_id))) {
       ++stats.duplicates;
-      log().debug("slack: duplicate envelope acked conn={} type={} retry_attempt={}", id, f.type, f.retry_attempt);
-      return;
+      if (!known->empty()) ++stats.answered_again;
+      log().debug("slack: redelivered envelope acked again conn={} type={} retry_attempt={}", id, f.type,
+                  f.retry_attempt);
+      return ack(id, c, ack_for(f, *known));
     }
     Inbound in = to_inbound(f, bot_user);
+    // A command or click delivered again under a new envelope_id: the first delivery's answer.
+    if (const std::string* known = in.trigger_id.empty() ? nullptr : answered.find(trigger_key(in.trigger_id))) {
+      ++stats.duplicates;
+      if (!known->empty()) ++stats.answered_again;
+      log().info("slack: command delivered again (same trigger_id) not run twice conn={} type={}", id, f.type);
+      const std::string payload = *known;
+      answered.remember({envelope_key(f.envelope_id)}, payload);
+      return ack(id, c, ack_for(f, payload));
+    }
+    if (f.type == "slash_commands") return on_slash(id, c, f, std::move(in));
+    ack(id, c, ack_json(f.envelope_id));
+    answered.remember({envelope_key(f.envelope_id), trigger_key(in.trigger_id)}, "");
     if (!in.event_id.empty() && !events.insert(in.event_id)) {
       ++stats.duplicates;
       log().debug("slack: redelivered event acked conn={} retry_attempt={}", id, f.retry_attempt);
@@ -343,17 +363,27 @@ struct SlackAdapter::Impl {
     deliver(std::make_shared<Inbound>(std::move(in)), "ephemeral");
   }
 
+  // Where an answer to `in` goes when it is not in an ack (InboundMessage::reply_to): its
+  // response_url (slash commands, clicks), the DM, or an ephemeral message to the asker in the
+  // thread of the mention (its thread, or a new one under the mention itself).
+  static std::string reply_address(const Inbound& in, const std::string& response_type) {
+    if (!in.response_url.empty()) {
+      return json{{"via", "response_url"}, {"url", in.response_url}, {"type", response_type}}.dump();
+    }
+    if (in.direct) return json{{"via", "post"}, {"thread", in.message.thread}}.dump();
+    const std::string thread = in.message.thread.empty() ? in.ts : in.message.thread;
+    return json{{"via", "ephemeral"}, {"user", in.message.user.str()}, {"thread", thread}}.dump();
+  }
+
   // ---- who is asking (identity lookups for role bindings) ----
 
   // Hands `in` to the handler once its user's e-mail and groups are known (at once when no
   // binding needs them). Replies then go through the ReplyContext built here.
-  void deliver(std::shared_ptr<Inbound> in, std::string response_type) {
-    auto run = [this, in, response_type] {
+  void deliver(std::shared_ptr<Inbound> in, const std::string& response_type) {
+    in->message.reply_to = reply_address(*in, response_type);
+    auto run = [this, in] {
       ReplyContext rc;
       rc.message = &in->message;
-      rc.response_url = in->response_url;
-      rc.response_type = response_type;
-      rc.direct = in->direct;
       dispatch(in->message, rc);
     };
     if (!identity) return run();
@@ -448,50 +478,37 @@ struct SlackAdapter::Impl {
     }
   }
 
-  void on_slash(std::uint64_t id, Conn& c, const Frame& f, bool first) {
-    std::vector<bot::Message> answers;
-    Inbound in;
-    if (first) {
-      in = to_inbound(f, bot_user);
-      if (in.kind == Inbound::Kind::slash && identity) {
-        auto known = identity->cached(in.message.user.str());
-        if (!known) {
-          // The ack is due within 3 s and a lookup may take most of that: ack empty now, and
-          // answer through response_url once the user is known. Cached users keep the fast path.
-          ack(id, c, ack_json(f.envelope_id));
-          ++stats.deferred;
-          deliver(std::make_shared<Inbound>(std::move(in)), settings.slash_response_type);
-          return;
-        }
-        common::apply_identity(in.message, *known);
-      }
-      if (in.kind == Inbound::Kind::slash) {
-        ReplyContext rc;
-        rc.message = &in.message;
-        rc.captured = &answers;
-        rc.response_url = in.response_url;
-        dispatch(in.message, rc);
-      } else {
-        ++stats.ignored;
-        log().warn("slack: slash command ignored why={}", in.ignored_because);
-      }
-    } else {
-      ++stats.duplicates;
-    }
-    std::vector<json> parts;
-    for (const auto& m : answers) {
-      for (auto& p : render(m)) {
-        p["response_type"] = settings.slash_response_type;
-        parts.push_back(std::move(p));
-      }
-    }
-    if (parts.empty() || !f.accepts_response_payload) {
+  void on_slash(std::uint64_t id, Conn& c, const Frame& f, Inbound in) {
+    const std::string keys[] = {envelope_key(f.envelope_id), trigger_key(in.trigger_id)};
+    if (in.kind != Inbound::Kind::slash) {
+      ++stats.ignored;
+      log().warn("slack: slash command ignored why={}", in.ignored_because);
       ack(id, c, ack_json(f.envelope_id));
-    } else {
-      ack(id, c, ack_json(f.envelope_id, parts.front()));
-      parts.erase(parts.begin());
+      answered.remember({keys[0], keys[1]}, "");
+      return;
     }
-    if (!parts.empty()) respond_in_order(in.response_url, std::move(parts));
+    if (identity) {
+      auto known = identity->cached(in.message.user.str());
+      if (!known) {
+        // The ack is due within 3 s and a lookup may take most of that: ack empty now, and
+        // answer through response_url once the user is known. Cached users keep the fast path.
+        ack(id, c, ack_json(f.envelope_id));
+        answered.remember({keys[0], keys[1]}, "");
+        ++stats.deferred;
+        deliver(std::make_shared<Inbound>(std::move(in)), settings.slash_response_type);
+        return;
+      }
+      common::apply_identity(in.message, *known);
+    }
+    in.message.reply_to = reply_address(in, settings.slash_response_type);
+    std::optional<json> answer;
+    ReplyContext rc;
+    rc.message = &in.message;
+    if (f.accepts_response_payload) rc.captured = &answer;
+    dispatch(in.message, rc);
+    std::string payload = answer ? answer->dump(-1, ' ', false, json::error_handler_t::replace) : std::string();
+    ack(id, c, ack_for(f, payload));
+    answered.remember({keys[0], keys[1]}, std::move(payload));
   }
 
   void dispatch(const bot::InboundMessage& m, ReplyContext& rc) {
@@ -509,59 +526,60 @@ struct SlackAdapter::Impl {
     if (e.code == bot::Errc::unauthorized) web_problem = e.message;
   }
 
-  void respond_in_order(const std::string& url, std::vector<json> parts) {
-    if (url.empty()) {
-      log().warn("slack: answer has more parts than the ack carries and no response_url; dropped parts={}", parts.size());
-      return;
-    }
-    auto seq = std::make_shared<common::Sequence>();
-    for (auto& p : parts) {
-      seq->steps.push_back([this, url, p = std::move(p)](std::function<void()> next) mutable {
-        api.respond(url, std::move(p), [this, next](bot::Status s) {
-          if (!s) {
-            note(s.error());
-            log().warn("slack: reply through response_url failed error={}", s.error().message);
-          }
-          next();
-        });
-      });
-    }
-    seq->run();
+  // Takes `message` into the ack of the slash command being handled, when it fits one part.
+  bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) {
+    if (!current(to) || !ctx->captured || ctx->captured->has_value()) return false;
+    std::vector<json> parts = render(message);
+    if (parts.size() != 1) return false;  // a long answer goes through response_url, in order
+    parts.front()["response_type"] = settings.slash_response_type;
+    *ctx->captured = std::move(parts.front());
+    return true;
   }
 
-  void reply(const bot::InboundMessage& to, bot::Message message) {
-    if (current(to) && ctx->captured) {
-      ctx->captured->push_back(std::move(message));
+  // An answer (PostRequest::reply_to) through its response_url, the DM, or an ephemeral message
+  // in the asker's thread. Its parts go out in order; a retry resumes at the first part missing.
+  void send_answer(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
+    json to = json::parse(req.reply_to, nullptr, false);
+    const std::string via = to.is_object() ? to.value("via", "") : "";
+    if (via != "response_url" && via != "post" && via != "ephemeral") {
+      clock.call_after(0ms, [done = std::move(done)] {
+        done(bot::make_error(bot::Errc::invalid_argument, "slack: an answer without a usable reply address"));
+      });
       return;
     }
-    std::vector<json> parts = render(message);
-    if (current(to) && !ctx->response_url.empty()) {
-      for (auto& p : parts) {
-        p["response_type"] = ctx->response_type;
-        p["replace_original"] = false;
+    auto shared = std::make_shared<std::vector<json>>(std::move(parts));
+    const std::string channel = req.channel.str();
+    const std::string delivery = req.delivery_id;
+    const std::string thread = to.value("thread", "");
+    common::MultipartPost::Calls calls;
+    calls.create = [this, shared, channel, delivery, via, to](const std::string& in_thread, std::size_t i,
+                                                             common::MultipartPost::Callback cb) {
+      json part = (*shared)[i];
+      if (via == "response_url") {
+        part["response_type"] = to.value("type", "ephemeral");
+        part["replace_original"] = false;
+        return api.respond(to.value("url", ""), std::move(part), [cb = std::move(cb)](bot::Status st) {
+          cb(st ? bot::Result<std::string>(std::string()) : bot::Result<std::string>(st.error()));
+        });
       }
-      return respond_in_order(ctx->response_url, std::move(parts));
-    }
-    const bool direct = current(to) && ctx->direct;
-    auto seq = std::make_shared<common::Sequence>();
-    for (auto& p : parts) {
-      seq->steps.push_back([this, direct, channel = to.channel.str(), user = to.user.str(), thread = to.thread,
-                            p = std::move(p)](std::function<void()> next) mutable {
-        auto done = [this, next](bot::Result<std::string> r) {
-          if (!r) {
-            note(r.error());
-            log().warn("slack: reply failed error={}", r.error().message);
-          }
-          next();
-        };
-        if (direct) {
-          api.post_message(channel, thread, std::move(p), done);
-        } else {
-          api.post_ephemeral(channel, user, thread, std::move(p), done);
+      if (via == "post") {
+        if (!delivery.empty()) {
+          part["metadata"] = {{"event_type", kDeliveryEventType},
+                              {"event_payload", {{"delivery_id", delivery}, {"part", i}}}};
         }
-      });
-    }
-    seq->run();
+        return api.post_message(channel, in_thread, std::move(part), std::move(cb));
+      }
+      api.post_ephemeral(channel, to.value("user", ""), in_thread, std::move(part), std::move(cb));
+    };
+    calls.failed = [this, channel](const bot::Error& e) {
+      note(e);
+      ++stats.post_failures;
+      log().warn("slack: answer not delivered yet channel={} error={} retryable={}", channel, e.message,
+                 e.is_retryable());
+    };
+    calls.delivered = [this] { web_problem.clear(); };
+    common::MultipartPost::start(shared->size(), thread, "", std::move(calls), std::move(done),
+                                 {&progress, delivery, /*chain=*/false});
   }
 
   // A message that may have been posted before a restart: look for its delivery id in the thread
@@ -625,9 +643,15 @@ struct SlackAdapter::Impl {
   }
 
   void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
-    if (req.maybe_delivered && req.edit.empty() && !req.delivery_id.empty()) {
+    // A retry of a long message that got part of the way resumes where it stopped; part 0 is
+    // known to be there.
+    const bool resuming = progress.get(req.delivery_id).next > 0;
+    // Only posts can be looked for: ephemeral messages and response_url answers leave no trace.
+    const bool findable = req.reply_to.empty() || req.reply_to.find("\"via\":\"post\"") != std::string::npos;
+    if (req.maybe_delivered && !resuming && findable && req.edit.empty() && !req.delivery_id.empty()) {
       return post_once(std::move(req), std::move(parts), std::move(done));
     }
+    if (!req.reply_to.empty()) return send_answer(std::move(req), std::move(parts), std::move(done));
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string env = req.env.str();
@@ -658,7 +682,8 @@ struct SlackAdapter::Impl {
                  e.message);
     };
     calls.delivered = [this] { web_problem.clear(); };
-    common::MultipartPost::start(shared->size(), req.thread, req.edit, std::move(calls), std::move(done));
+    common::MultipartPost::start(shared->size(), req.thread, req.edit, std::move(calls), std::move(done),
+                                 {&progress, delivery, /*chain=*/true});
   }
 
 };
@@ -749,7 +774,9 @@ void SlackAdapter::post(bot::PostRequest request, std::function<void(bot::Result
   d.post(std::move(request), std::move(parts), std::move(done));
 }
 
-void SlackAdapter::reply(const bot::InboundMessage& to, bot::Message message) { impl_->reply(to, std::move(message)); }
+bool SlackAdapter::answer_in_band(const bot::InboundMessage& to, const bot::Message& message) {
+  return impl_->answer_in_band(to, message);
+}
 
 void SlackAdapter::stop() {
   Impl& d = *impl_;

@@ -4,13 +4,18 @@
 //
 // Inbound: holds `settings.connections` Socket Mode sockets (apps.connections.open with the app
 // token, then wss). Every envelope is acked on the socket that delivered it before any work;
-// slash commands are answered in the ack itself: the handler runs synchronously, the reply() it
-// makes is captured and rendered into the ack payload (`response_type` from settings; extra
-// rendered parts follow through response_url). events_api (app_mention, DMs) and interactive
-// (block_actions → bot::command_for_button, is_button = true) are acked, then handled; their
-// replies go through response_url (buttons), chat.postMessage (DMs) or chat.postEphemeral
-// (mentions). Redeliveries (same envelope_id or event_id) are acked and handled once, with a
-// memory of the last `dedupe_capacity` ids. The bot's own messages, other bots' and message
+// slash commands are answered in the ack itself: the handler runs synchronously and the answer
+// it gives (answer_in_band) is rendered into the ack payload (`response_type` from settings); an
+// answer longer than one part goes through the outbox to response_url instead. events_api
+// (app_mention, DMs) and interactive (block_actions → bot::command_for_button, is_button = true)
+// are acked, then handled; their answers go through the outbox (PostRequest::reply_to) to
+// response_url (buttons), chat.postMessage (DMs) or chat.postEphemeral in the mention's thread
+// (thread_ts = the mention's thread, or the mention itself), so every answer is retried on 429
+// and 5xx. Redeliveries are answered again and run once: the ack each envelope got is remembered
+// by envelope_id, and by trigger_id for slash commands and clicks (Slack may deliver one again
+// under a new envelope_id when the first ack was late), so a redelivery gets the same ack
+// payload; events are also deduped by event_id (last `dedupe_capacity` ids, acks up to
+// `ack_memory_bytes`). The bot's own messages, other bots' and message
 // subtypes are ignored. Malformed frames, unknown types and oversized frames are logged and
 // survived (an oversized frame ends its socket, which is replaced).
 //
@@ -24,9 +29,9 @@
 // Outbound: post() renders with slack::render(); a new card (empty thread) is a channel-level
 // chat.postMessage whose ts is the message id and thread root; replies use thread_ts = thread;
 // edits use chat.update on `edit`. Message ids are Slack `ts` strings (the channel is always in
-// the PostRequest). Extra rendered parts follow in order in the same thread; only the first part
-// decides the result (a failure of a later part is logged, not retried, so nothing is posted
-// twice).
+// the PostRequest). Extra rendered parts follow in order in the same thread; when a later part
+// fails, the error goes back to the outbox and its retry (same delivery id) resumes at that part,
+// so nothing is lost and nothing is posted twice.
 //
 // Who is asking: with settings.lookup_email/lookup_groups (derived from the policy), every
 // inbound message waits for its user's e-mail (users.info) and groups (usergroups.list, handles
@@ -74,6 +79,7 @@ struct SlackStats {
   std::uint64_t already_posted = 0;  // maybe_delivered posts found in the channel, not sent again
   std::uint64_t identity_waits = 0;  // inbound messages that waited for (or used) the identity cache
   std::uint64_t deferred = 0;        // slash commands acked empty, answered through response_url
+  std::uint64_t answered_again = 0;  // redeliveries acked again with the first delivery's answer
 };
 
 class SlackAdapter final : public bot::ChatAdapter {
@@ -99,7 +105,8 @@ class SlackAdapter final : public bot::ChatAdapter {
   // it runs soon, from the io_context). Lets main use bot::Bot::attach() and still check tokens.
   void on_started(std::function<void(bot::Status)> started);
   void post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) override;
-  void reply(const bot::InboundMessage& to, bot::Message message) override;
+  // The answer to the slash command being handled rides in its ack when it fits one part.
+  bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) override;
   // Closes the sockets (code 1000) and stops reconnecting; posts in flight still complete.
   void stop() override;
   // Started, not stopped, Socket Mode not disabled, no credential problem, ≥ 1 socket open.

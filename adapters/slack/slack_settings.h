@@ -22,7 +22,8 @@ struct SlackSettings {
   std::chrono::milliseconds connect_timeout{10000};    // apps.connections.open → hello
   std::string slash_response_type = "ephemeral";       // "ephemeral" or "in_channel" for slash answers
   std::size_t max_message_bytes = std::size_t{1} << 20; // a larger Socket Mode frame ends that socket
-  std::size_t dedupe_capacity = 10000;                 // envelope/event ids remembered for dedupe
+  std::size_t dedupe_capacity = 10000;                 // envelope/event/trigger ids remembered for dedupe
+  std::size_t ack_memory_bytes = std::size_t{4} << 20; // ack payloads remembered to answer redeliveries
   // After a refresh, how long the old socket stays open (still acking) once its replacement said
   // hello, unless Slack closes it first. Slack sends `warning` about 10 s before it closes.
   std::chrono::milliseconds retire_grace{10000};

@@ -109,6 +109,7 @@ Inbound to_inbound(const Frame& frame, const std::string& bot_user_id) {
     if (in.message.user_name.empty()) in.message.user_name = in.message.user.str();
     in.message.text = clean_text(str(p, "text"));
     in.response_url = str(p, "response_url");
+    in.trigger_id = str(p, "trigger_id");
     if (in.message.channel.empty() || in.message.user.empty()) return ignore("slash command without channel_id or user_id");
     return in;
   }
@@ -133,6 +134,7 @@ Inbound to_inbound(const Frame& frame, const std::string& bot_user_id) {
     in.message.user_name = user;
     in.message.text = clean_text(str(e, "text"));
     in.message.thread = str(e, "thread_ts");
+    in.ts = str(e, "ts");
     if (in.message.channel.empty()) return ignore("event without channel");
     return in;
   }
@@ -161,6 +163,7 @@ Inbound to_inbound(const Frame& frame, const std::string& bot_user_id) {
     in.message.thread = str(message, "thread_ts");
     if (in.message.thread.empty()) in.message.thread = str(container, "thread_ts");
     in.response_url = str(p, "response_url");
+    in.trigger_id = str(p, "trigger_id");
     if (in.message.channel.empty() || in.message.user.empty()) return ignore("block_actions without channel or user");
     return in;
   }
@@ -183,6 +186,36 @@ bool DedupeSet::insert(const std::string& key) {
     order_.pop_front();
   }
   return true;
+}
+
+AckMemory::AckMemory(std::size_t capacity, std::size_t max_bytes)
+    : capacity_(capacity == 0 ? 1 : capacity), max_bytes_(max_bytes) {}
+
+const std::string* AckMemory::find(const std::string& key) const {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : it->second.get();
+}
+
+void AckMemory::remember(std::initializer_list<std::string> keys, std::string payload) {
+  auto shared = std::make_shared<const std::string>(std::move(payload));
+  for (const auto& key : keys) {
+    if (key.empty()) continue;
+    auto [it, inserted] = entries_.try_emplace(key, shared);
+    if (!inserted) {
+      bytes_ -= it->second->size();
+      it->second = shared;
+    } else {
+      order_.push_back(key);
+    }
+    bytes_ += shared->size();
+  }
+  while (!order_.empty() && (entries_.size() > capacity_ || bytes_ > max_bytes_)) {
+    if (auto it = entries_.find(order_.front()); it != entries_.end()) {
+      bytes_ -= it->second->size();
+      entries_.erase(it);
+    }
+    order_.pop_front();
+  }
 }
 
 }  // namespace runbot::slack

@@ -4,6 +4,9 @@
 // bounded dedupe memory. No I/O, no clock: unit-tested directly.
 #include <cstddef>
 #include <deque>
+#include <initializer_list>
+#include <memory>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -43,6 +46,10 @@ struct Inbound {
   bot::InboundMessage message;   // platform "slack"; for buttons, text is the equivalent command
   std::string response_url;      // slash commands and interactions
   std::string event_id;          // events_api: the dedupe key across redeliveries
+  // Slash commands and clicks: the same for a command delivered again under a new envelope_id
+  // (its first ack did not reach Slack in time), so the dedupe key for those.
+  std::string trigger_id;
+  std::string ts;                // events: the message's own ts (a mention's answer threads on it)
   bool direct = false;           // a direct message (channel_type "im")
   std::string ignored_because;   // for Kind::ignore, for the debug log
 };
@@ -71,6 +78,29 @@ class DedupeSet {
   std::size_t capacity_;
   std::deque<std::string> order_;
   std::unordered_set<std::string> keys_;
+};
+
+// Remembers the ack each envelope got (by envelope_id) and the answer each command or click got
+// (by trigger_id), so that a redelivery is answered again the same way without anything running
+// twice: a socket that died before its ack reached Slack makes Slack send the same envelope on
+// another socket. Bounded by `capacity` keys and `max_bytes` of remembered payloads (the oldest
+// are forgotten first); keys without a payload cost a few dozen bytes.
+class AckMemory {
+ public:
+  AckMemory(std::size_t capacity, std::size_t max_bytes);
+  // The ack payload remembered for `key` (JSON text; "" = acked without one), or null.
+  const std::string* find(const std::string& key) const;
+  // Remembers `payload` for each non-empty key (the same text is shared, not copied).
+  void remember(std::initializer_list<std::string> keys, std::string payload);
+  std::size_t size() const { return entries_.size(); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  std::size_t capacity_;
+  std::size_t max_bytes_;
+  std::size_t bytes_ = 0;
+  std::deque<std::string> order_;
+  std::unordered_map<std::string, std::shared_ptr<const std::string>> entries_;
 };
 
 }  // namespace runbot::slack

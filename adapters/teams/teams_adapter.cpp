@@ -344,12 +344,7 @@ struct TeamsAdapter::Impl {
     dispatch(m);
     capture = outer;
     std::string toast;
-    for (auto& answer : c.answers) {
-      toast += (toast.empty() ? "" : "\n\n") + render_plain(answer, kMaxToastChars);
-      // A toast cannot carry buttons (the teardown confirmation): the card goes into the thread
-      // too.
-      if (!answer.buttons.empty()) reply_in_conversation(m, std::move(answer));
-    }
+    for (auto& answer : c.answers) toast += (toast.empty() ? "" : "\n\n") + render_plain(answer, kMaxToastChars);
     bot::Message combined;
     combined.title = toast.empty() ? "Done." : toast;
     respond(json_response(200, invoke_message(render_plain(combined, kMaxToastChars))));
@@ -492,29 +487,13 @@ struct TeamsAdapter::Impl {
     return m ? m->conversation : thread;
   }
 
-  void reply_in_conversation(const bot::InboundMessage& to, bot::Message message) {
-    const ConversationRef* ref = find_ref(to.channel.str());
-    if (!ref) {
-      log().warn("teams: reply dropped, no conversation reference conversation={}",
-                 to.channel.str());
-      return;
-    }
-    if (ref->blocked) return;
-    const std::string conversation = conversation_of(*ref, to.thread);
-    connector.send(ref->service_url, conversation, render(message, render_options),
-                   [this, conversation](bot::Result<std::string> r) {
-                     if (r) {
-                       credentials_problem.clear();
-                       return;
-                     }
-                     note_error(conversation, r.error());
-                     log().warn("teams: reply failed conversation={} error={}", conversation,
-                                r.error().message);
-                   });
-  }
-
   void post(bot::PostRequest req, std::function<void(bot::Result<bot::PostResult>)> done) {
     ++stats.posts;
+    // An answer goes into the thread the command came from (InboundMessage::reply_to).
+    if (!req.reply_to.empty() && req.thread.empty()) {
+      json to = json::parse(req.reply_to, nullptr, false);
+      if (to.is_object() && to.value("thread", json()).is_string()) req.thread = to["thread"].get<std::string>();
+    }
     const std::string channel = req.channel.str();
     auto fail_now = [this, &done](bot::Error e) {
       ++stats.post_failures;
@@ -683,13 +662,13 @@ void TeamsAdapter::post(bot::PostRequest request,
   impl_->post(std::move(request), std::move(done));
 }
 
-void TeamsAdapter::reply(const bot::InboundMessage& to, bot::Message message) {
+bool TeamsAdapter::answer_in_band(const bot::InboundMessage& to, const bot::Message& message) {
   Impl& d = *impl_;
-  if (d.capture && d.capture->message == &to) {
-    d.capture->answers.push_back(std::move(message));
-    return;
-  }
-  d.reply_in_conversation(to, std::move(message));
+  if (!d.capture || d.capture->message != &to) return false;
+  d.capture->answers.push_back(message);
+  // A toast cannot carry buttons (the teardown confirmation): such an answer is posted into the
+  // thread as well.
+  return message.buttons.empty();
 }
 
 void TeamsAdapter::stop() {

@@ -29,8 +29,9 @@
 // conversation; personal and group chats get every message in the conversation itself; an edit is
 // a PUT of the activity. Errors come from BotConnector (rate_limited/unavailable retryable);
 // 403 MessageWritesBlocked marks the reference blocked (stored, logged) and later posts there fail
-// with invalid_argument at once, until someone writes to the bot there again. reply() answers a
-// command in the conversation and thread it came from.
+// with invalid_argument at once, until someone writes to the bot there again. An answer that is
+// not in an invoke response comes through the outbox (PostRequest::reply_to) and is posted in the
+// conversation and thread the command came from, paced and retried like every post.
 //
 // Who is asking: with settings.adapter.lookup_email (derived from the policy), every message and
 // invoke gets its sender's e-mail address (InboundMessage::user_email) before it reaches the
@@ -108,7 +109,9 @@ class TeamsAdapter final : public bot::ChatAdapter {
   void start(InboundHandler handler) override;
   void post(bot::PostRequest request,
             std::function<void(bot::Result<bot::PostResult>)> done) override;
-  void reply(const bot::InboundMessage& to, bot::Message message) override;
+  // An invoke being handled right now carries its answer in the HTTP body (an answer with
+  // buttons is also posted: returns false for it).
+  bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) override;
   // Activities that arrive after stop() get 503; posts in flight still complete.
   void stop() override;
   bool healthy() const override;

@@ -312,6 +312,9 @@ bot::InboundMessage to_inbound(const Activity& a) {
   } else {
     m.channel = bot::ChannelId{a.conversation.id};
   }
+  // Answers that do not ride in an invoke response go into the conversation and thread the
+  // command came from.
+  m.reply_to = nlohmann::json{{"thread", m.thread}}.dump();
   return m;
 }
 

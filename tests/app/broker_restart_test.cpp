@@ -128,7 +128,7 @@ class RecordingChat final : public bot::ChatAdapter {
     posts.push_back(std::move(request));
     boost::asio::post(io_, [done = std::move(done), id = std::move(id)] { done(bot::PostResult{id}); });
   }
-  void reply(const bot::InboundMessage&, bot::Message) override {}
+  bool answer_in_band(const bot::InboundMessage&, const bot::Message&) override { return true; }
   void stop() override {}
   bool healthy() const override { return true; }
   void say(const std::string& text) {

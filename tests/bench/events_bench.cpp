@@ -262,7 +262,10 @@ class NullChat final : public bot::ChatAdapter {
     // Chat sending is excluded: the platform takes each message at once.
     done(bot::PostResult{id});
   }
-  void reply(const bot::InboundMessage&, bot::Message) override { ++replies; }
+  bool answer_in_band(const bot::InboundMessage&, const bot::Message&) override {
+    ++replies;
+    return true;
+  }
   void stop() override {}
   bool healthy() const override { return true; }
   void say(const std::string& text, const std::string& user, const std::string& channel) {

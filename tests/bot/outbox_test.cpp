@@ -415,5 +415,99 @@ TEST_F(OutboxTest, UnusableJournalIsAnErrorAndQueuesNothing) {
   EXPECT_TRUE(outbox.restore_journal(nlohmann::json())) << "no journal (an older state file) is fine";
 }
 
+// ---- the answer lane: command answers that do not ride in-band ----
+
+InboundMessage asker(std::string text, std::string reply_to = R"({"via":"ephemeral","user":"alice"})") {
+  InboundMessage m;
+  m.platform = "fake";
+  m.channel = ChannelId{"C1"};
+  m.user = UserId{"alice"};
+  m.text = std::move(text);
+  m.reply_to = std::move(reply_to);
+  return m;
+}
+
+TEST_F(OutboxTest, AnAnswerTheAdapterTakesInBandIsNotQueued) {
+  outbox.answer(chat, asker("status"), msg(NoticeKind::reply, "in the ack"));
+  EXPECT_EQ(outbox.pending(), 0u);
+  ASSERT_EQ(chat.replies.size(), 1u);
+  EXPECT_EQ(chat.replies[0].title, "in the ack");
+  clock.advance(5s);
+  EXPECT_TRUE(chat.posts.empty());
+}
+
+TEST_F(OutboxTest, AnAnswerGoesAheadOfABacklogOfAnnouncementsWithItsReplyAddress) {
+  chat.answers_in_band = false;
+  for (int i = 0; i < 20; ++i) outbox.post("fake", c1, msg(NoticeKind::progress, "routine " + std::to_string(i)));
+  clock.advance(2500ms);  // three went out at 1 msg/s; seventeen wait
+  ASSERT_EQ(chat.posts.size(), 3u);
+  outbox.answer(chat, asker("list"), msg(NoticeKind::reply, "your answer"));
+  clock.run_due();
+  ASSERT_EQ(chat.posts.size(), 4u) << "the answer does not wait for the channel's next token";
+  EXPECT_EQ(chat.posts[3].request.message.title, "your answer");
+  EXPECT_EQ(chat.posts[3].request.reply_to, R"({"via":"ephemeral","user":"alice"})");
+  EXPECT_TRUE(chat.posts[3].request.thread.empty());
+  clock.advance(30s);
+  EXPECT_EQ(chat.posts.size(), 21u) << "the announcements still all go out";
+}
+
+TEST_F(OutboxTest, AnswersKeepTheirOrderAndAreRetriedOnRateLimitsAndOutages) {
+  chat.answers_in_band = false;
+  Error limited = make_error(Errc::rate_limited, "429");
+  limited.retry_after = 1s;
+  chat.fail_next(1, limited);
+  chat.fail_next(2, make_error(Errc::unavailable, "HTTP 503"));
+  for (int i = 0; i < 5; ++i) outbox.answer(chat, asker("q" + std::to_string(i)), msg(NoticeKind::reply, "a" + std::to_string(i)));
+  clock.advance(30s);
+  ASSERT_EQ(chat.posts.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(chat.posts[i].request.message.title, "a" + std::to_string(i));
+  EXPECT_EQ(chat.attempts, 8);
+  EXPECT_EQ(metrics.value("runbot_messages_failed_total", {{"platform", "fake"}, {"reason", "unavailable"}}), 0);
+}
+
+TEST_F(OutboxTest, AnAnswerThatStillFailsAfterItsRetriesIsCountedWithItsReason) {
+  chat.answers_in_band = false;
+  OutboxSettings st = settings();
+  st.answer_max_attempts = 3;
+  outbox.set_platform_settings("fake", st);
+  chat.fail_next(3, make_error(Errc::unavailable, "HTTP 502"));
+  outbox.answer(chat, asker("up"), msg(NoticeKind::reply, "never arrives"));
+  outbox.answer(chat, asker("list"), msg(NoticeKind::reply, "arrives"));
+  clock.advance(60s);
+  ASSERT_EQ(chat.posts.size(), 1u);
+  EXPECT_EQ(chat.posts[0].request.message.title, "arrives");
+  EXPECT_EQ(metrics.value("runbot_messages_failed_total", {{"platform", "fake"}, {"reason", "unavailable"}}), 1);
+  chat.fail_next(1, make_error(Errc::invalid_argument, "bad request"));
+  outbox.answer(chat, asker("x"), msg(NoticeKind::reply, "refused"));
+  clock.advance(5s);
+  EXPECT_EQ(metrics.value("runbot_messages_failed_total", {{"platform", "fake"}, {"reason", "invalid_argument"}}), 1);
+}
+
+TEST_F(OutboxTest, AnswersAreNotHeldForASnapshotAndSurviveARestart) {
+  chat.answers_in_band = false;
+  outbox.hold_until_durable(true);
+  outbox.post("fake", c1, msg(NoticeKind::reply, "held announcement"));
+  outbox.answer(chat, asker("status"), msg(NoticeKind::reply, "answer now"));
+  clock.advance(1s);
+  ASSERT_EQ(chat.posts.size(), 1u) << "the answer goes at once; the announcement waits for its snapshot";
+  EXPECT_EQ(chat.posts[0].request.message.title, "answer now");
+
+  // A queued answer is in the journal with its reply address, and a restart sends it.
+  chat.fail_next(1, make_error(Errc::unavailable, "HTTP 503"));
+  outbox.answer(chat, asker("list", R"({"via":"post","thread":"T1"})"), msg(NoticeKind::reply, "answer later"));
+  const auto journal = outbox.journal();
+  Outbox after(settings(), clock, metrics);
+  FakeChatAdapter fresh{clock};
+  fresh.answers_in_band = false;
+  after.add_adapter(fresh);
+  ASSERT_TRUE(after.restore_journal(journal));
+  after.start();
+  clock.advance(10s);
+  std::vector<std::string> sent;
+  for (const auto& p : fresh.posts) sent.push_back(p.request.message.title + "|" + p.request.reply_to);
+  EXPECT_NE(std::find(sent.begin(), sent.end(), R"(answer later|{"via":"post","thread":"T1"})"), sent.end())
+      << ::testing::PrintToString(sent);
+}
+
 }  // namespace
 }  // namespace runbot::bot

@@ -23,7 +23,13 @@ class FakeChatAdapter final : public bot::ChatAdapter {
   std::string platform() const override { return platform_; }
   void start(InboundHandler handler) override { handler_ = std::move(handler); }
   void post(bot::PostRequest request, std::function<void(bot::Result<bot::PostResult>)> done) override;
-  void reply(const bot::InboundMessage&, bot::Message message) override { replies.push_back(std::move(message)); }
+  // Takes every answer in-band (recorded in `replies`) unless answers_in_band is false: then
+  // answers go through the outbox's answer lane and arrive as posts with reply_to set.
+  bool answer_in_band(const bot::InboundMessage&, const bot::Message& message) override {
+    if (!answers_in_band) return false;
+    replies.push_back(message);
+    return true;
+  }
   void stop() override {}
   bool healthy() const override { return true; }
 
@@ -43,6 +49,7 @@ class FakeChatAdapter final : public bot::ChatAdapter {
   // Reports each post done before post() returns (allowed by ChatAdapter), instead of on the
   // next turn of the clock.
   bool completes_inline = false;
+  bool answers_in_band = true;
 
   std::vector<Posted> posts;           // delivered, in order
   std::vector<bot::Message> replies;   // immediate answers

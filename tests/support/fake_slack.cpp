@@ -48,6 +48,8 @@ struct Sent {
   bool accepts_response_payload = false;
   std::string type;
   FakeSlack::Clock::time_point written{};
+  std::string frame;   // as sent, for a redelivery
+  bool acked = false;
 };
 
 struct Sock {
@@ -60,6 +62,8 @@ struct Sock {
   bool open = false;
   bool hello = false;
   std::map<std::string, Sent> sent;
+  std::vector<std::string> sent_order;  // envelope ids in the order they were sent
+  bool gone = false;                    // its unacked envelopes were handed on
   void push(Out o) {
     queue.push_back(std::move(o));
     if (waiting) signal.cancel();
@@ -143,6 +147,8 @@ struct FakeSlack::Impl {
   };
   std::vector<Group> usergroups;
   bool stopped = false;
+  int acks_read = 0;                 // acks that reached the fake (lost ones included)
+  std::deque<std::pair<std::string, std::string>> redeliveries;  // (envelope id, frame) waiting for a socket
 
   std::chrono::milliseconds take_delay(const std::string& target) {
     const std::string path = target.substr(0, target.find('?'));
@@ -174,6 +180,49 @@ struct FakeSlack::Impl {
 
   http::response<http::string_body> answer(const http::request<http::string_body>& req);
   void on_ack(Sock& s, const std::string& text);
+  // Registers and queues an envelope frame on `s`.
+  void deliver(Sock& s, const std::string& id, bool accepts, const std::string& type, std::string frame) {
+    s.sent[id] = Sent{accepts, type, Clock::now(), frame, false};
+    s.sent_order.push_back(id);
+    s.push(Out{Out::Kind::text, std::move(frame), id});
+  }
+  // `s` has ended: as Slack does, its unacknowledged envelopes go out again (same envelope_id) on
+  // another socket, now or once one says hello.
+  void socket_gone(Sock& s) {
+    if (s.gone) return;
+    s.gone = true;
+    if (!settings.redeliver_unacked) return;
+    for (const auto& id : s.sent_order) {
+      const Sent& sent = s.sent[id];
+      if (sent.acked) continue;
+      redeliveries.emplace_back(id, sent.frame);
+    }
+    flush_redeliveries();
+  }
+  void flush_redeliveries() {
+    std::shared_ptr<Sock> target;
+    for (auto it = sockets.rbegin(); it != sockets.rend() && !target; ++it) {
+      if (it->second->open && it->second->hello) target = it->second;
+    }
+    if (!target) return;
+    while (!redeliveries.empty()) {
+      auto [id, frame] = std::move(redeliveries.front());
+      redeliveries.pop_front();
+      json j = json::parse(frame, nullptr, false);
+      const bool accepts = j.is_object() && j.value("accepts_response_payload", false);
+      const std::string type = j.is_object() ? j.value("type", "") : "";
+      if (owner) ++owner->redelivered;
+      deliver(*target, id, accepts, type, std::move(frame));
+    }
+  }
+  // Abrupt end of `s`: TCP closed without a close frame or TLS close_notify.
+  void drop(Sock& s) {
+    s.open = false;
+    s.signal.cancel();
+    error_code ec;
+    beast::get_lowest_layer(s.ws).socket().close(ec);
+    socket_gone(s);
+  }
 };
 
 namespace {
@@ -206,6 +255,13 @@ http::response<http::string_body> FakeSlack::Impl::answer(const http::request<ht
   if (req.method() != http::verb::post) return json_response(v, 405, {{"ok", false}, {"error", "invalid_request"}});
 
   if (path.rfind("/respond/", 0) == 0) {
+    if (auto it = injections.find("response_url"); it != injections.end() && !it->second.empty()) {
+      Injection inj = it->second.front();
+      it->second.pop_front();
+      auto res = json_response(v, inj.status, {{"ok", false}, {"error", inj.status == 429 ? "ratelimited" : inj.error}});
+      if (inj.status == 429) res.set(http::field::retry_after, std::to_string(inj.retry_after));
+      return res;
+    }
     Response r;
     r.id = path.substr(9);
     r.body = json::parse(req.body(), nullptr, false);
@@ -392,6 +448,14 @@ void FakeSlack::Impl::on_ack(Sock& s, const std::string& text) {
     return;
   }
   auto it = s.sent.find(id);
+  ++acks_read;
+  if (settings.lose_ack_and_drop_every > 0 && acks_read % settings.lose_ack_and_drop_every == 0) {
+    // The socket dies with this ack still on its way: Slack never sees it.
+    if (owner) ++owner->lost_acks;
+    drop(s);
+    return;
+  }
+  if (it != s.sent.end()) it->second.acked = true;
   if (it == s.sent.end()) {
     bool elsewhere = false;
     for (auto& [sid, other] : sockets) elsewhere = elsewhere || other->sent.count(id);
@@ -479,6 +543,7 @@ asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<Sock> s, http::re
                                {"approximate_connection_time", 18060}}}};
     s->hello = true;
     s->push(Out{Out::Kind::text, hello.dump(), {}});
+    impl->flush_redeliveries();
   }
   beast::flat_buffer buffer;
   for (;;) {
@@ -488,10 +553,7 @@ asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<Sock> s, http::re
     buffer.consume(buffer.size());
     impl->on_ack(*s, text);
   }
-  s->open = false;
-  s->signal.cancel();
-  error_code ignored;
-  beast::get_lowest_layer(s->ws).socket().close(ignored);
+  impl->drop(*s);
 }
 
 asio::awaitable<void> serve(ImplPtr impl, tcp::socket socket) {
@@ -624,9 +686,13 @@ std::string FakeSlack::send_envelope(int socket, const std::string& type, json p
   if (type == "events_api") {
     env["retry_attempt"] = opts.retry_attempt;
     env["retry_reason"] = opts.retry_reason;
+    // The message an event is about exists in the channel: answers may thread on it.
+    const json& e = env["payload"].contains("event") ? env["payload"]["event"] : json();
+    for (const char* k : {"ts", "thread_ts"}) {
+      if (e.is_object() && !str(e, k).empty()) impl_->known_ts.insert(str(e, k));
+    }
   }
-  s->sent[id] = Sent{accepts, type, Clock::now()};
-  s->push(Out{Out::Kind::text, env.dump(), id});
+  impl_->deliver(*s, id, accepts, type, env.dump());
   return id;
 }
 
@@ -636,7 +702,8 @@ std::string FakeSlack::send_slash(int socket, const std::string& text, const std
   json p{{"token", "deprecated"}, {"team_id", "T0001"}, {"team_domain", impl_->settings.team},
          {"channel_id", channel}, {"channel_name", "deploys"}, {"user_id", user}, {"user_name", user_name},
          {"command", "/ephemeral"}, {"text", text}, {"api_app_id", impl_->settings.app_id},
-         {"is_enterprise_install", "false"}, {"response_url", response_url(rid)}, {"trigger_id", "1234.5678.abcd"}};
+         {"is_enterprise_install", "false"}, {"response_url", response_url(rid)},
+         {"trigger_id", opts.trigger_id.empty() ? "1234.5678." + std::to_string(impl_->next_envelope) : opts.trigger_id}};
   return send_envelope(socket, "slash_commands", std::move(p), std::move(opts));
 }
 
@@ -675,7 +742,8 @@ std::string FakeSlack::send_block_action(int socket, const std::string& action_i
          {"channel", {{"id", channel}, {"name", "deploys"}}},
          {"container", {{"type", "message"}, {"message_ts", "1714557600.000100"}, {"channel_id", channel}, {"is_ephemeral", false}}},
          {"message", {{"type", "message"}, {"ts", "1714557600.000100"}, {"text", "card"}, {"blocks", json::array()}}},
-         {"trigger_id", "1234.5678.abcd"}, {"response_url", response_url(rid)},
+         {"trigger_id", opts.trigger_id.empty() ? "1234.5679." + std::to_string(impl_->next_envelope) : opts.trigger_id},
+         {"response_url", response_url(rid)},
          {"actions", json::array({{{"type", "button"}, {"action_id", action_id}, {"block_id", "card"}, {"value", value},
                                    {"text", {{"type", "plain_text"}, {"text", action_id}}},
                                    {"action_ts", "1714557700.123456"}}})},
@@ -694,10 +762,7 @@ void FakeSlack::ping(int socket) { pick(*impl_, socket)->push(Out{Out::Kind::pin
 
 void FakeSlack::drop(int socket) {
   auto s = pick(*impl_, socket);
-  s->open = false;
-  s->signal.cancel();
-  error_code ec;
-  beast::get_lowest_layer(s->ws).socket().close(ec);
+  impl_->drop(*s);
 }
 
 void FakeSlack::close(int socket) { pick(*impl_, socket)->push(Out{Out::Kind::close, {}, {}}); }

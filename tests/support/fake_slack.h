@@ -25,7 +25,7 @@
 //
 // Wrong or missing tokens get ok:false invalid_auth / not_authed (HTTP 200, as Slack does).
 // fail_next()/rate_limit_next()/fail_status_next() inject ok:false errors, HTTP 429 with
-// Retry-After and other HTTP statuses; delay_next() holds a method's answer back for a while.
+// Retry-After and other HTTP statuses (method "response_url" for response_url posts); delay_next() holds a method's answer back for a while.
 //
 // It records everything runbot sends (acks per socket with their latency, Web API calls,
 // response_url posts) and checks payload shapes against §1: an ack must be a JSON object whose
@@ -66,6 +66,13 @@ struct FakeSlackSettings {
   std::set<std::string> scopes{"chat:write", "commands", "app_mentions:read", "im:history",
                                "users:read", "users:read.email", "usergroups:read"};
   bool usergroups_plan = true;  // false: usergroups.list answers plan_upgrade_required
+  // As Slack does: when a socket ends, the envelopes it delivered that were not acknowledged are
+  // sent again, with the same envelope_id, on another open socket (or the next one to say hello).
+  bool redeliver_unacked = true;
+  // Every N-th ack that reaches the fake is lost with its socket: the fake drops the socket
+  // (no close frame) as if it died before the ack got through, so the envelope is redelivered
+  // (0 = never).
+  int lose_ack_and_drop_every = 0;
 };
 
 struct FakeEnvelopeOptions {
@@ -73,6 +80,7 @@ struct FakeEnvelopeOptions {
   int retry_attempt = 0;
   std::string retry_reason;
   std::optional<bool> accepts_response_payload;  // default: true for slash_commands only
+  std::string trigger_id;       // slash commands and clicks; empty = a fresh one
 };
 
 class FakeSlack {
@@ -131,7 +139,9 @@ class FakeSlack {
   void send_raw(int socket, std::string text);
   void send_disconnect(int socket, const std::string& reason);
   void ping(int socket);
-  void drop(int socket);   // abrupt: TCP closed without a close frame or TLS close_notify
+  // Abrupt: TCP closed without a close frame or TLS close_notify; unacked envelopes are then
+  // redelivered (see redeliver_unacked).
+  void drop(int socket);
   void close(int socket);  // clean close, code 1000
 
   // ---- Web API failure injection ----
@@ -151,6 +161,8 @@ class FakeSlack {
   std::vector<Response> responses;
   std::vector<std::string> problems;
   int pings_from_client = 0;
+  int redelivered = 0;   // envelopes sent again after their socket ended unacked
+  int lost_acks = 0;     // acks lost with their socket (lose_ack_and_drop_every)
   std::function<void(const Ack&)> on_ack;  // called for each ack (the benchmark)
 
   std::vector<ApiCall> calls_to(const std::string& method) const;

@@ -1,5 +1,5 @@
 // MattermostAdapter over FakeMattermost on loopback (HTTPS + WSS with a CA made in the test). A
-// small handler stands in for the bot (it records what arrives and answers with reply() inside
+// small handler stands in for the bot (it records what arrives and answers with Outbox::answer() inside
 // the handler, as bot::Bot does); the first test runs the real bot::Bot.
 #include <set>
 
@@ -19,6 +19,8 @@
 #include "adapters/mattermost/mattermost_protocol.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "adapters/common/asio_clock.h"
+#include "bot/outbox.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/recording_job_queue.h"
 #include "tests/support/fake_mattermost.h"
@@ -59,12 +61,13 @@ class MattermostAdapterTest : public ::testing::Test {
     auto a = MattermostAdapter::create(io, std::move(s));
     ASSERT_TRUE(a) << a.error().message;
     adapter = std::move(*a);
+    outbox.add_adapter(*adapter);
     adapter->on_started([this](bot::Status st) { startup = std::move(st); });
     adapter->start([this](const bot::InboundMessage& m) {
       inbound.push_back(m);
       bot::Message answer;
       answer.title = "Answer to " + m.text;
-      adapter->reply(m, answer);
+      outbox.answer(*adapter, m, answer);
     });
   }
 
@@ -96,6 +99,10 @@ class MattermostAdapterTest : public ::testing::Test {
   boost::asio::io_context io;
   FakeMattermost fake{io, ca};
   std::unique_ptr<MattermostAdapter> adapter;
+  // Answers go the way bot::Bot sends them: in-band, or through the outbox's answer lane.
+  common::AsioClock clock{io};
+  bot::Metrics metrics;
+  bot::Outbox outbox{bot::OutboxSettings{}, clock, metrics};
   std::optional<bot::Status> startup;
   std::vector<bot::InboundMessage> inbound;
 };

@@ -1,6 +1,6 @@
 // SlackAdapter over FakeSlack on loopback (HTTPS + WSS with a CA made in the test). A small
 // handler stands in for the bot: it records what arrives and answers like bot::Bot does, with
-// reply() inside the handler. The last test runs the real bot::Bot.
+// Outbox::answer() inside the handler. The last test runs the real bot::Bot.
 #include <set>
 
 #include <boost/asio/io_context.hpp>
@@ -8,6 +8,8 @@
 
 #include "adapters/slack/slack_adapter.h"
 #include "bot/command.h"
+#include "adapters/common/asio_clock.h"
+#include "bot/outbox.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_slack.h"
 
@@ -42,12 +44,13 @@ class SlackAdapterTest : public ::testing::Test {
     auto a = SlackAdapter::create(io, std::move(s));
     ASSERT_TRUE(a) << a.error().message;
     adapter = std::move(*a);
+    outbox.add_adapter(*adapter);
     adapter->start_checked(
         [this](const bot::InboundMessage& m) {
           inbound.push_back(m);
           bot::Message answer;
           answer.title = "Answer to " + m.text;
-          adapter->reply(m, answer);
+          outbox.answer(*adapter, m, answer);
         },
         [this](bot::Status st) { startup = std::move(st); });
   }
@@ -94,6 +97,10 @@ class SlackAdapterTest : public ::testing::Test {
   boost::asio::io_context io;
   FakeSlack fake{io, ca};
   std::unique_ptr<SlackAdapter> adapter;
+  // Answers go the way bot::Bot sends them: in-band, or through the outbox's answer lane.
+  common::AsioClock clock{io};
+  bot::Metrics metrics;
+  bot::Outbox outbox{bot::OutboxSettings{}, clock, metrics};
   std::optional<bot::Status> startup;
   std::vector<bot::InboundMessage> inbound;
 };

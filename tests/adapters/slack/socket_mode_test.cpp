@@ -114,6 +114,39 @@ TEST(DedupeSet, RemembersTheLastKeysOnly) {
   EXPECT_TRUE(d.insert("a")) << "the oldest key was forgotten";
 }
 
+TEST(AckMemory, RemembersAnAckUnderEachKeyAndForgetsTheOldestWithinItsBounds) {
+  AckMemory m(3, 1 << 20);
+  EXPECT_EQ(m.find("e:1"), nullptr);
+  m.remember({"e:1", "t:a"}, R"({"text":"hi"})");
+  ASSERT_NE(m.find("e:1"), nullptr);
+  EXPECT_EQ(*m.find("t:a"), R"({"text":"hi"})") << "the same answer under the trigger id";
+  m.remember({"e:2", ""}, "");
+  ASSERT_NE(m.find("e:2"), nullptr) << "an ack without payload is remembered too";
+  EXPECT_EQ(*m.find("e:2"), "");
+  m.remember({"e:3"}, "x");
+  EXPECT_EQ(m.find("e:1"), nullptr) << "over 3 keys the oldest goes";
+  EXPECT_NE(m.find("t:a"), nullptr);
+
+  AckMemory small(100, 10);
+  small.remember({"e:1"}, "0123456789");
+  small.remember({"e:2"}, "abc");
+  EXPECT_EQ(small.find("e:1"), nullptr) << "over the byte budget the oldest goes";
+  EXPECT_NE(small.find("e:2"), nullptr);
+  EXPECT_LE(small.bytes(), 10u);
+}
+
+TEST(SocketModeInbound, SlashCommandsAndClicksCarryTheirTriggerIdAndMentionsTheirTs) {
+  Frame slash = parse_frame(R"({"envelope_id":"E1","type":"slash_commands","accepts_response_payload":true,
+    "payload":{"channel_id":"C1","user_id":"U1","text":"status","trigger_id":"13345224609.738474920.8088930838d88f008e0"}})");
+  EXPECT_EQ(to_inbound(slash, "UBOT").trigger_id, "13345224609.738474920.8088930838d88f008e0");
+  Frame mention = parse_frame(R"({"envelope_id":"E2","type":"events_api","payload":{"type":"event_callback",
+    "event_id":"Ev1","event":{"type":"app_mention","user":"U1","text":"<@UBOT> status","ts":"1714557600.000100",
+    "channel":"C1"}}})");
+  auto in = to_inbound(mention, "UBOT");
+  EXPECT_EQ(in.ts, "1714557600.000100");
+  EXPECT_TRUE(in.message.thread.empty());
+}
+
 TEST(SlackWebApiErrors, RateLimitCarriesRetryAfter) {
   auto r = interpret_response("chat.postMessage", 429, "7", R"({"ok":false,"error":"ratelimited"})");
   ASSERT_FALSE(r);
