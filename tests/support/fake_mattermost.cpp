@@ -1,6 +1,8 @@
 #include "tests/support/fake_mattermost.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <optional>
 #include <set>
@@ -112,6 +114,13 @@ struct FakeMattermost::Impl {
     int retry_after = 0;
   };
   std::map<std::string, std::deque<Injection>> injections;
+  // The server's rate limiter (RateLimitSettings): a token bucket over every REST call.
+  struct Limiter {
+    double per_second = 0;  // 0 = off (the server's default)
+    double burst = 0;
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled{};
+  } limiter;
   struct User {
     std::string username;
     std::string email;
@@ -238,6 +247,38 @@ http::response<http::string_body> FakeMattermost::Impl::answer(const http::reque
     return json_response(v, status, body);
   };
   const std::string kind = kind_of(call.method, path);
+  if (limiter.per_second > 0 && kind != "POST /hooks/commands") {
+    const auto now = std::chrono::steady_clock::now();
+    limiter.tokens = std::min(limiter.burst, limiter.tokens + std::chrono::duration<double>(now - limiter.refilled).count() *
+                                                                  limiter.per_second);
+    limiter.refilled = now;
+    if (limiter.tokens < 1.0) {
+      // As the server does (throttled): 429, "limit exceeded", Retry-After in whole seconds.
+      const double wait = (1.0 - limiter.tokens) / limiter.per_second;
+      const int retry_after = std::max(1, static_cast<int>(std::ceil(wait)));
+      Injection inj{429, retry_after};
+      injections["__limiter"].push_front(inj);
+      if (owner) ++owner->rate_limited;
+    } else {
+      limiter.tokens -= 1.0;
+    }
+  }
+  if (auto it = injections.find("__limiter"); it != injections.end() && !it->second.empty()) {
+    Injection inj = it->second.front();
+    it->second.pop_front();
+    call.status = 429;
+    if (owner) owner->calls.push_back(call);
+    http::response<http::string_body> res{http::status::too_many_requests, v};
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::retry_after, std::to_string(inj.retry_after));
+    res.set("X-Ratelimit-Limit", std::to_string(static_cast<int>(limiter.per_second)));
+    res.set("X-Ratelimit-Remaining", "0");
+    res.set("X-Ratelimit-Reset", std::to_string(inj.retry_after));
+    res.body() = "limit exceeded\n";
+    res.keep_alive(true);
+    res.prepare_payload();
+    return res;
+  }
   if (auto it = injections.find(kind); it != injections.end() && !it->second.empty()) {
     Injection inj = it->second.front();
     it->second.pop_front();
@@ -675,6 +716,13 @@ void FakeMattermost::forget_history() { impl_->conn.buffer.clear(); impl_->conn.
 
 void FakeMattermost::fail_next(const std::string& key, int status, int count) {
   for (int i = 0; i < count; ++i) impl_->injections[key].push_back(Impl::Injection{status, 0});
+}
+
+void FakeMattermost::set_rate_limit(double per_second, int burst) {
+  impl_->limiter.per_second = per_second;
+  impl_->limiter.burst = burst;
+  impl_->limiter.tokens = burst;
+  impl_->limiter.refilled = std::chrono::steady_clock::now();
 }
 
 void FakeMattermost::rate_limit_next(const std::string& key, int retry_after_seconds, int count) {

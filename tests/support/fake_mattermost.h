@@ -113,6 +113,10 @@ class FakeMattermost {
   // ---- REST failure injection; key e.g. "POST /posts", "GET /users/me", "PUT /patch" ----
   void fail_next(const std::string& key, int status, int count = 1);
   void rate_limit_next(const std::string& key, int retry_after_seconds, int count = 1);
+  // Turns on the server's rate limiter (RateLimitSettings, chat-protocols.md §2.6): a token
+  // bucket of `burst` refilled at `per_second` over every REST call; an empty bucket answers 429
+  // "limit exceeded" with Retry-After (whole seconds) and X-Ratelimit-*. Counted in rate_limited.
+  void set_rate_limit(double per_second, int burst);
 
   // ---- the server's people ----
   void add_user(const std::string& id, const std::string& username, const std::string& email);
@@ -127,6 +131,7 @@ class FakeMattermost {
   std::vector<Call> calls;
   std::vector<nlohmann::json> client_frames;
   std::vector<std::string> problems;
+  int rate_limited = 0;  // REST calls refused by set_rate_limit()'s limiter
   std::vector<Call> calls_to(const std::string& method, const std::string& path_prefix) const;
   // Posts created through REST by the bot (POST /posts), in order.
   std::vector<nlohmann::json> bot_posts() const;

@@ -5,6 +5,7 @@
 // retries 429/502 and stops at a blocked conversation; the endpoint also works over runbot's own TLS.
 #include "adapters/teams/teams_adapter.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -869,6 +870,42 @@ TEST_F(TeamsBotFlow, RateLimitedAndBadGatewayAreRetriedByTheOutbox) {
       << "each failure retried, the message delivered once";
   EXPECT_TRUE(run_until(io, [&] { return run->outbox->pending() == 0; }))
       << "delivered, nothing left";
+}
+
+// Issue "Every answer arrives", case 4: a reply answered with 429 Retry-After: 1 (or 502) is
+// sent again by the outbox, once, instead of being dropped with a warning.
+TEST_F(TeamsBotFlow, RepliesThatMeet429Or502AreSentAgainOnce) {
+  start();
+  constexpr int kCommands = 20;
+  int lost = 0;
+  int doubled = 0;
+  // Five rounds of four commands; the first reply of each round meets a 429 or a 502.
+  for (int i = 0; i < kCommands; ++i) {
+    if (i % 4 == 0) {
+      ASSERT_TRUE(run_until(io, [&] { return run->outbox->pending() == 0; }, 20s)) << "round " << i / 4;
+      if (i % 8 == 0) {
+        fake.fail_next(429, 1, /*retry_after_seconds=*/1);
+      } else {
+        fake.fail_next(502, 1);
+      }
+    }
+    json activity = fake.make_activity("describe env-" + std::to_string(i), kPersonal);
+    activity["id"] = "act-reply-" + std::to_string(i);
+    ASSERT_EQ(deliver(activity).status, 200);
+  }
+  ASSERT_TRUE(run_until(io, [&] { return run->outbox->pending() == 0; }, 20s));
+  for (int i = 0; i < kCommands; ++i) {
+    int n = 0;
+    for (const auto& c : sends_to(kPersonal)) {
+      n += c.status / 100 == 2 && card_text(c.body).find("env-" + std::to_string(i) + "'") != std::string::npos;
+    }
+    lost += n == 0;
+    doubled += n > 1;
+  }
+  std::printf("delivery-under-faults: case=teams-reply-429-502 sent=%d lost=%d doubled=%d\n", kCommands, lost, doubled);
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(run->metrics.value("runbot_messages_failed_total", {{"platform", "teams"}, {"reason", "rate_limited"}}), 0);
 }
 
 TEST_F(TeamsBotFlow, BlockedConversationStopsAndIsRemembered) {
