@@ -47,6 +47,13 @@ struct TeamsAdapterOptions {
   std::chrono::seconds dedupe_ttl{300};  // redelivered activities (Teams retries after 15 s)
   std::size_t dedupe_capacity = 10000;
   std::size_t max_names = 10000;  // display names remembered for mentions
+  // Activities that arrive before start() (the route is live before the bot is) are held, checked
+  // and processed in arrival order once start() gives the handler: at most early_capacity of them,
+  // each at most early_hold (the Bot Connector waits 15 s); an invoke is answered at most
+  // early_invoke_deadline after it arrived (Teams waits 5 s). Past these bounds: 503.
+  std::chrono::milliseconds early_hold{10000};
+  std::size_t early_capacity = 1000;
+  std::chrono::milliseconds early_invoke_deadline{4500};
   bool greet_on_install = true;   // say hello when the bot is added to a team or chat
   // Identity lookups for role bindings (README.md, "Who is asking"). Set by the composition root
   // from the policy (bot::identity_needs): the Bot Connector's "get conversation member" gives
