@@ -143,7 +143,8 @@ class TeamsBotFlow : public ::testing::Test {
     TeamsSettings s;
     s.auth.app_id = fake.settings().app_id;
     s.auth.openid_metadata_url = fake.openid_metadata_url();
-    s.auth.min_refresh_interval = 0s;  // every unknown kid may refetch at once
+    s.auth.min_refresh_interval = 0s;  // every unknown kid may refetch at once,
+    s.auth.unknown_kid_ttl = 0s;       // even one that was not there at the last fetch
     s.connector.app_id = fake.settings().app_id;
     s.connector.app_password = fake.settings().app_password;
     s.connector.tenant_id = fake.settings().tenant_id;
@@ -647,6 +648,46 @@ TEST_F(TeamsBotFlow, ActivitiesOverTheEarlyBoundsGet503AndNeverRun) {
   EXPECT_EQ(lost, 0);
   EXPECT_EQ(doubled, 0);
   EXPECT_EQ(jobs, (std::map<std::string, int>{{"front-end-pr-2107", 1}}));
+}
+
+// ---- delivery under faults: key rotation ----
+
+TEST_F(TeamsBotFlow, KeyRotationRightAfterAFetchLosesNoActivity) {
+  TeamsSettings s = settings();
+  // The shipped floor and negative cache, not the test's "refetch at once".
+  s.auth.min_refresh_interval = TeamsAuthSettings{}.min_refresh_interval;
+  s.auth.unknown_kid_ttl = TeamsAuthSettings{}.unknown_kid_ttl;
+  run = std::make_unique<Process>(io, s, "", bot::Registry{});
+  constexpr int kSent = 20;
+  std::vector<Answer> answers;
+  std::vector<std::string> envs;
+  int fetches_before_rotation = 0;
+  for (int i = 0; i < kSent; ++i) {
+    if (i == kSent / 2) {
+      // The keys were fetched at start, moments ago; the Bot Framework now signs with a new one.
+      fetches_before_rotation = fake.keys_requests();
+      fake.rotate_key(/*keep_old=*/false);
+    }
+    envs.push_back("front-end-pr-" + std::to_string(3000 + i));
+    answers.push_back(
+        deliver(fake.make_activity("up front-end " + std::to_string(3000 + i), kPersonal)));
+  }
+  run_until(io, [&] { return run->jobs.jobs.size() >= static_cast<std::size_t>(kSent); }, 10s);
+  const auto jobs = jobs_per_env();
+  int lost = 0, doubled = 0;
+  for (int i = 0; i < kSent; ++i) {
+    const auto& env = envs[static_cast<std::size_t>(i)];
+    const int ran = jobs.count(env) ? jobs.at(env) : 0;
+    if (answers[static_cast<std::size_t>(i)].status != 200 || ran == 0) ++lost;
+    if (ran > 1) ++doubled;
+  }
+  std::cout << "delivery-under-faults: case=key-rotation sent=" << kSent << " lost=" << lost
+            << " doubled=" << doubled << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(answers[kSent / 2].status, 200) << "the very next activity after the rotation";
+  EXPECT_EQ(fake.keys_requests() - fetches_before_rotation, 1) << "exactly one extra JWKS fetch";
+  EXPECT_EQ(run->adapter->stats().rejected, 0u);
 }
 
 // ---- buttons ----
