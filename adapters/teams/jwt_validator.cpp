@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
 #include <utility>
 
 #include <openssl/bn.h>
@@ -335,6 +336,9 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
     std::string channel_id;
     std::string service_url;
     Callback done;
+    // The fetch round that looks this kid up: the first one to start after the validation
+    // arrived. One already in flight may have read the JWKS before the key was published.
+    std::uint64_t round = 0;
   };
 
   common::HttpsClient& http;
@@ -345,8 +349,15 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
   bot::TimePoint keys_expire{};
   std::optional<bot::TimePoint> last_fetch_start;
   bool fetching = false;
+  // A fetch is due at last_fetch_start + min_refresh_interval for validations that arrived within
+  // the floor (refetch_timer); they wait in `waiting` like those of a fetch in flight.
+  bool refetch_scheduled = false;
+  bot::TimerId refetch_timer = 0;
   std::string last_fetch_error;      // why the most recent fetch failed, "" after a success
-  std::vector<Pending> waiting;      // validations waiting for the fetch in flight
+  std::vector<Pending> waiting;      // validations waiting for the fetch in flight or scheduled
+  // The negative cache: kids still unknown after a successful fetch, or dropped from the JWKS,
+  // until the time given. Tokens with them are refused without a fetch of their own.
+  std::map<std::string, bot::TimePoint> unknown_kids;
   bot::DeferredCalls deferred{clock};  // deferred deliveries, cancelled on destruction
   std::uint64_t fetches = 0, failures = 0, n_accepted = 0, n_rejected = 0;
 
@@ -359,6 +370,36 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
 
   bool may_refetch() const {
     return !last_fetch_start || clock.now() - *last_fetch_start >= settings.min_refresh_interval;
+  }
+
+  bool known_unknown(const std::string& kid) {
+    auto it = unknown_kids.find(kid);
+    if (it == unknown_kids.end()) return false;
+    if (clock.now() >= it->second) {
+      unknown_kids.erase(it);
+      return false;
+    }
+    return true;
+  }
+
+  void remember_unknown(const std::string& kid) {
+    if (settings.unknown_kid_ttl <= std::chrono::seconds::zero() ||
+        settings.unknown_kid_capacity == 0) {
+      return;
+    }
+    const auto now = clock.now();
+    if (unknown_kids.size() >= settings.unknown_kid_capacity && !unknown_kids.count(kid)) {
+      std::erase_if(unknown_kids, [now](const auto& e) { return e.second <= now; });
+      if (unknown_kids.size() >= settings.unknown_kid_capacity) {
+        // Full of live entries (a flood of made-up kids): forget the one that expires first. The
+        // global floor still bounds the fetches a forgotten kid can cause.
+        auto oldest = std::min_element(
+            unknown_kids.begin(), unknown_kids.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+        unknown_kids.erase(oldest);
+      }
+    }
+    unknown_kids[kid] = now + settings.unknown_kid_ttl;
   }
 
   void deliver(Callback done, bot::Result<VerifiedToken> result) {
@@ -399,7 +440,47 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
     return reject("signing key " + printable(p.jwt.kid) + " is not in the Bot Framework's JWKS");
   }
 
+  bot::Error keys_unavailable() const {
+    return bot::make_error(bot::Errc::unavailable,
+                           "teams jwt: signing keys unavailable: " + last_fetch_error);
+  }
+
+  // Puts `p` in line for the fetch in flight or the next one; refuses it when too many wait.
+  void wait_for_fetch(Pending p) {
+    p.round = fetches + 1;
+    if (waiting.size() >= settings.max_waiting) {
+      return deliver_later(std::move(p.done),
+                           bot::make_error(bot::Errc::unavailable,
+                                           "teams jwt: signing keys unavailable: too many "
+                                           "validations waiting for a key fetch"));
+    }
+    waiting.push_back(std::move(p));
+  }
+
+  // A fetch at the end of the floor, for the validations that arrived within it.
+  void schedule_fetch() {
+    if (refetch_scheduled || fetching) return;
+    refetch_scheduled = true;
+    const bot::TimePoint at =
+        last_fetch_start.value_or(clock.now()) + settings.min_refresh_interval;
+    log().debug("teams jwt: key fetch deferred to the end of the refresh floor waiting={}",
+                waiting.size());
+    std::weak_ptr<Impl> weak = weak_from_this();
+    refetch_timer = clock.call_at(at, [weak] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->refetch_scheduled = false;
+      self->refetch_timer = 0;
+      if (!self->fetching && !self->waiting.empty()) self->start_fetch();
+    });
+  }
+
   void start_fetch() {
+    if (refetch_scheduled) {
+      clock.cancel(refetch_timer);
+      refetch_scheduled = false;
+      refetch_timer = 0;
+    }
     fetching = true;
     ++fetches;
     last_fetch_start = clock.now();
@@ -459,8 +540,18 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
 
   void fetch_done(bot::Result<std::vector<JwkKey>> result) {
     fetching = false;
-    if (result) {
-      keys = std::move(*result);
+    const bool fetched = result.has_value();
+    if (fetched) {
+      std::vector<JwkKey> fresh = std::move(*result);
+      // A key the Bot Framework stopped serving is known to be gone: its tokens are refused
+      // without a fetch of their own.
+      for (const auto& old : keys) {
+        const bool kept = std::any_of(fresh.begin(), fresh.end(),
+                                      [&](const JwkKey& k) { return k.kid() == old.kid(); });
+        if (!kept) remember_unknown(old.kid());
+      }
+      for (const auto& k : fresh) unknown_kids.erase(k.kid());
+      keys = std::move(fresh);
       have_keys = true;
       keys_expire = clock.now() + settings.keys_ttl;
       last_fetch_error.clear();
@@ -478,14 +569,20 @@ struct JwtValidator::Impl : std::enable_shared_from_this<JwtValidator::Impl> {
     for (auto& p : list) {
       if (auto outcome = try_finish(p)) {
         deliver(std::move(p.done), std::move(*outcome));
+      } else if (p.round > fetches) {
+        // Arrived while this fetch was in flight: its kid was not looked up yet. The next fetch
+        // (at the end of the floor) does.
+        waiting.push_back(std::move(p));
       } else if (!have_keys) {
-        deliver(std::move(p.done),
-                bot::make_error(bot::Errc::unavailable,
-                                "teams jwt: signing keys unavailable: " + last_fetch_error));
+        deliver(std::move(p.done), keys_unavailable());
       } else {
+        // Looked up and not there: this kid causes no fetch of its own for unknown_kid_ttl. After a
+        // failed fetch it was not looked up, so it is not remembered.
+        if (fetched) remember_unknown(p.jwt.kid);
         deliver(std::move(p.done), unknown_kid(p));
       }
     }
+    if (!waiting.empty()) schedule_fetch();
   }
 };
 
@@ -494,6 +591,7 @@ JwtValidator::JwtValidator(common::HttpsClient& http, TeamsAuthSettings settings
 
 JwtValidator::~JwtValidator() {
   impl_->deferred.cancel_all();
+  if (impl_->refetch_timer) impl_->clock.cancel(impl_->refetch_timer);
 }
 
 void JwtValidator::validate(std::string authorization_header, std::string channel_id,
@@ -504,33 +602,28 @@ void JwtValidator::validate(std::string authorization_header, std::string channe
   Impl::Pending p{std::move(*parsed), std::move(channel_id), std::move(service_url),
                   std::move(done)};
 
-  if (impl.fetching) {
-    // A fetch is in flight: a cached key can still decide now, else wait for that one fetch.
-    if (auto outcome = impl.try_finish(p))
-      return impl.deliver_later(std::move(p.done), std::move(*outcome));
-    impl.waiting.push_back(std::move(p));
-    return;
-  }
   const bool stale = !impl.have_keys || impl.clock.now() >= impl.keys_expire;
-  if (!stale) {
-    if (auto outcome = impl.try_finish(p))
-      return impl.deliver_later(std::move(p.done), std::move(*outcome));
+  const bool fetch_pending = impl.fetching || impl.refetch_scheduled;
+  // A cached key decides now, unless the keys are stale and may be refreshed first.
+  if (impl.find(p.jwt.kid) && (!stale || fetch_pending || !impl.may_refetch())) {
+    auto outcome = impl.try_finish(p);
+    return impl.deliver_later(std::move(p.done), std::move(*outcome));
   }
-  // Keys missing, expired, or no key with this kid: refetch, unless one started too recently.
+  if (!impl.find(p.jwt.kid) && impl.known_unknown(p.jwt.kid)) {
+    // Looked up recently and not there: no fetch for it (forged tokens cannot make runbot fetch).
+    return impl.deliver_later(std::move(p.done), impl.unknown_kid(p));
+  }
+  // Keys missing or stale, or a kid not looked up yet: wait for the fetch in flight, start one,
+  // or, within the floor since the last one, wait for the next allowed one (at most
+  // min_refresh_interval away) rather than refuse a token that may be signed by a new key.
+  if (fetch_pending) return impl.wait_for_fetch(std::move(p));
   if (impl.may_refetch()) {
-    impl.waiting.push_back(std::move(p));
+    impl.wait_for_fetch(std::move(p));
     impl.start_fetch();
     return;
   }
-  if (auto outcome = impl.try_finish(p))
-    return impl.deliver_later(std::move(p.done), std::move(*outcome));
-  if (!impl.have_keys) {
-    return impl.deliver_later(
-        std::move(p.done),
-        bot::make_error(bot::Errc::unavailable,
-                        "teams jwt: signing keys unavailable: " + impl.last_fetch_error));
-  }
-  impl.deliver_later(std::move(p.done), impl.unknown_kid(p));
+  impl.wait_for_fetch(std::move(p));
+  impl.schedule_fetch();
 }
 
 void JwtValidator::prefetch() {
@@ -553,5 +646,6 @@ std::uint64_t JwtValidator::accepted() const {
 std::uint64_t JwtValidator::rejected() const {
   return impl_->n_rejected;
 }
+
 
 }  // namespace runbot::teams

@@ -12,12 +12,25 @@
 //   `serviceurl` claim (name compared case-insensitively) equals the activity's serviceUrl.
 //
 // Keys: OpenID metadata → jwks_uri → JWKS, fetched through the HttpsClient on first use and cached
-// for keys_ttl. A token whose kid is not cached triggers one refetch, at most once per
-// min_refresh_interval; validations that need keys while a fetch is in flight wait for that one
-// fetch (single flight). When expired keys cannot be refreshed, the old ones stay in use. When no
-// keys can be had at all, validations fail with Errc::unavailable ("teams jwt: signing keys
-// unavailable: …"), logged once per failed fetch: the adapter should answer 503 then (the Bot
-// Connector retries), and 401 for unauthorized.
+// for keys_ttl. A token whose kid is not cached triggers a refetch at once (the Bot Framework has
+// started signing with a new key), with three guards so that forged tokens cannot make runbot hit
+// the key endpoint more often:
+// - single flight: validations that need keys while a fetch is in flight wait for that one fetch
+//   (a kid it does not know waits for the next one, since a fetch already in flight may have
+//   read the JWKS before the key was published: a kid counts as looked up only by a fetch that
+//   started after its token arrived);
+// - a global floor, min_refresh_interval (5 s) between fetch starts: a validation that needs a
+//   fetch within it (a kid not looked up yet, or no keys after a failed fetch) waits for the next
+//   allowed fetch, at most the floor away, instead of being refused; at most max_waiting wait,
+//   more get unavailable;
+// - a negative cache: a kid still unknown after a successful fetch, or one the JWKS stopped
+//   serving, gets unauthorized at once, without a fetch, for unknown_kid_ttl (5 min; at most
+//   unknown_kid_capacity kids, the soonest to expire forgotten first).
+// A wait is at most the floor plus one fetch (fetch_timeout), or two fetches for a kid that joined
+// one in flight. A token whose kid is cached waits only for the refresh of expired keys (keys_ttl).
+// When expired keys cannot be refreshed, the old ones stay in use. When no keys can be had at all,
+// validations fail with Errc::unavailable ("teams jwt: signing keys unavailable: …"), logged once
+// per failed fetch: the adapter should answer 503 then, and 401 for unauthorized.
 //
 // Threading and callbacks: not thread-safe; call it on the io_context thread. `done` runs exactly
 // once, on the io_context thread, and never inside validate(): outcomes known without I/O are

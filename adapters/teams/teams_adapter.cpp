@@ -1,6 +1,7 @@
 #include "adapters/teams/teams_adapter.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 
@@ -102,6 +103,22 @@ struct TeamsAdapter::Impl {
   Capture* capture = nullptr;
   bool started = false;
   bool stopped = false;
+  // An activity that arrived before the adapter could hand it on (before start(), or behind such
+  // ones): its token is checked at once, then it waits in `held` until start() gives the handler,
+  // or is answered 503 when its bound (early_hold, early_invoke_deadline) passes first.
+  struct Early {
+    std::string body;
+    std::string remote;
+    common::HttpServer::Respond respond;
+    bool invoke = false;
+    bot::TimePoint arrived{};
+    bot::TimerId timer = 0;  // the bound: still held, or a released invoke not yet answered
+    std::optional<bot::Result<VerifiedToken>> verified;  // once the token check is done
+    bool released = false;
+    bool answered = false;
+  };
+  std::deque<std::shared_ptr<Early>> held;  // in arrival order, none answered yet
+  bool drain_scheduled = false;
   std::string credentials_problem;
   TeamsStats stats;
   // Where each user was last seen (the conversation to ask the connector about them in), for the
@@ -209,8 +226,8 @@ struct TeamsAdapter::Impl {
 
   void on_request(const common::HttpRequest& req, common::HttpServer::Respond respond) {
     ++stats.requests;
-    if (!started || stopped || !handler) {
-      respond(text_response(503, "runbot is not ready for Teams activities\n"));
+    if (stopped) {
+      respond(text_response(503, "runbot is stopping\n"));
       return;
     }
     auto envelope = parse_envelope(req.body);
@@ -223,6 +240,11 @@ struct TeamsAdapter::Impl {
     std::string authorization;
     if (auto h = req.headers.find("authorization"); h != req.headers.end())
       authorization = h->second;
+    // The route is live before the bot is (runbot starts its chat adapters once the Kafka
+    // consumers have joined), and the Bot Connector does not resend an activity refused with 503:
+    // hold early ones, and queue behind them what arrives until they have been handed on.
+    if (!started || !handler || !held.empty())
+      return hold(req, *envelope, std::move(authorization), std::move(respond));
     validator.validate(
         std::move(authorization), envelope->channel_id, envelope->service_url,
         [this, body = req.body, remote = req.remote, respond](bot::Result<VerifiedToken> v) {
@@ -230,8 +252,138 @@ struct TeamsAdapter::Impl {
         });
   }
 
+  // ---- activities that arrive before start() ----
+
+  void hold(const common::HttpRequest& req, const Envelope& envelope, std::string authorization,
+            common::HttpServer::Respond respond) {
+    const bool invoke = envelope.type == "invoke";
+    if (held.size() >= settings.adapter.early_capacity) {
+      ++stats.early_refused;
+      log().warn(
+          "teams: activity refused with 503, runbot is not ready yet and {} early activities "
+          "already wait (the Bot Connector will not resend it) type={} remote={}",
+          held.size(), envelope.type, req.remote);
+      respond(text_response(503, "runbot is starting and cannot hold more activities\n"));
+      return;
+    }
+    auto e = std::make_shared<Early>();
+    e->body = req.body;
+    e->remote = req.remote;
+    e->respond = std::move(respond);
+    e->invoke = invoke;
+    e->arrived = clock.now();
+    const auto bound = invoke ? std::min(settings.adapter.early_hold,
+                                         settings.adapter.early_invoke_deadline)
+                              : settings.adapter.early_hold;
+    std::weak_ptr<Early> weak = e;
+    e->timer = clock.call_after(bound, [this, weak] {
+      if (auto early = weak.lock()) on_early_deadline(early);
+    });
+    held.push_back(e);
+    ++stats.early_held;
+    // Checked now, so that a bad token gets its 401 at once and the keys are fetched meanwhile.
+    validator.validate(
+        std::move(authorization), envelope.channel_id, envelope.service_url,
+        [this, e](bot::Result<VerifiedToken> v) { on_early_checked(e, std::move(v)); });
+  }
+
+  void on_early_checked(const std::shared_ptr<Early>& e, bot::Result<VerifiedToken> v) {
+    if (e->answered) return;  // its bound passed first: it already got 503
+    const bool refused = !v;
+    e->verified = std::move(v);
+    if (refused) {
+      // 401 (or 503 for unavailable keys) at once: nothing of it is trusted, so order is moot.
+      std::erase(held, e);
+      release(e);
+      drain();
+      return;
+    }
+    drain();
+  }
+
+  // Hands held activities on in arrival order, once there is a handler; stops at one whose token
+  // check is still running (its completion drains again).
+  void drain() {
+    while (started && handler && !stopped && !held.empty() && held.front()->verified) {
+      auto e = held.front();
+      held.pop_front();
+      release(e);
+    }
+  }
+
+  void schedule_drain() {
+    if (drain_scheduled) return;
+    drain_scheduled = true;
+    clock.call_after(0ms, [this] {
+      drain_scheduled = false;
+      drain();
+    });
+  }
+
+  void release(const std::shared_ptr<Early>& e) {
+    e->released = true;
+    if (e->timer) clock.cancel(e->timer);
+    e->timer = 0;
+    std::weak_ptr<Early> weak = e;
+    if (e->invoke && *e->verified) {
+      // Still answered by its deadline, even if the command waits for an identity lookup.
+      e->timer = clock.call_at(e->arrived + settings.adapter.early_invoke_deadline, [this, weak] {
+        if (auto early = weak.lock()) on_early_deadline(early);
+      });
+    }
+    common::HttpServer::Respond respond = [this, e](common::HttpResponse r) {
+      answer_early(e, std::move(r));
+    };
+    bot::Result<VerifiedToken> verified = std::move(*e->verified);
+    on_verified(std::move(verified), e->body, e->remote, respond, e);
+  }
+
+  void answer_early(const std::shared_ptr<Early>& e, common::HttpResponse r) {
+    if (e->answered) return;
+    e->answered = true;
+    if (e->timer) clock.cancel(e->timer);
+    e->timer = 0;
+    e->respond(std::move(r));
+  }
+
+  void on_early_deadline(const std::shared_ptr<Early>& e) {
+    e->timer = 0;
+    if (e->answered) return;
+    ++stats.early_refused;
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - e->arrived);
+    if (!e->released) {
+      std::erase(held, e);
+      log().warn(
+          "teams: activity refused with 503, runbot was not ready within {} of its arrival (the "
+          "Bot Connector will not resend it) type={} remote={} token_checked={}",
+          bot::format_duration(waited), e->invoke ? "invoke" : "activity", e->remote,
+          e->verified.has_value());
+    } else {
+      log().warn(
+          "teams: invoke refused with 503, its command was not done within {} of its arrival "
+          "(Teams gives up after 5 s) remote={}",
+          bot::format_duration(waited), e->remote);
+    }
+    answer_early(e, text_response(503, "runbot is not ready for Teams activities\n"));
+    // Later ones may now be at the front.
+    drain();
+  }
+
+  // stop(): what is still held will not be handed on.
+  void refuse_held() {
+    auto list = std::move(held);
+    held.clear();
+    for (auto& e : list) {
+      ++stats.early_refused;
+      log().warn("teams: early activity refused with 503, runbot is stopping remote={}", e->remote);
+      answer_early(e, text_response(503, "runbot is stopping\n"));
+    }
+  }
+
   void on_verified(bot::Result<VerifiedToken> verified, const std::string& body,
-                   const std::string& remote, const common::HttpServer::Respond& respond) {
+                   const std::string& remote, const common::HttpServer::Respond& respond,
+                   const std::shared_ptr<Early>& early = nullptr) {
     if (!verified) {
       if (verified.error().code == bot::Errc::unavailable) {
         ++stats.unavailable;
@@ -266,7 +418,7 @@ struct TeamsAdapter::Impl {
       return;
     }
     if (a.type == "message") return on_message(std::move(a), respond);
-    if (a.type == "invoke") return on_invoke(a, respond);
+    if (a.type == "invoke") return on_invoke(a, respond, early);
     if (a.type == "conversationUpdate" && a.bot_added()) return on_installed(a, respond);
     ++stats.ignored;
     log().debug("teams: activity acknowledged and ignored type={} conversation={}", a.type,
@@ -293,7 +445,10 @@ struct TeamsAdapter::Impl {
     identify(a, std::move(m), [this](const bot::InboundMessage& known) { dispatch(known); });
   }
 
-  void on_invoke(const Activity& a, const common::HttpServer::Respond& respond) {
+  // `early`: the invoke arrived before start(); once it has been answered (its deadline passed)
+  // its command must not run any more.
+  void on_invoke(const Activity& a, const common::HttpServer::Respond& respond,
+                 const std::shared_ptr<Early>& early = nullptr) {
     if (a.name != "adaptiveCard/action") {
       ++stats.ignored;
       log().info("teams: invoke not handled name={}", a.name);
@@ -322,17 +477,27 @@ struct TeamsAdapter::Impl {
         // The invoke must be answered within 5 s: the cache answers within identity_deadline
         // (create() keeps it under 3 s), and the HTTP answer waits for it.
         ++stats.deferred_invokes;
-        identify(a, std::move(m), [this, respond](const bot::InboundMessage& identified) {
-          answer_invoke(identified, respond);
+        identify(a, std::move(m), [this, respond, early](const bot::InboundMessage& identified) {
+          answer_invoke(identified, respond, early);
         });
         return;
       }
     }
-    answer_invoke(m, respond);
+    if (early) {
+      // A message's command runs on the next loop turn: so does a held invoke's, so that it runs
+      // after the messages that arrived before it.
+      clock.call_after(0ms, [this, m = std::move(m), respond, early] {
+        answer_invoke(m, respond, early);
+      });
+      return;
+    }
+    answer_invoke(m, respond, early);
   }
 
   // Runs the command of an invoke and answers it in the HTTP body.
-  void answer_invoke(const bot::InboundMessage& m, const common::HttpServer::Respond& respond) {
+  void answer_invoke(const bot::InboundMessage& m, const common::HttpServer::Respond& respond,
+                     const std::shared_ptr<Early>& early = nullptr) {
+    if (early && early->answered) return;  // refused with 503 at its deadline: do not run it
     if (stopped) {
       respond(text_response(503, "runbot is stopping\n"));
       return;
@@ -621,6 +786,16 @@ bot::Result<std::unique_ptr<TeamsAdapter>> TeamsAdapter::create(boost::asio::io_
     problems.push_back(
         "teams: identity_deadline must be between 1ms and 3s (invokes are due in 5 s)");
   }
+  // Held activities must still be answered before the Bot Connector (15 s) or Teams (5 s for an
+  // invoke) gives up on them.
+  if (settings.adapter.early_hold < 0ms || settings.adapter.early_hold > 15s)
+    problems.push_back(
+        "teams: early_hold must be between 0 and 15s (the Bot Connector waits 15 s)");
+  if (settings.adapter.early_invoke_deadline <= 0ms ||
+      settings.adapter.early_invoke_deadline > 5s) {
+    problems.push_back(
+        "teams: early_invoke_deadline must be between 1ms and 5s (Teams waits 5 s for an invoke)");
+  }
   if (settings.adapter.lookup_groups && !is_https_url(settings.graph.url))
     problems.push_back("teams.graph_url must be an https:// URL");
   auto tls = common::TlsContext::create(settings.adapter.ca_file);
@@ -653,8 +828,11 @@ void TeamsAdapter::start(InboundHandler handler) {
   d.started = true;
   d.load_references();
   d.validator.prefetch();
-  log().info("teams: started path={} app_id={}", d.settings.adapter.messaging_path,
-             d.settings.auth.app_id);
+  log().info("teams: started path={} app_id={} early_activities={}",
+             d.settings.adapter.messaging_path, d.settings.auth.app_id, d.held.size());
+  // On the next turn: the handler never runs inside start() (the bot starts its outbox after
+  // attaching its adapters).
+  if (!d.held.empty()) d.schedule_drain();
 }
 
 void TeamsAdapter::post(bot::PostRequest request,
@@ -675,6 +853,7 @@ void TeamsAdapter::stop() {
   Impl& d = *impl_;
   if (d.stopped) return;
   d.stopped = true;
+  d.refuse_held();
   log().info("teams: stopped");
 }
 

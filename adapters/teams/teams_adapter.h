@@ -3,7 +3,8 @@
 // adapters/teams/README.md for the data flow.
 //
 // Inbound: POST settings.adapter.messaging_path (default /api/messages) on runbot's HTTP server,
-// an asynchronous route. For every request, before anything else is trusted, just enough JSON is
+// an asynchronous route (live before start(): early activities are held, see route()). For every
+// request, before anything else is trusted, just enough JSON is
 // read to get channelId and serviceUrl (a body that is not JSON gets 400) and the Authorization
 // header is checked by JwtValidator: unauthorized → 401, keys unavailable → 503 (the Bot Connector
 // retries), each with one log line that never contains the token. Then the activity is parsed
@@ -69,6 +70,9 @@ struct TeamsStats {
   std::uint64_t requests = 0;     // POSTs to the messaging endpoint
   std::uint64_t rejected = 0;     // refused by the JWT check (401)
   std::uint64_t unavailable = 0;  // answered 503 because signing keys could not be had
+  std::uint64_t early_held = 0;     // arrived before start() (or behind such ones) and were held
+  std::uint64_t early_refused = 0;  // 503: held past early_hold / the invoke deadline, or over
+                                    // early_capacity, or still held at stop()
   std::uint64_t malformed = 0;    // 400: not JSON or not an activity
   std::uint64_t duplicates = 0;   // redelivered activities
   std::uint64_t handled = 0;      // inbound messages given to the handler
@@ -105,14 +109,16 @@ class TeamsAdapter final : public bot::ChatAdapter {
 
   std::string platform() const override { return "teams"; }
   // Loads stored references (trusting their service URLs) and fetches the signing keys ahead of
-  // the first activity. Activities that arrive before start() get 503.
+  // the first activity, then hands on the activities that arrived before it (see route()), in
+  // arrival order, on the next loop turn.
   void start(InboundHandler handler) override;
   void post(bot::PostRequest request,
             std::function<void(bot::Result<bot::PostResult>)> done) override;
   // An invoke being handled right now carries its answer in the HTTP body (an answer with
   // buttons is also posted: returns false for it).
   bool answer_in_band(const bot::InboundMessage& to, const bot::Message& message) override;
-  // Activities that arrive after stop() get 503; posts in flight still complete.
+  // Activities that arrive after stop(), or are still held from before start(), get 503; posts in
+  // flight still complete.
   void stop() override;
   bool healthy() const override;
   // Why the adapter is unhealthy, one line for /readyz ("" when healthy).
@@ -121,8 +127,15 @@ class TeamsAdapter final : public bot::ChatAdapter {
   // Whether a conversation reference is known for `conversation` (a channel or chat id).
   bool has_reference(const std::string& conversation) const;
 
-  // Routes POST settings.adapter.messaging_path to the adapter. The route holds only a weak
-  // reference: once the adapter is destroyed, activities get 503.
+  // Routes POST settings.adapter.messaging_path to the adapter. The route may be live before
+  // start(): an activity that arrives before it has its token checked at once (401 right away
+  // for a bad one) and is held until start() gives the handler; what arrives after start() while
+  // held ones are still waiting queues behind them, so activities reach the handler in arrival
+  // order. Bounds: at most settings.adapter.early_capacity held (more get 503 at once), each for
+  // at most early_hold (then 503); an invoke is answered within early_invoke_deadline of its
+  // arrival (503 when its command has not answered by then, and the command then does not run).
+  // Each 503 is logged once. The route holds only a weak reference: once the adapter is
+  // destroyed, activities get 503.
   void route(common::HttpServer& server);
 
   struct Impl;

@@ -123,8 +123,11 @@ bot::Result<Envelope> parse_envelope(std::string_view body) {
   if (j.is_discarded()) return bad("body is not JSON");
   if (!j.is_object()) return bad("body is not a JSON object");
   Reader r;
-  Envelope e{r.str(j, "channelId", ""), r.str(j, "serviceUrl", "")};
+  Envelope e{r.str(j, "channelId", ""), r.str(j, "serviceUrl", ""), ""};
   if (!r.error.empty()) return bad(r.error);
+  // Only to tell an invoke (answered within 5 s) from the rest before start(); parse_activity
+  // checks the field properly after the token.
+  if (auto it = j.find("type"); it != j.end() && it->is_string()) e.type = it->get<std::string>();
   return e;
 }
 

@@ -64,6 +64,7 @@ struct Activity {
 struct Envelope {
   std::string channel_id;
   std::string service_url;
+  std::string type;  // the activity type when it is a string, else empty (never an error here)
 };
 
 // Errors are invalid_argument with a message naming what is wrong ("teams activity: …").

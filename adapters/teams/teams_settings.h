@@ -15,7 +15,15 @@ struct TeamsAuthSettings {
   std::string issuer = "https://api.botframework.com";
   std::chrono::seconds clock_skew{300};               // tolerance on exp / nbf
   std::chrono::hours keys_ttl{120};                   // JWKS cache lifetime (the SDK's 5 days)
-  std::chrono::seconds min_refresh_interval{60};      // unknown kids refetch keys at most this often
+  // The global floor between key fetches caused by unknown kids (and retries after a failed
+  // fetch): a validation that needs a fetch within it waits for the next allowed one.
+  std::chrono::seconds min_refresh_interval{5};
+  // A kid still unknown after a fetch (or one that was dropped from the JWKS) causes no fetch of
+  // its own for this long; tokens with it get 401 at once. At most unknown_kid_capacity remembered.
+  std::chrono::seconds unknown_kid_ttl{300};
+  std::size_t unknown_kid_capacity = 1000;
+  // Validations waiting for one fetch; more are answered unavailable (the adapter's 503).
+  std::size_t max_waiting = 1000;
   std::chrono::milliseconds fetch_timeout{10000};     // each metadata / JWKS request
 };
 
@@ -47,6 +55,13 @@ struct TeamsAdapterOptions {
   std::chrono::seconds dedupe_ttl{300};  // redelivered activities (Teams retries after 15 s)
   std::size_t dedupe_capacity = 10000;
   std::size_t max_names = 10000;  // display names remembered for mentions
+  // Activities that arrive before start() (the route is live before the bot is) are held, checked
+  // and processed in arrival order once start() gives the handler: at most early_capacity of them,
+  // each at most early_hold (the Bot Connector waits 15 s); an invoke is answered at most
+  // early_invoke_deadline after it arrived (Teams waits 5 s). Past these bounds: 503.
+  std::chrono::milliseconds early_hold{10000};
+  std::size_t early_capacity = 1000;
+  std::chrono::milliseconds early_invoke_deadline{4500};
   bool greet_on_install = true;   // say hello when the bot is added to a team or chat
   // Identity lookups for role bindings (README.md, "Who is asking"). Set by the composition root
   // from the policy (bot::identity_needs): the Bot Connector's "get conversation member" gives

@@ -1,6 +1,9 @@
 // JwtValidator against FakeBotFramework on loopback (HTTPS with a CA made in the test): tokens
 // signed by the fake's RSA keys, keys fetched through OpenID metadata → JWKS, time from a
 // FakeClock.
+#include <algorithm>
+#include <iostream>
+#include <memory>
 #include <optional>
 
 #include <gtest/gtest.h>
@@ -65,6 +68,38 @@ class JwtValidatorTest : public ::testing::Test {
     EXPECT_EQ(calls, 1);
     if (!out) return bot::make_error(bot::Errc::internal, "no outcome");
     return *out;
+  }
+
+  // A validation left running: its outcome, and how many times `done` ran.
+  struct Outcome {
+    std::optional<bot::Result<VerifiedToken>> result;
+    int calls = 0;
+  };
+  std::shared_ptr<Outcome> start_validation(const std::string& authorization,
+                                            const json& activity) {
+    auto out = std::make_shared<Outcome>();
+    validator->validate(authorization, activity.value("channelId", ""),
+                        activity.value("serviceUrl", ""), [out](bot::Result<VerifiedToken> r) {
+                          ++out->calls;
+                          out->result.emplace(std::move(r));
+                        });
+    return out;
+  }
+  // Runs what is due now and lets a key fetch in flight reach the fake, without moving the clock.
+  void settle() {
+    clock.run_due();
+    // A fetch round ends with a JWKS request, or with a failure before it.
+    until([&] {
+      return fake.keys_requests() + static_cast<int>(validator->fetch_failures()) >=
+             static_cast<int>(validator->keys_fetches());
+    });
+    io.poll();
+    clock.run_due();
+  }
+  static bool refused_as_unknown(const Outcome& o) {
+    return o.result && !*o.result && o.result->error().code == bot::Errc::unauthorized &&
+           o.result->error().message.find("is not in the Bot Framework's JWKS") !=
+               std::string::npos;
   }
 
   void expect_rejected(const std::string& authorization, const json& activity,
@@ -217,7 +252,8 @@ TEST_F(JwtValidatorTest, UnknownKidsWithinTheRefreshIntervalCauseOneFetchOnly) {
   clock.advance(10s);
   expect_rejected("Bearer " + fake.sign(fake.claims_for(activity), kid), activity,
                   "is not in the Bot Framework's JWKS");
-  EXPECT_EQ(validator->keys_fetches(), 2u) << "the second one, 10 s later, does not";
+  EXPECT_EQ(validator->keys_fetches(), 2u)
+      << "the second one, 10 s later, does not: that kid was looked up (negative cache)";
   EXPECT_EQ(fake.keys_requests(), 2);
 }
 
@@ -281,14 +317,17 @@ TEST_F(JwtValidatorTest, FailedFetchRejectsWithAClearMessageAndIsRetriedLater) {
       << r.error().message;
   EXPECT_NE(r.error().message.find("HTTP 500"), std::string::npos) << r.error().message;
   EXPECT_EQ(validator->fetch_failures(), 1u);
-  // Within min_refresh_interval: no new fetch, same answer.
-  auto again = validate("Bearer " + fake.token_for(activity), activity);
-  ASSERT_FALSE(again);
+  // Within min_refresh_interval: no new fetch yet; the validation waits for the next allowed one
+  // (the floor is short) rather than fail.
+  auto again = start_validation("Bearer " + fake.token_for(activity), activity);
+  settle();
+  EXPECT_FALSE(again->result.has_value());
   EXPECT_EQ(validator->keys_fetches(), 1u);
-  clock.advance(settings.min_refresh_interval + 1s);
-  auto later = validate("Bearer " + fake.token_for(activity), activity);
-  EXPECT_TRUE(later) << later.error().message;
+  clock.advance(settings.min_refresh_interval);
+  ASSERT_TRUE(until([&] { return again->result.has_value(); }));
+  EXPECT_TRUE(*again->result) << again->result->error().message;
   EXPECT_EQ(validator->keys_fetches(), 2u);
+  EXPECT_EQ(again->calls, 1);
 }
 
 TEST_F(JwtValidatorTest, ExpiredKeysStayInUseWhenTheRefreshFails) {
@@ -299,6 +338,134 @@ TEST_F(JwtValidatorTest, ExpiredKeysStayInUseWhenTheRefreshFails) {
   auto r = validate("Bearer " + fake.token_for(activity), activity);
   EXPECT_TRUE(r) << r.error().message;
   EXPECT_EQ(validator->fetch_failures(), 1u);
+}
+
+// ---- delivery under faults: key rotation and forged kids (each prints a delivery-under-faults
+// line: lost = a genuine token not accepted, or a forged one not refused, or no outcome;
+// doubled = an outcome delivered twice) ----
+
+TEST_F(JwtValidatorTest, RotationWithinAMinuteOfTheLastFetchIsAcceptedWithOneMoreFetch) {
+  // The shipped settings: the floor between fetches is short (it was a minute).
+  const json activity = fake.make_activity("hi");
+  constexpr int kSent = 10;
+  int lost = 0, doubled = 0;
+  std::uint64_t fetches_before = 0;
+  for (int i = 0; i < kSent; ++i) {
+    if (i == kSent / 2) {
+      clock.advance(10s);
+      fake.rotate_key(/*keep_old=*/false);
+      fetches_before = validator->keys_fetches();
+    }
+    auto o = start_validation("Bearer " + fake.token_for(activity), activity);
+    until([&] { return o->result.has_value(); });
+    if (!o->result || !*o->result) ++lost;
+    if (o->calls > 1) ++doubled;
+  }
+  std::cout << "delivery-under-faults: case=key-rotation-validator sent=" << kSent
+            << " lost=" << lost << " doubled=" << doubled << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(validator->keys_fetches() - fetches_before, 1u) << "exactly one extra fetch";
+  EXPECT_EQ(fake.keys_requests(), 2);
+}
+
+TEST_F(JwtValidatorTest, ANewKidWithinTheFloorWaitsForTheNextFetchInsteadOfA401) {
+  const json activity = fake.make_activity("hi");
+  ASSERT_TRUE(validate("Bearer " + fake.token_for(activity), activity));
+  clock.advance(1s);
+  fake.rotate_key(/*keep_old=*/false);
+  auto o = start_validation("Bearer " + fake.token_for(activity), activity);
+  settle();
+  EXPECT_FALSE(o->result.has_value()) << "refused within the floor: " << o->result->error().message;
+  EXPECT_EQ(validator->keys_fetches(), 1u) << "no fetch within the floor";
+  clock.advance(settings.min_refresh_interval - 1s);  // the floor since the last fetch is over
+  ASSERT_TRUE(until([&] { return o->result.has_value(); }));
+  EXPECT_TRUE(*o->result) << o->result->error().message;
+  EXPECT_EQ(validator->keys_fetches(), 2u);
+}
+
+TEST_F(JwtValidatorTest, AFloodOfMadeUpKidsFetchesAtMostOncePerFloorAndAllGet401) {
+  const json activity = fake.make_activity("hi");
+  ASSERT_TRUE(validate("Bearer " + fake.token_for(activity), activity));
+  clock.advance(61s);  // nothing fetched for a while
+  const std::uint64_t fetches_before = validator->keys_fetches();
+  constexpr int kRounds = 20;          // one fake second each
+  constexpr int kForgedPerRound = 10;  // 200 in all, each with a kid of its own
+  std::vector<std::shared_ptr<Outcome>> forged, genuine;
+  int kid = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int k = 0; k < kForgedPerRound; ++k) {
+      forged.push_back(start_validation(
+          "Bearer " + fake.forge(fake.claims_for(activity), "made-up-" + std::to_string(++kid)),
+          activity));
+    }
+    // Meanwhile the Bot Framework rotates its key and goes on sending genuine activities.
+    if (round == 1) fake.rotate_key(/*keep_old=*/false);
+    if (round >= 1)
+      genuine.push_back(start_validation("Bearer " + fake.token_for(activity), activity));
+    settle();
+    clock.advance(1s);
+  }
+  clock.advance(settings.min_refresh_interval);  // a fetch deferred to the end of the floor
+  const auto decided = [](const std::vector<std::shared_ptr<Outcome>>& all) {
+    return std::all_of(all.begin(), all.end(), [](const auto& o) { return o->result.has_value(); });
+  };
+  ASSERT_TRUE(until([&] {
+    clock.run_due();
+    return decided(forged) && decided(genuine);
+  }));
+  int lost = 0, doubled = 0;
+  for (const auto& o : forged) {
+    if (!refused_as_unknown(*o)) ++lost;
+    if (o->calls > 1) ++doubled;
+  }
+  for (const auto& o : genuine) {
+    if (!o->result || !*o->result) ++lost;
+    if (o->calls > 1) ++doubled;
+  }
+  const std::uint64_t fetches = validator->keys_fetches() - fetches_before;
+  std::cout << "delivery-under-faults: case=unknown-kid-flood sent="
+            << forged.size() + genuine.size() << " lost=" << lost << " doubled=" << doubled
+            << std::endl;
+  std::cout << "unknown-kid-flood: key fetches " << fetches << " in " << kRounds << " s"
+            << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  // One at the start, then at most one per floor over the 20 s (+ the floor).
+  const auto floor_s =
+      std::chrono::duration_cast<std::chrono::seconds>(settings.min_refresh_interval).count();
+  EXPECT_GE(fetches, 2u) << "the rotation needs a fetch after the first one";
+  EXPECT_LE(fetches, static_cast<std::uint64_t>(1 + kRounds / floor_s + 1));
+  EXPECT_EQ(fake.keys_requests(), static_cast<int>(1 + fetches));
+}
+
+TEST_F(JwtValidatorTest, ARepeatedMadeUpKidIsRefusedFromTheNegativeCacheWithoutAFetch) {
+  const json activity = fake.make_activity("hi");
+  ASSERT_TRUE(validate("Bearer " + fake.token_for(activity), activity));
+  clock.advance(settings.min_refresh_interval + 1s);
+  const std::string token = "Bearer " + fake.forge(fake.claims_for(activity), "made-up-kid");
+  expect_rejected(token, activity, "is not in the Bot Framework's JWKS");
+  EXPECT_EQ(validator->keys_fetches(), 2u) << "looked up once";
+  // The same kid again, every 2.4 s for two minutes: from the negative cache, no fetch at all.
+  constexpr int kSent = 50;
+  int lost = 0, doubled = 0;
+  for (int i = 0; i < kSent; ++i) {
+    clock.advance(2400ms);
+    auto o = start_validation(token, activity);
+    settle();
+    if (!refused_as_unknown(*o)) ++lost;
+    if (o->calls > 1) ++doubled;
+  }
+  std::cout << "delivery-under-faults: case=unknown-kid-repeat sent=" << kSent << " lost=" << lost
+            << " doubled=" << doubled << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(validator->keys_fetches(), 2u);
+  EXPECT_EQ(fake.keys_requests(), 2);
+  // Once the negative cache forgets it, the kid is looked up again (once).
+  clock.advance(settings.unknown_kid_ttl);
+  expect_rejected(token, activity, "is not in the Bot Framework's JWKS");
+  EXPECT_EQ(validator->keys_fetches(), 3u);
 }
 
 TEST_F(JwtValidatorTest, DestroyingTheValidatorDropsPendingValidations) {

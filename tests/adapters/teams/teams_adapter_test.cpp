@@ -5,9 +5,12 @@
 // retries 429/502 and stops at a blocked conversation; the endpoint also works over runbot's own TLS.
 #include "adapters/teams/teams_adapter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -65,8 +68,10 @@ std::string card_text(const json& activity) {
 // (in reverse order, the clock last) cancels everything it scheduled, like a process exit.
 struct Process {
   // With `tls`, runbot's HTTP server terminates TLS itself with the test CA's server certificate.
+  // Without `attach_now`, the endpoint is live but the adapter is not started until attach(), as
+  // in bot/app/runtime.cpp while the Kafka consumers join.
   Process(boost::asio::io_context& io, const TeamsSettings& settings, const std::string& extra_yaml,
-          bot::Registry registry, const testing::TestCa* tls = nullptr)
+          bot::Registry registry, const testing::TestCa* tls = nullptr, bool attach_now = true)
       : clock(io) {
     auto cfg = app::parse_config(app::demo_config_yaml() + extra_yaml, {});
     EXPECT_TRUE(cfg) << cfg.error().message;
@@ -103,6 +108,10 @@ struct Process {
     EXPECT_TRUE(port) << port.error().message;
     url = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(*port) +
           settings.adapter.messaging_path;
+    if (attach_now) attach();
+  }
+  // Starts the adapter (Bot::attach) and the bot, as runtime.cpp's start_bot does.
+  void attach() {
     the_bot->attach(*adapter);
     the_bot->start();
   }
@@ -135,7 +144,8 @@ class TeamsBotFlow : public ::testing::Test {
     TeamsSettings s;
     s.auth.app_id = fake.settings().app_id;
     s.auth.openid_metadata_url = fake.openid_metadata_url();
-    s.auth.min_refresh_interval = 0s;  // every unknown kid may refetch at once
+    s.auth.min_refresh_interval = 0s;  // every unknown kid may refetch at once,
+    s.auth.unknown_kid_ttl = 0s;       // even one that was not there at the last fetch
     s.connector.app_id = fake.settings().app_id;
     s.connector.app_password = fake.settings().app_password;
     s.connector.tenant_id = fake.settings().tenant_id;
@@ -149,6 +159,10 @@ class TeamsBotFlow : public ::testing::Test {
   void start(const std::string& extra_yaml = "", bot::Registry registry = {}) {
     run = std::make_unique<Process>(io, settings(), extra_yaml, std::move(registry),
                                     https ? &ca : nullptr);
+  }
+  // The endpoint is live, the adapter not started yet (run->attach() starts it).
+  void start_unattached(const TeamsSettings& s) {
+    run = std::make_unique<Process>(io, s, "", bot::Registry{}, nullptr, /*attach_now=*/false);
   }
 
   // Stops the process and starts a new one from the registry snapshot the old one would have saved.
@@ -193,6 +207,29 @@ class TeamsBotFlow : public ::testing::Test {
   }
   Answer deliver(const json& activity) {
     return deliver(activity, "Bearer " + fake.token_for(activity));
+  }
+
+  // Posts `activity` with a valid token and returns once runbot has read the request (so that
+  // activities arrive in the order posted); the answer lands in `out` later (status -1 until then).
+  void post_in_order(const json& activity, Answer& out) {
+    const auto before = run->adapter->stats().requests;
+    fake.post_activity(run->url, activity, "Bearer " + fake.token_for(activity),
+                       [&out](int status, std::string body) { out = {status, std::move(body)}; });
+    EXPECT_TRUE(run_until(
+        io, [&] { return run->adapter->stats().requests > before; }, 5s))
+        << "the request did not reach runbot";
+  }
+
+  static bool all_answered(const std::vector<Answer>& answers) {
+    return std::all_of(answers.begin(), answers.end(),
+                       [](const Answer& a) { return a.status >= 0; });
+  }
+
+  // How many jobs were made for each environment.
+  std::map<std::string, int> jobs_per_env() const {
+    std::map<std::string, int> out;
+    for (const auto& j : run->jobs.jobs) ++out[j.env.str()];
+    return out;
   }
 
   // A channel post mentioning the bot (the §3.3 fixture, pointed at the fake).
@@ -468,6 +505,190 @@ TEST_F(TeamsBotFlow, RedeliveredActivityIsHandledOnce) {
   for (const auto& c : sends_to(kPersonal))
     answers += card_text(c.body).find("Creating front-end-pr-8") != std::string::npos;
   EXPECT_EQ(answers, 1);
+}
+
+// ---- delivery under faults: activities that arrive before the adapter is started ----
+// runtime.cpp routes the endpoint and starts the HTTP server before it starts the chat adapters
+// (once the Kafka consumers have joined), and the Bot Connector does not resend an activity
+// refused with 503. Each test prints
+// "delivery-under-faults: case=… sent=… lost=… doubled=…".
+
+TEST_F(TeamsBotFlow, ActivitiesBeforeStartAreHeldThenEachRunsOnceInArrivalOrder) {
+  start_unattached(settings());
+  constexpr int kSent = 50;
+  std::vector<Answer> answers(kSent);
+  std::vector<std::string> envs;
+  for (int i = 0; i < kSent; ++i) {
+    envs.push_back("front-end-pr-" + std::to_string(1000 + i));
+    // One chat each, so that every answer has its own outbox queue.
+    post_in_order(fake.make_activity("up front-end " + std::to_string(1000 + i),
+                                     "a:early-chat-" + std::to_string(i)),
+                  answers[static_cast<std::size_t>(i)]);
+  }
+  run_until(io, [&] { return run->adapter->stats().early_held == kSent; }, 5s);
+  EXPECT_EQ(std::count_if(answers.begin(), answers.end(),
+                          [](const Answer& a) { return a.status >= 0; }),
+            0)
+      << "nothing is answered before start()";
+  EXPECT_TRUE(run->jobs.jobs.empty());
+
+  run->attach();
+  EXPECT_TRUE(run_until(io, [&] { return all_answered(answers); }, 10s));
+  run_until(io, [&] { return run->jobs.jobs.size() >= static_cast<std::size_t>(kSent); }, 10s);
+  // Every command is answered in its chat.
+  run_until(
+      io,
+      [&] {
+        for (int i = 0; i < kSent; ++i) {
+          const std::string chat = "a:early-chat-" + std::to_string(i);
+          if (!sent_text(chat, "Creating " + envs[static_cast<std::size_t>(i)])) return false;
+        }
+        return true;
+      },
+      15s);
+  run_until(io, [&] { return run->outbox->pending() == 0; }, 10s);
+
+  const auto jobs = jobs_per_env();
+  int lost = 0, doubled = 0;
+  for (int i = 0; i < kSent; ++i) {
+    const auto& env = envs[static_cast<std::size_t>(i)];
+    const int ran = jobs.count(env) ? jobs.at(env) : 0;
+    const bool answered = sent_text("a:early-chat-" + std::to_string(i), "Creating " + env);
+    if (answers[static_cast<std::size_t>(i)].status != 200 || ran == 0 || !answered) ++lost;
+    if (ran > 1) ++doubled;
+  }
+  std::cout << "delivery-under-faults: case=early-activities sent=" << kSent << " lost=" << lost
+            << " doubled=" << doubled << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  std::vector<std::string> order;
+  for (const auto& j : run->jobs.jobs) order.push_back(j.env.str());
+  EXPECT_EQ(order, envs) << "handed on in arrival order";
+  EXPECT_EQ(run->adapter->stats().handled, static_cast<std::uint64_t>(kSent));
+  EXPECT_EQ(run->adapter->stats().early_refused, 0u);
+}
+
+TEST_F(TeamsBotFlow, AnInvokeBeforeStartWaitsAndIsAnsweredInTheBodyAfterTheMessageBeforeIt) {
+  start_unattached(settings());
+  std::vector<Answer> answers(2);
+  post_in_order(fake.make_activity("up front-end 2000", kPersonal), answers[0]);
+  post_in_order(invoke("extend", "front-end-pr-2000 4h"), answers[1]);
+  run->attach();
+  ASSERT_TRUE(run_until(io, [&] { return all_answered(answers); }, 10s));
+  EXPECT_EQ(answers[0].status, 200);
+  ASSERT_EQ(answers[1].status, 200) << answers[1].body;
+  const json body = json::parse(answers[1].body, nullptr, false);
+  EXPECT_EQ(body.value("type", ""), "application/vnd.microsoft.activity.message")
+      << answers[1].body;
+  const std::string toast = body.value("value", "");
+  EXPECT_NE(toast.find("front-end-pr-2000"), std::string::npos) << toast;
+  EXPECT_EQ(toast.find("no environment"), std::string::npos)
+      << "the click ran before the message that arrived first: " << toast;
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() == 1; }));
+  EXPECT_EQ(run->jobs.jobs[0].env.str(), "front-end-pr-2000");
+  EXPECT_EQ(run->adapter->stats().invokes, 1u);
+}
+
+TEST_F(TeamsBotFlow, ActivitiesOverTheEarlyBoundsGet503AndNeverRun) {
+  TeamsSettings s = settings();
+  s.adapter.early_capacity = 4;
+  s.adapter.early_hold = 1500ms;
+  s.adapter.early_invoke_deadline = 1000ms;
+  start_unattached(s);
+  // Four held (three messages, then a click), two more over the capacity.
+  std::vector<Answer> answers(6);
+  std::vector<int> answer_order;
+  post_in_order(fake.make_activity("up front-end 2101", kPersonal), answers[0]);
+  post_in_order(fake.make_activity("up front-end 2102", kPersonal), answers[1]);
+  post_in_order(fake.make_activity("up front-end 2103", kPersonal), answers[2]);
+  post_in_order(invoke("extend", "front-end-pr-2101 4h"), answers[3]);
+  post_in_order(fake.make_activity("up front-end 2105", kPersonal), answers[4]);
+  post_in_order(fake.make_activity("up front-end 2106", kPersonal), answers[5]);
+  EXPECT_TRUE(run_until(
+      io,
+      [&] {
+        for (int i = 0; i < 6; ++i) {
+          if (answers[static_cast<std::size_t>(i)].status >= 0 &&
+              std::find(answer_order.begin(), answer_order.end(), i) == answer_order.end())
+            answer_order.push_back(i);
+        }
+        return all_answered(answers);
+      },
+      5s));
+  // Nobody started the adapter within the bounds: every one was refused, the click first (its
+  // deadline is the shorter), the two over the capacity at once.
+  for (const auto& a : answers) EXPECT_EQ(a.status, 503) << a.body;
+  ASSERT_EQ(answer_order.size(), 6u);
+  EXPECT_EQ(std::vector<int>(answer_order.begin(), answer_order.begin() + 2),
+            (std::vector<int>{4, 5}));
+  EXPECT_EQ(answer_order[2], 3) << "the click is answered by its deadline";
+  EXPECT_EQ(run->adapter->stats().early_held, 4u);
+  EXPECT_EQ(run->adapter->stats().early_refused, 6u);
+
+  run->attach();
+  const Answer after = deliver(fake.make_activity("up front-end 2107", kPersonal));
+  EXPECT_EQ(after.status, 200);
+  ASSERT_TRUE(run_until(io, [&] { return run->jobs.jobs.size() >= 1; }));
+  ASSERT_TRUE(run_until(io, [&] { return run->outbox->pending() == 0; }));
+
+  // Lost: answered 200 but never run, or never answered. Doubled: run twice, or run although it
+  // was refused (the Bot Connector would count it as failed).
+  const auto jobs = jobs_per_env();
+  const std::vector<std::string> envs = {"front-end-pr-2101", "front-end-pr-2102",
+                                         "front-end-pr-2103", "",
+                                         "front-end-pr-2105", "front-end-pr-2106"};
+  int lost = 0, doubled = 0;
+  for (std::size_t i = 0; i < envs.size(); ++i) {
+    const int ran = envs[i].empty() ? 0 : (jobs.count(envs[i]) ? jobs.at(envs[i]) : 0);
+    if (answers[i].status < 0 || (answers[i].status == 200 && ran == 0)) ++lost;
+    if (ran > 1 || (answers[i].status != 200 && ran > 0)) ++doubled;
+  }
+  EXPECT_EQ(run->adapter->stats().invokes, 0u) << "the refused click did not run";
+  std::cout << "delivery-under-faults: case=early-over-bounds sent=" << envs.size()
+            << " lost=" << lost << " doubled=" << doubled << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(jobs, (std::map<std::string, int>{{"front-end-pr-2107", 1}}));
+}
+
+// ---- delivery under faults: key rotation ----
+
+TEST_F(TeamsBotFlow, KeyRotationRightAfterAFetchLosesNoActivity) {
+  TeamsSettings s = settings();
+  // The shipped floor and negative cache, not the test's "refetch at once".
+  s.auth.min_refresh_interval = TeamsAuthSettings{}.min_refresh_interval;
+  s.auth.unknown_kid_ttl = TeamsAuthSettings{}.unknown_kid_ttl;
+  run = std::make_unique<Process>(io, s, "", bot::Registry{});
+  constexpr int kSent = 20;
+  std::vector<Answer> answers;
+  std::vector<std::string> envs;
+  int fetches_before_rotation = 0;
+  for (int i = 0; i < kSent; ++i) {
+    if (i == kSent / 2) {
+      // The keys were fetched at start, moments ago; the Bot Framework now signs with a new one.
+      fetches_before_rotation = fake.keys_requests();
+      fake.rotate_key(/*keep_old=*/false);
+    }
+    envs.push_back("front-end-pr-" + std::to_string(3000 + i));
+    answers.push_back(
+        deliver(fake.make_activity("up front-end " + std::to_string(3000 + i), kPersonal)));
+  }
+  run_until(io, [&] { return run->jobs.jobs.size() >= static_cast<std::size_t>(kSent); }, 10s);
+  const auto jobs = jobs_per_env();
+  int lost = 0, doubled = 0;
+  for (int i = 0; i < kSent; ++i) {
+    const auto& env = envs[static_cast<std::size_t>(i)];
+    const int ran = jobs.count(env) ? jobs.at(env) : 0;
+    if (answers[static_cast<std::size_t>(i)].status != 200 || ran == 0) ++lost;
+    if (ran > 1) ++doubled;
+  }
+  std::cout << "delivery-under-faults: case=key-rotation sent=" << kSent << " lost=" << lost
+            << " doubled=" << doubled << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(answers[kSent / 2].status, 200) << "the very next activity after the rotation";
+  EXPECT_EQ(fake.keys_requests() - fetches_before_rotation, 1) << "exactly one extra JWKS fetch";
+  EXPECT_EQ(run->adapter->stats().rejected, 0u);
 }
 
 // ---- buttons ----
