@@ -39,6 +39,8 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// The most one read appends to the message buffer: with the limit, what bounds its memory.
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
 using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 enum class State { idle, connecting, open, closing, closed };
@@ -77,6 +79,8 @@ struct WebSocketClient::Impl {
   std::optional<WsStream> ws;
   MessageHandler on_message;
   ClosedHandler on_closed;
+  OversizedHandler on_oversized;
+  std::uint64_t oversized = 0;
   State state = State::idle;
   std::deque<Item> queue;
   std::size_t queued_bytes = 0;
@@ -132,8 +136,6 @@ void finish(const ImplPtr& impl, const error_code& ec) {
     info.reason = describe_close(*impl->ws);
     info.by_peer = true;
     info.clean = true;
-  } else if (ec == websocket::error::message_too_big) {
-    info.reason = "message too big (over " + std::to_string(impl->settings.max_message_bytes) + " bytes)";
   } else {
     info.reason = "connection lost: " + ec.message();
     info.by_peer = true;
@@ -280,7 +282,9 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
         req.set(beast::http::field::user_agent, "runbot");
         for (const auto& [name, value] : headers) req.set(name, value);
       }));
-  ws.read_message_max(impl->settings.max_message_bytes);
+  // No limit in Beast (which would fail the socket with 1009): the read loop enforces
+  // max_message_bytes itself by skipping the message.
+  ws.read_message_max(0);
   WebSocketClient::Impl* raw = impl.get();  // the stream lives inside Impl, so the callback cannot outlive it
   ws.control_callback([raw](websocket::frame_type, beast::string_view) { raw->last_rx = SteadyClock::now(); });
   websocket::response_type res;
@@ -311,16 +315,43 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
   asio::co_spawn(impl->io, watchdog_loop(impl), [](std::exception_ptr e) { log_escape("watchdog", e); });
   if (on_open) on_open(bot::ok());
 
+  // One message at a time, read in chunks. A message that grows over the limit is discarded
+  // chunk by chunk to its end and reported; the socket carries on with the next one.
+  const std::size_t limit = impl->settings.max_message_bytes;
   beast::flat_buffer buffer;
+  bool skipping = false;
+  std::size_t skipped = 0;
   for (;;) {
-    auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
+    const std::size_t room = skipping ? kReadChunkBytes : std::min(kReadChunkBytes, limit + 1 - buffer.size());
+    auto [ec, n] = co_await ws.async_read_some(buffer, room, kUseTuple);
     if (ec) {
       finish(impl, ec);
       co_return;
     }
     impl->last_rx = SteadyClock::now();
+    if (!skipping && buffer.size() > limit) {
+      skipping = true;
+      skipped = buffer.size();
+      buffer.consume(buffer.size());
+    } else if (skipping) {
+      skipped += n;
+      buffer.consume(buffer.size());
+    }
+    if (!ws.is_message_done()) continue;
+    if (skipping) {
+      skipping = false;
+      ++impl->oversized;
+      if (impl->state == State::closed) co_return;
+      if (impl->alive && impl->on_oversized) {
+        impl->on_oversized(skipped);  // the owner handles it, and logs it
+      } else {
+        log().warn("websocket: message over the limit skipped, socket kept open host={} bytes={} limit={}",
+                   impl->host, skipped, limit);
+      }
+      continue;
+    }
     if (!ws.got_text()) {
-      log().warn("websocket: binary message ignored host={} bytes={}", impl->host, n);
+      log().warn("websocket: binary message ignored host={} bytes={}", impl->host, buffer.size());
       buffer.consume(buffer.size());
       continue;
     }
@@ -345,6 +376,7 @@ WebSocketClient::~WebSocketClient() {
 
 void WebSocketClient::on_message(MessageHandler handler) { impl_->on_message = std::move(handler); }
 void WebSocketClient::on_closed(ClosedHandler handler) { impl_->on_closed = std::move(handler); }
+void WebSocketClient::on_oversized(OversizedHandler handler) { impl_->on_oversized = std::move(handler); }
 
 void WebSocketClient::connect(const std::string& url_text, OpenHandler on_open) {
   auto fail_later = [&](bot::Error e) {
@@ -388,5 +420,7 @@ void WebSocketClient::close(std::string reason) {
 bool WebSocketClient::is_open() const { return impl_->state == State::open; }
 
 std::size_t WebSocketClient::queued_bytes() const { return impl_->queued_bytes; }
+
+std::uint64_t WebSocketClient::oversized_messages() const { return impl_->oversized; }
 
 }  // namespace runbot::common

@@ -16,8 +16,11 @@
 // arrived for `idle_timeout` the socket is ended with reason "idle timeout". Server pings are
 // answered automatically.
 //
-// Limits: a message over `max_message_bytes` ends the socket (close code 1009, reason says
-// "message too big").
+// Limits: a message over `max_message_bytes` costs only itself: it is read to its end and
+// discarded, on_oversized(size) runs once with its size (counted in oversized_messages(); without
+// a handler the client logs one warning instead), and the socket stays open for the messages
+// after it. Messages are read in chunks of at most 64 KiB, so a socket holds at most
+// max_message_bytes + 64 KiB of a message in memory, whatever size the peer announces.
 //
 // Ownership and executor: borrows the io_context, which must outlive it; everything runs on its
 // thread and callbacks never run inside a method call. Not thread-safe. Destroying the client
@@ -52,7 +55,7 @@ struct WebSocketSettings {
 };
 
 struct WebSocketClosed {
-  std::string reason;   // "closed by peer (1000 ...)", "idle timeout", "message too big", ...
+  std::string reason;   // "closed by peer (1000 ...)", "idle timeout", "write timeout", ...
   bool by_peer = false; // the server closed it (close frame or end of stream)
   bool clean = false;   // a close handshake took place
 };
@@ -62,6 +65,7 @@ class WebSocketClient {
   using OpenHandler = std::function<void(bot::Status)>;
   using MessageHandler = std::function<void(std::string)>;
   using ClosedHandler = std::function<void(const WebSocketClosed&)>;
+  using OversizedHandler = std::function<void(std::size_t bytes)>;
 
   WebSocketClient(boost::asio::io_context& io, std::shared_ptr<TlsContext> tls, WebSocketSettings settings = {});
   ~WebSocketClient();
@@ -70,6 +74,8 @@ class WebSocketClient {
 
   void on_message(MessageHandler handler);
   void on_closed(ClosedHandler handler);
+  // Called for each message over max_message_bytes, with its size, after it was skipped.
+  void on_oversized(OversizedHandler handler);
 
   // Connects to a wss:// URL (path and query are kept in the handshake target). Call once.
   // Errors: invalid_argument (bad or non-wss URL), timeout, unavailable (DNS, TCP, TLS, or a
@@ -86,6 +92,8 @@ class WebSocketClient {
   bool is_open() const;
   // Bytes queued and not yet written.
   std::size_t queued_bytes() const;
+  // Messages skipped because they were over max_message_bytes.
+  std::uint64_t oversized_messages() const;
 
   struct Impl;
 
