@@ -225,6 +225,17 @@ struct MattermostAdapter::Impl {
     resuming = !connection_id.empty();
     client->on_message([this](std::string text) { on_event(text); });
     client->on_closed([this](const common::WebSocketClosed& why) { on_closed(why); });
+    // The client skipped an event over max_event_bytes and kept the socket. Its seq is gone, so
+    // it is handled like a gap runbot noticed: a resume would replay the same event, so start
+    // afresh and catch its post (if it was one) up over REST, where its size does not matter.
+    client->on_oversized([this](std::size_t bytes) {
+      ++stats.oversized;
+      ++stats.gaps;
+      log().warn("mattermost: event over max_event_bytes skipped bytes={}; reconnecting afresh and catching up", bytes);
+      connection_id.clear();
+      lost_events = true;
+      if (ws) ws->close("event too big");
+    });
     client->connect(socket_url(), [this](bot::Status st) {
       if (!st) {
         release_socket();

@@ -13,8 +13,9 @@
 // REST for every channel the bot is in (a catch-up). Posts are deduplicated by id, so overlaps
 // between replay, catch-up and the live stream are handled once. Posts that mention @<bot> in a
 // channel, and every post in a DM, go to the handler; the bot's own, system and other bots' posts
-// are ignored. Malformed events are logged and survived. With settings.socket false no socket is
-// opened (another replica reads; see the README).
+// are ignored. Malformed events are logged and survived. An event over max_event_bytes is skipped
+// and treated as a gap (fresh connection, catch-up over REST). With settings.socket false no
+// socket is opened (another replica reads; see the README).
 //
 // Inbound (HTTP): handle_slash() serves the custom slash command (form POST): the token (header
 // "Token …" or form field) is compared in constant time (mismatch → 401), the handler runs
@@ -71,6 +72,7 @@ struct MattermostStats {
   std::uint64_t ignored = 0;       // posts deliberately not acted on
   std::uint64_t duplicates = 0;    // replayed events or posts already handled
   std::uint64_t malformed = 0;     // events that could not be parsed
+  std::uint64_t oversized = 0;     // events over max_event_bytes, skipped (then a fresh connection and catch-up)
   std::uint64_t connects = 0;      // sockets opened
   std::uint64_t hellos = 0;        // hello events (fresh connections)
   std::uint64_t resumes = 0;       // reconnects that kept the connection_id (lossless resume)

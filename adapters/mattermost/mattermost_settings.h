@@ -33,7 +33,9 @@ struct MattermostSettings {
   std::chrono::milliseconds backoff_max{300000};
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{10000};   // REST calls
-  std::size_t max_event_bytes = std::size_t{4} << 20; // a larger event ends that socket
+  // A larger event is skipped (the socket stays open); its seq is lost, so runbot connects afresh
+  // and catches up over REST, as after any gap.
+  std::size_t max_event_bytes = std::size_t{4} << 20;
   std::size_t dedupe_capacity = 10000;                // post ids remembered
   // Identity lookups for role bindings by e-mail or group (README.md, "Who is asking"). Set by
   // the composition root from the policy (bot::identity_needs): GET /users/{id} for the e-mail;
