@@ -1,10 +1,13 @@
 #pragma once
 // WebSocketClient: one client WebSocket over TLS (wss://), for Socket Mode style inbound
-// streams. Built on Boost.Beast; none of its types appear here.
+// streams; or over plain TCP (ws://) where the settings allow it. Built on Boost.Beast; none of
+// its types appear here.
 //
 // Lifecycle: connect(url, on_open) once. on_open(ok) after the TCP, TLS (SNI + certificate and
 // host-name verification) and WebSocket handshakes, all within `connect_timeout`; on_open(error)
-// otherwise, and nothing else happens. After a successful open, every text message goes to
+// otherwise, and nothing else happens. The URL's scheme decides: wss:// is always TLS and always
+// verified; ws:// skips only the TLS step (same deadlines, limits, callbacks and error values) and
+// is refused unless `allow_plaintext` is set. After a successful open, every text message goes to
 // on_message (binary ones are logged and dropped) until the socket ends; then on_closed runs
 // exactly once with the reason. close() ends it from this side.
 //
@@ -52,6 +55,9 @@ struct WebSocketSettings {
   std::size_t max_message_bytes = std::size_t{1} << 20;
   // Extra header fields on the upgrade request (e.g. {"Authorization", "Bearer …"}); never logged.
   std::vector<std::pair<std::string, std::string>> headers;
+  // Accept ws:// URLs (no TLS: headers, a token among them, travel in clear text). Only for a
+  // server the configuration names as http://; off, ws:// fails with invalid_argument.
+  bool allow_plaintext = false;
 };
 
 struct WebSocketClosed {
@@ -77,9 +83,10 @@ class WebSocketClient {
   // Called for each message over max_message_bytes, with its size, after it was skipped.
   void on_oversized(OversizedHandler handler);
 
-  // Connects to a wss:// URL (path and query are kept in the handshake target). Call once.
-  // Errors: invalid_argument (bad or non-wss URL), timeout, unavailable (DNS, TCP, TLS, or a
-  // refused WebSocket upgrade: the message has the HTTP status).
+  // Connects to a wss:// URL, or a ws:// one with allow_plaintext (path and query are kept in the
+  // handshake target). Call once. Errors: invalid_argument (bad URL, another scheme, or ws://
+  // without allow_plaintext), timeout, unavailable (DNS, TCP, TLS, or a refused WebSocket upgrade:
+  // the message has the HTTP status).
   void connect(const std::string& url, OpenHandler on_open);
 
   // Queues a text frame. Ignored (returns false) unless the socket is open.
