@@ -4,7 +4,7 @@
 // following chat-protocols.md §2. See adapters/mattermost/README.md for the data flow.
 //
 // Inbound (socket): at start GET /users/me gives the bot's id and username; then one socket to
-// wss://<server>/api/v4/websocket, authenticated by the Authorization header on the upgrade (so
+// wss://<server>/api/v4/websocket (ws:// when server_url is http://), authenticated by the Authorization header on the upgrade (so
 // it can resume) and by an authentication_challenge. Every event's `seq` is checked: a replayed
 // one (seq below the next expected) is skipped, a gap closes the socket and starts afresh. On
 // reconnect (capped exponential backoff with jitter) it asks to resume with connection_id and
@@ -91,8 +91,10 @@ struct MattermostStats {
 
 class MattermostAdapter final : public bot::ChatAdapter {
  public:
-  // Validates `settings` (https server_url, token, a readable CA bundle) and builds the adapter;
-  // nothing is sent before start().
+  // Validates `settings` (https:// or http:// server_url, token, a readable CA bundle) and builds
+  // the adapter; nothing is sent before start(). With an http:// server_url every call, the
+  // socket (ws://) and response_urls go without TLS and the token travels in clear text; with
+  // https:// plain text is refused throughout.
   static bot::Result<std::unique_ptr<MattermostAdapter>> create(boost::asio::io_context& io, MattermostSettings settings);
   ~MattermostAdapter() override;
   MattermostAdapter(const MattermostAdapter&) = delete;

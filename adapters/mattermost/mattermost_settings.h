@@ -8,7 +8,9 @@
 namespace runbot::mattermost {
 
 struct MattermostSettings {
-  std::string server_url;  // https://chat.example.com (REST at /api/v4, socket at wss://…/api/v4/websocket)
+  // https://chat.example.com (REST at /api/v4, socket at wss://…/api/v4/websocket); or, inside a
+  // cluster, http://mattermost.chat.svc:8065 (socket at ws://…; no TLS, the token in clear text).
+  std::string server_url;
   std::string token;       // the bot account's access token (Bearer)
   std::string ca_file;     // PEM bundle to verify the server; empty = system default
   // Whether this replica holds the WebSocket. Mattermost sends every event to every socket, so
