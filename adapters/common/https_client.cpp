@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <map>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -36,11 +37,20 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
+// One connection: TLS for https://, plain TCP for http:// (when the settings allow it).
 struct Conn {
-  Conn(asio::io_context& io, ssl::context& ctx) : stream(io, ctx) {}
-  beast::ssl_stream<beast::tcp_stream> stream;
+  Conn(asio::io_context& io, ssl::context& ctx, bool secure) {
+    if (secure) {
+      tls.emplace(io, ctx);
+    } else {
+      plain.emplace(io);
+    }
+  }
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::optional<beast::tcp_stream> plain;
   beast::flat_buffer buffer;
   SteadyClock::time_point idle_since{};
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 using ConnPtr = std::shared_ptr<Conn>;
 
@@ -50,9 +60,13 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
+// Connections are reused per scheme and authority (an http:// and an https:// peer on one port
+// are different connections).
+std::string pool_key(const Url& url) { return url.scheme + "://" + url.authority(); }
+
 bot::Error io_error(const char* step, const Url& url, const error_code& ec) {
   const bool timed_out = ec == beast::error::timeout || ec == asio::error::timed_out;
-  std::string what = std::string("https ") + step + " " + url.authority() + ": " + ec.message();
+  std::string what = url.scheme + " " + step + " " + url.authority() + ": " + ec.message();
   if (ec.category() == asio::error::get_ssl_category()) what += " (TLS: check the server certificate and the CA bundle)";
   return bot::make_error(timed_out ? bot::Errc::timeout : bot::Errc::unavailable, std::move(what));
 }
@@ -98,7 +112,7 @@ ConnPtr take_idle(HttpsClient::Impl& impl, const std::string& key) {
     it->second.pop_back();
     if (now - c->idle_since <= impl.settings.idle_keep) return c;
     error_code ec;
-    beast::get_lowest_layer(c->stream).socket().close(ec);
+    c->lowest().socket().close(ec);
   }
   return nullptr;
 }
@@ -107,10 +121,10 @@ void give_back(HttpsClient::Impl& impl, const std::string& key, ConnPtr conn) {
   auto& list = impl.idle[key];
   if (impl.stopped || list.size() >= impl.settings.max_idle_per_host) {
     error_code ec;
-    beast::get_lowest_layer(conn->stream).socket().close(ec);
+    conn->lowest().socket().close(ec);
     return;
   }
-  beast::get_lowest_layer(conn->stream).expires_never();
+  conn->lowest().expires_never();
   conn->idle_since = SteadyClock::now();
   list.push_back(std::move(conn));
 }
@@ -136,17 +150,19 @@ asio::awaitable<bot::Result<ConnPtr>> open_connection(ImplPtr impl, Url url) {
     }
     endpoints = std::move(results);
   }
-  auto conn = std::make_shared<Conn>(impl->io, impl->tls->impl().ctx);
+  auto conn = std::make_shared<Conn>(impl->io, impl->tls->impl().ctx, url.secure());
   const ActiveSlot slot(impl, conn);
-  auto& lowest = beast::get_lowest_layer(conn->stream);
+  auto& lowest = conn->lowest();
   lowest.expires_at(deadline);
   auto [cec, ep] = co_await lowest.async_connect(endpoints, kUseTuple);
   if (cec) co_return io_error("connect", url, cec);
-  // RFC 6066: no IP literals in SNI. Host-name verification covers both names and IPs.
-  if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(conn->stream.native_handle(), url.host.c_str());
-  conn->stream.set_verify_callback(ssl::host_name_verification(url.host));
-  auto [hec] = co_await conn->stream.async_handshake(ssl::stream_base::client, kUseTuple);
-  if (hec) co_return io_error("tls handshake", url, hec);
+  if (conn->tls) {
+    // RFC 6066: no IP literals in SNI. Host-name verification covers both names and IPs.
+    if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
+    conn->tls->set_verify_callback(ssl::host_name_verification(url.host));
+    auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kUseTuple);
+    if (hec) co_return io_error("tls handshake", url, hec);
+  }
   ++impl->opened;
   co_return conn;
 }
@@ -158,23 +174,37 @@ struct Exchange {
 asio::awaitable<Exchange> exchange(ImplPtr impl, ConnPtr conn, bool reused, Url url,
                                    const HttpClientRequest& req, http::verb verb) {
   const ActiveSlot slot(impl, conn);
-  auto& lowest = beast::get_lowest_layer(conn->stream);
+  auto& lowest = conn->lowest();
   http::request<http::string_body> out{verb, url.target, 11};
-  out.set(http::field::host, url.port == 443 ? url.host : url.authority());
+  out.set(http::field::host, url.port == (url.secure() ? 443 : 80) ? url.host : url.authority());
   out.set(http::field::user_agent, impl->settings.user_agent);
   for (const auto& [name, value] : req.headers) out.insert(name, value);
   out.keep_alive(true);
   out.body() = req.body;
   out.prepare_payload();
   lowest.expires_after(req.timeout);
-  auto [wec, wn] = co_await http::async_write(conn->stream, out, kUseTuple);
+  error_code wec;
+  if (conn->tls) {
+    auto [e, n] = co_await http::async_write(*conn->tls, out, kUseTuple);
+    wec = e;
+  } else {
+    auto [e, n] = co_await http::async_write(*conn->plain, out, kUseTuple);
+    wec = e;
+  }
   if (wec) {
     if (reused && wec != beast::error::timeout && !impl->stopped) co_return Exchange{};
     co_return Exchange{io_error("write", url, wec)};
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(impl->settings.max_body_bytes);
-  auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser, kUseTuple);
+  error_code rec;
+  if (conn->tls) {
+    auto [e, n] = co_await http::async_read(*conn->tls, conn->buffer, parser, kUseTuple);
+    rec = e;
+  } else {
+    auto [e, n] = co_await http::async_read(*conn->plain, conn->buffer, parser, kUseTuple);
+    rec = e;
+  }
   if (rec) {
     const bool nothing_read = !parser.got_some();
     if (reused && nothing_read && rec != beast::error::timeout && !impl->stopped) co_return Exchange{};
@@ -191,7 +221,7 @@ asio::awaitable<Exchange> exchange(ImplPtr impl, ConnPtr conn, bool reused, Url 
   const bool keep = res.keep_alive();
   response.body = std::move(res.body());
   if (keep) {
-    give_back(*impl, url.authority(), conn);
+    give_back(*impl, pool_key(url), conn);
   } else {
     error_code ec;
     lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -201,7 +231,7 @@ asio::awaitable<Exchange> exchange(ImplPtr impl, ConnPtr conn, bool reused, Url 
 }
 
 asio::awaitable<bot::Result<HttpClientResponse>> perform(ImplPtr impl, Url url, HttpClientRequest req, http::verb verb) {
-  const std::string key = url.authority();
+  const std::string key = pool_key(url);
   for (int attempt = 0;; ++attempt) {
     ConnPtr conn = attempt == 0 ? take_idle(*impl, key) : nullptr;
     const bool reused = conn != nullptr;
@@ -250,8 +280,11 @@ void HttpsClient::request(HttpClientRequest request, Callback done) {
   if (impl_->stopped) return fail_later(bot::make_error(bot::Errc::cancelled, "https: client stopped"));
   auto url = parse_url(request.url);
   if (!url) return fail_later(url.error());
-  if (url->scheme != "https") {
-    return fail_later(bot::make_error(bot::Errc::invalid_argument, "https: only https:// URLs are supported"));
+  if (url->scheme == "http" && !impl_->settings.allow_plaintext) {
+    return fail_later(bot::make_error(bot::Errc::invalid_argument, "https: http:// (no TLS) is not allowed here; use https://"));
+  }
+  if (url->scheme != "https" && url->scheme != "http") {
+    return fail_later(bot::make_error(bot::Errc::invalid_argument, "https: only https:// (or http://) URLs are supported"));
   }
   const auto verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown) {
@@ -272,11 +305,11 @@ void HttpsClient::stop() {
   impl_->stopped = true;
   error_code ec;
   for (auto& [key, list] : impl_->idle) {
-    for (auto& c : list) beast::get_lowest_layer(c->stream).socket().close(ec);
+    for (auto& c : list) c->lowest().socket().close(ec);
   }
   impl_->idle.clear();
   for (auto& [id, weak] : impl_->active) {
-    if (auto c = weak.lock()) beast::get_lowest_layer(c->stream).socket().close(ec);
+    if (auto c = weak.lock()) c->lowest().socket().close(ec);
   }
 }
 

@@ -1,9 +1,12 @@
 #pragma once
 // HttpsClient: an HTTP/1.1 client over TLS for the chat platforms' REST APIs (Slack Web API,
-// response_url, ...). Built on Boost.Beast; none of its types appear here.
+// response_url, ...); plain http:// too where the settings allow it. Built on Boost.Beast; none
+// of its types appear here.
 //
 // - TLS: SNI and certificate verification (chain + host name, IP literals included) against the
-//   TlsContext's trust anchors. Only https:// URLs are accepted.
+//   TlsContext's trust anchors, for every https:// URL. http:// URLs are refused unless
+//   `allow_plaintext` is set; then they go over plain TCP with the same keep-alive, deadlines,
+//   limits and error values (only the TLS step is left out).
 // - Keep-alive: connections are reused per host:port; at most `max_idle_per_host` idle ones are
 //   kept, for at most `idle_keep` each. A request that fails on a reused connection before any
 //   response byte arrived is retried once on a fresh connection (the server closed it while idle).
@@ -12,7 +15,8 @@
 // - Limits: a response body over `max_body_bytes` fails the request (unavailable) and the
 //   connection is dropped.
 //
-// Errors (bot::Error): invalid_argument for a URL that does not parse or is not https; timeout
+// Errors (bot::Error): invalid_argument for a URL that does not parse, or whose scheme is not
+// https (or http with allow_plaintext); timeout
 // when a deadline passed; unavailable for DNS, connect, TLS (certificate problems included: the
 // message says so) and I/O failures; cancelled when the client was destroyed or stop()ped.
 // HTTP statuses are not errors: the caller gets every response and interprets it.
@@ -44,6 +48,9 @@ struct HttpClientSettings {
   std::chrono::milliseconds idle_keep{30000};
   std::size_t max_body_bytes = std::size_t{8} << 20;
   std::string user_agent = "runbot";
+  // Accept http:// URLs (no TLS: headers, tokens among them, and bodies travel in clear text).
+  // Only for a server the configuration names as http://; off, http:// fails with invalid_argument.
+  bool allow_plaintext = false;
 };
 
 struct HttpClientRequest {

@@ -4,6 +4,7 @@
 #include <deque>
 #include <exception>
 #include <optional>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -39,7 +40,10 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+// The most one read appends to the message buffer: with the limit, what bounds its memory.
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;  // wss://
+using PlainWs = websocket::stream<beast::tcp_stream>;                    // ws://, when allowed
 
 enum class State { idle, connecting, open, closing, closed };
 
@@ -74,9 +78,13 @@ struct WebSocketClient::Impl {
   asio::io_context& io;
   std::shared_ptr<TlsContext> tls;
   WebSocketSettings settings;
-  std::optional<WsStream> ws;
+  // Exactly one of them once connect() runs, chosen by the URL's scheme.
+  std::optional<TlsWs> tls_ws;
+  std::optional<PlainWs> plain_ws;
   MessageHandler on_message;
   ClosedHandler on_closed;
+  OversizedHandler on_oversized;
+  std::uint64_t oversized = 0;
   State state = State::idle;
   std::deque<Item> queue;
   std::size_t queued_bytes = 0;
@@ -100,11 +108,17 @@ struct WebSocketClient::Impl {
     queue.push_back(std::move(item));
     wake_writer();
   }
+  beast::tcp_stream* lowest() {
+    if (tls_ws) return &beast::get_lowest_layer(*tls_ws);
+    if (plain_ws) return &beast::get_lowest_layer(*plain_ws);
+    return nullptr;
+  }
+  const websocket::close_reason& peer_reason() const { return tls_ws ? tls_ws->reason() : plain_ws->reason(); }
   // Ends the transport at once; the read loop then finishes and reports.
   void teardown(std::string why) {
     if (local_reason.empty()) local_reason = std::move(why);
     error_code ec;
-    if (ws) beast::get_lowest_layer(*ws).socket().close(ec);
+    if (auto* l = lowest()) l->socket().close(ec);
   }
 };
 
@@ -112,8 +126,8 @@ namespace {
 
 using ImplPtr = std::shared_ptr<WebSocketClient::Impl>;
 
-std::string describe_close(const WsStream& ws) {
-  const auto& r = ws.reason();
+std::string describe_close(const WebSocketClient::Impl& impl) {
+  const auto& r = impl.peer_reason();
   std::string s = "closed by peer (" + std::to_string(r.code);
   if (!r.reason.empty()) s += " " + std::string(r.reason.c_str());
   return s + ")";
@@ -129,17 +143,14 @@ void finish(const ImplPtr& impl, const error_code& ec) {
     info.reason = impl->local_reason;
     info.clean = ec == websocket::error::closed;
   } else if (ec == websocket::error::closed) {
-    info.reason = describe_close(*impl->ws);
+    info.reason = describe_close(*impl);
     info.by_peer = true;
     info.clean = true;
-  } else if (ec == websocket::error::message_too_big) {
-    info.reason = "message too big (over " + std::to_string(impl->settings.max_message_bytes) + " bytes)";
   } else {
     info.reason = "connection lost: " + ec.message();
     info.by_peer = true;
   }
-  error_code ignored;
-  beast::get_lowest_layer(*impl->ws).socket().close(ignored);
+  impl->teardown({});
   impl->queue.clear();
   impl->queued_bytes = 0;
   if (!impl->alive || !impl->on_closed) return;
@@ -147,7 +158,9 @@ void finish(const ImplPtr& impl, const error_code& ec) {
   cb(info);
 }
 
-asio::awaitable<void> write_loop(ImplPtr impl) {
+// `ws` lives in *impl, which the coroutine keeps alive.
+template <class Ws>
+asio::awaitable<void> write_loop(ImplPtr impl, Ws* ws) {
   for (;;) {
     while (impl->queue.empty()) {
       if (impl->state == State::closed) co_return;
@@ -165,13 +178,13 @@ asio::awaitable<void> write_loop(ImplPtr impl) {
     error_code ec;
     switch (item.kind) {
       case Item::Kind::text: {
-        impl->ws->text(true);
-        auto [wec, n] = co_await impl->ws->async_write(asio::buffer(item.data), kUseTuple);
+        ws->text(true);
+        auto [wec, n] = co_await ws->async_write(asio::buffer(item.data), kUseTuple);
         ec = wec;
         break;
       }
       case Item::Kind::ping: {
-        auto [pec] = co_await impl->ws->async_ping({}, kUseTuple);
+        auto [pec] = co_await ws->async_ping({}, kUseTuple);
         ec = pec;
         break;
       }
@@ -179,7 +192,7 @@ asio::awaitable<void> write_loop(ImplPtr impl) {
         impl->close_started = SteadyClock::now();
         websocket::close_reason cr(websocket::close_code::normal);
         cr.reason = item.data.substr(0, 120);
-        auto [cec] = co_await impl->ws->async_close(cr, kUseTuple);
+        auto [cec] = co_await ws->async_close(cr, kUseTuple);
         ec = cec;
         break;
       }
@@ -231,43 +244,32 @@ asio::awaitable<void> watchdog_loop(ImplPtr impl) {
   }
 }
 
-asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::OpenHandler on_open) {
-  const auto deadline = SteadyClock::now() + impl->settings.connect_timeout;
-  auto fail = [&](const char* step, error_code ec) {
-    impl->state = State::closed;
-    if (ec == asio::error::operation_aborted && impl->local_reason.empty()) ec = beast::error::timeout;
-    const bool timed_out = ec == beast::error::timeout;
-    std::string what = std::string("websocket ") + step + " " + url.authority() + ": " + ec.message();
-    if (ec.category() == asio::error::get_ssl_category()) what += " (TLS: check the server certificate and the CA bundle)";
-    if (impl->alive && on_open) on_open(bot::make_error(timed_out ? bot::Errc::timeout : bot::Errc::unavailable, what));
-  };
-  tcp::resolver::results_type endpoints;
-  if (is_ip_literal(url.host)) {
-    endpoints = tcp::resolver::results_type::create(tcp::endpoint(asio::ip::make_address(url.host), url.port),
-                                                     url.host, std::to_string(url.port));
-  } else {
-    auto resolver = std::make_shared<tcp::resolver>(impl->io);
-    auto timer = std::make_shared<asio::steady_timer>(impl->io, deadline);
-    timer->async_wait([resolver](error_code ec) {
-      if (!ec) resolver->cancel();
-    });
-    auto [rec, results] = co_await resolver->async_resolve(url.host, std::to_string(url.port), kUseTuple);
-    timer->cancel();
-    if (rec) co_return fail("resolve", rec);
-    endpoints = std::move(results);
-  }
-  if (!impl->alive) co_return;
-  if (!impl->local_reason.empty()) co_return fail("connect", asio::error::operation_aborted);
-  impl->ws.emplace(impl->io, impl->tls->impl().ctx);
-  auto& ws = *impl->ws;
+// Reports a failed open (once; nothing else follows).
+void fail_open(const ImplPtr& impl, const Url& url, const WebSocketClient::OpenHandler& on_open, const char* step,
+               error_code ec) {
+  impl->state = State::closed;
+  if (ec == asio::error::operation_aborted && impl->local_reason.empty()) ec = beast::error::timeout;
+  const bool timed_out = ec == beast::error::timeout;
+  std::string what = std::string("websocket ") + step + " " + url.authority() + ": " + ec.message();
+  if (ec.category() == asio::error::get_ssl_category()) what += " (TLS: check the server certificate and the CA bundle)";
+  if (impl->alive && on_open) on_open(bot::make_error(timed_out ? bot::Errc::timeout : bot::Errc::unavailable, what));
+}
+
+// TCP, then (wss) TLS, then the WebSocket handshake, all by `deadline`; then the read loop.
+template <class Ws>
+asio::awaitable<void> open_and_run(ImplPtr impl, Ws* wsp, Url url, SteadyClock::time_point deadline,
+                                   tcp::resolver::results_type endpoints, WebSocketClient::OpenHandler on_open) {
+  auto& ws = *wsp;
   auto& lowest = beast::get_lowest_layer(ws);
   lowest.expires_at(deadline);
   auto [cec, ep] = co_await lowest.async_connect(endpoints, kUseTuple);
-  if (cec) co_return fail("connect", cec);
-  if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url.host.c_str());
-  ws.next_layer().set_verify_callback(ssl::host_name_verification(url.host));
-  auto [hec] = co_await ws.next_layer().async_handshake(ssl::stream_base::client, kUseTuple);
-  if (hec) co_return fail("tls handshake", hec);
+  if (cec) co_return fail_open(impl, url, on_open, "connect", cec);
+  if constexpr (std::is_same_v<Ws, TlsWs>) {
+    if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url.host.c_str());
+    ws.next_layer().set_verify_callback(ssl::host_name_verification(url.host));
+    auto [hec] = co_await ws.next_layer().async_handshake(ssl::stream_base::client, kUseTuple);
+    if (hec) co_return fail_open(impl, url, on_open, "tls handshake", hec);
+  }
   lowest.expires_never();
   websocket::stream_base::timeout opt{};
   opt.handshake_timeout = std::max(std::chrono::milliseconds(1),
@@ -280,11 +282,13 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
         req.set(beast::http::field::user_agent, "runbot");
         for (const auto& [name, value] : headers) req.set(name, value);
       }));
-  ws.read_message_max(impl->settings.max_message_bytes);
+  // No limit in Beast (which would fail the socket with 1009): the read loop enforces
+  // max_message_bytes itself by skipping the message.
+  ws.read_message_max(0);
   WebSocketClient::Impl* raw = impl.get();  // the stream lives inside Impl, so the callback cannot outlive it
   ws.control_callback([raw](websocket::frame_type, beast::string_view) { raw->last_rx = SteadyClock::now(); });
   websocket::response_type res;
-  const std::string host_header = url.port == 443 ? url.host : url.authority();
+  const std::string host_header = url.port == (url.secure() ? 443 : 80) ? url.host : url.authority();
   auto [wec] = co_await ws.async_handshake(res, host_header, url.target, kUseTuple);
   if (wec) {
     if (wec == websocket::error::upgrade_declined) {
@@ -295,7 +299,7 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
       }
       co_return;
     }
-    co_return fail("handshake", wec);
+    co_return fail_open(impl, url, on_open, "handshake", wec);
   }
   // From now on the handshake timeout bounds the closing handshake.
   opt.handshake_timeout = impl->settings.write_timeout;
@@ -307,20 +311,47 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
   }
   impl->state = State::open;
   impl->last_rx = SteadyClock::now();
-  asio::co_spawn(impl->io, write_loop(impl), [](std::exception_ptr e) { log_escape("writer", e); });
+  asio::co_spawn(impl->io, write_loop(impl, wsp), [](std::exception_ptr e) { log_escape("writer", e); });
   asio::co_spawn(impl->io, watchdog_loop(impl), [](std::exception_ptr e) { log_escape("watchdog", e); });
   if (on_open) on_open(bot::ok());
 
+  // One message at a time, read in chunks. A message that grows over the limit is discarded
+  // chunk by chunk to its end and reported; the socket carries on with the next one.
+  const std::size_t limit = impl->settings.max_message_bytes;
   beast::flat_buffer buffer;
+  bool skipping = false;
+  std::size_t skipped = 0;
   for (;;) {
-    auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
+    const std::size_t room = skipping ? kReadChunkBytes : std::min(kReadChunkBytes, limit + 1 - buffer.size());
+    auto [ec, n] = co_await ws.async_read_some(buffer, room, kUseTuple);
     if (ec) {
       finish(impl, ec);
       co_return;
     }
     impl->last_rx = SteadyClock::now();
+    if (!skipping && buffer.size() > limit) {
+      skipping = true;
+      skipped = buffer.size();
+      buffer.consume(buffer.size());
+    } else if (skipping) {
+      skipped += n;
+      buffer.consume(buffer.size());
+    }
+    if (!ws.is_message_done()) continue;
+    if (skipping) {
+      skipping = false;
+      ++impl->oversized;
+      if (impl->state == State::closed) co_return;
+      if (impl->alive && impl->on_oversized) {
+        impl->on_oversized(skipped);  // the owner handles it, and logs it
+      } else {
+        log().warn("websocket: message over the limit skipped, socket kept open host={} bytes={} limit={}",
+                   impl->host, skipped, limit);
+      }
+      continue;
+    }
     if (!ws.got_text()) {
-      log().warn("websocket: binary message ignored host={} bytes={}", impl->host, n);
+      log().warn("websocket: binary message ignored host={} bytes={}", impl->host, buffer.size());
       buffer.consume(buffer.size());
       continue;
     }
@@ -328,6 +359,34 @@ asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::Op
     buffer.consume(buffer.size());
     if (impl->state == State::closed) co_return;
     if (impl->alive && impl->on_message) impl->on_message(std::move(text));
+  }
+}
+
+asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::OpenHandler on_open) {
+  const auto deadline = SteadyClock::now() + impl->settings.connect_timeout;
+  tcp::resolver::results_type endpoints;
+  if (is_ip_literal(url.host)) {
+    endpoints = tcp::resolver::results_type::create(tcp::endpoint(asio::ip::make_address(url.host), url.port),
+                                                     url.host, std::to_string(url.port));
+  } else {
+    auto resolver = std::make_shared<tcp::resolver>(impl->io);
+    auto timer = std::make_shared<asio::steady_timer>(impl->io, deadline);
+    timer->async_wait([resolver](error_code ec) {
+      if (!ec) resolver->cancel();
+    });
+    auto [rec, results] = co_await resolver->async_resolve(url.host, std::to_string(url.port), kUseTuple);
+    timer->cancel();
+    if (rec) co_return fail_open(impl, url, on_open, "resolve", rec);
+    endpoints = std::move(results);
+  }
+  if (!impl->alive) co_return;
+  if (!impl->local_reason.empty()) co_return fail_open(impl, url, on_open, "connect", asio::error::operation_aborted);
+  if (url.secure()) {
+    impl->tls_ws.emplace(impl->io, impl->tls->impl().ctx);
+    co_await open_and_run(impl, &*impl->tls_ws, std::move(url), deadline, std::move(endpoints), std::move(on_open));
+  } else {
+    impl->plain_ws.emplace(impl->io);
+    co_await open_and_run(impl, &*impl->plain_ws, std::move(url), deadline, std::move(endpoints), std::move(on_open));
   }
 }
 
@@ -345,6 +404,7 @@ WebSocketClient::~WebSocketClient() {
 
 void WebSocketClient::on_message(MessageHandler handler) { impl_->on_message = std::move(handler); }
 void WebSocketClient::on_closed(ClosedHandler handler) { impl_->on_closed = std::move(handler); }
+void WebSocketClient::on_oversized(OversizedHandler handler) { impl_->on_oversized = std::move(handler); }
 
 void WebSocketClient::connect(const std::string& url_text, OpenHandler on_open) {
   auto fail_later = [&](bot::Error e) {
@@ -357,8 +417,12 @@ void WebSocketClient::connect(const std::string& url_text, OpenHandler on_open) 
   }
   auto url = parse_url(url_text);
   if (!url) return fail_later(url.error());
-  if (url->scheme != "wss") {
-    return fail_later(bot::make_error(bot::Errc::invalid_argument, "websocket: only wss:// URLs are supported"));
+  if (url->scheme == "ws" && !impl_->settings.allow_plaintext) {
+    return fail_later(bot::make_error(bot::Errc::invalid_argument,
+                                      "websocket: ws:// (no TLS) is not allowed here; use wss://"));
+  }
+  if (url->scheme != "wss" && url->scheme != "ws") {
+    return fail_later(bot::make_error(bot::Errc::invalid_argument, "websocket: only wss:// (or ws://) URLs are supported"));
   }
   impl_->state = State::connecting;
   impl_->host = url->host;
@@ -388,5 +452,7 @@ void WebSocketClient::close(std::string reason) {
 bool WebSocketClient::is_open() const { return impl_->state == State::open; }
 
 std::size_t WebSocketClient::queued_bytes() const { return impl_->queued_bytes; }
+
+std::uint64_t WebSocketClient::oversized_messages() const { return impl_->oversized; }
 
 }  // namespace runbot::common

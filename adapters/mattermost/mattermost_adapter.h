@@ -4,7 +4,7 @@
 // following chat-protocols.md §2. See adapters/mattermost/README.md for the data flow.
 //
 // Inbound (socket): at start GET /users/me gives the bot's id and username; then one socket to
-// wss://<server>/api/v4/websocket, authenticated by the Authorization header on the upgrade (so
+// wss://<server>/api/v4/websocket (ws:// when server_url is http://), authenticated by the Authorization header on the upgrade (so
 // it can resume) and by an authentication_challenge. Every event's `seq` is checked: a replayed
 // one (seq below the next expected) is skipped, a gap closes the socket and starts afresh. On
 // reconnect (capped exponential backoff with jitter) it asks to resume with connection_id and
@@ -13,8 +13,9 @@
 // REST for every channel the bot is in (a catch-up). Posts are deduplicated by id, so overlaps
 // between replay, catch-up and the live stream are handled once. Posts that mention @<bot> in a
 // channel, and every post in a DM, go to the handler; the bot's own, system and other bots' posts
-// are ignored. Malformed events are logged and survived. With settings.socket false no socket is
-// opened (another replica reads; see the README).
+// are ignored. Malformed events are logged and survived. An event over max_event_bytes is skipped
+// and treated as a gap (fresh connection, catch-up over REST). With settings.socket false no
+// socket is opened (another replica reads; see the README).
 //
 // Inbound (HTTP): handle_slash() serves the custom slash command (form POST): the token (header
 // "Token …" or form field) is compared in constant time (mismatch → 401), the handler runs
@@ -73,6 +74,7 @@ struct MattermostStats {
   std::uint64_t ignored = 0;       // posts deliberately not acted on
   std::uint64_t duplicates = 0;    // replayed events or posts already handled
   std::uint64_t malformed = 0;     // events that could not be parsed
+  std::uint64_t oversized = 0;     // events over max_event_bytes, skipped (then a fresh connection and catch-up)
   std::uint64_t connects = 0;      // sockets opened
   std::uint64_t hellos = 0;        // hello events (fresh connections)
   std::uint64_t resumes = 0;       // reconnects that kept the connection_id (lossless resume)
@@ -91,8 +93,10 @@ struct MattermostStats {
 
 class MattermostAdapter final : public bot::ChatAdapter {
  public:
-  // Validates `settings` (https server_url, token, a readable CA bundle) and builds the adapter;
-  // nothing is sent before start().
+  // Validates `settings` (https:// or http:// server_url, token, a readable CA bundle) and builds
+  // the adapter; nothing is sent before start(). With an http:// server_url every call, the
+  // socket (ws://) and response_urls go without TLS and the token travels in clear text; with
+  // https:// plain text is refused throughout.
   static bot::Result<std::unique_ptr<MattermostAdapter>> create(boost::asio::io_context& io, MattermostSettings settings);
   ~MattermostAdapter() override;
   MattermostAdapter(const MattermostAdapter&) = delete;

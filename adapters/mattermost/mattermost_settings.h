@@ -8,7 +8,9 @@
 namespace runbot::mattermost {
 
 struct MattermostSettings {
-  std::string server_url;  // https://chat.example.com (REST at /api/v4, socket at wss://…/api/v4/websocket)
+  // https://chat.example.com (REST at /api/v4, socket at wss://…/api/v4/websocket); or, inside a
+  // cluster, http://mattermost.chat.svc:8065 (socket at ws://…; no TLS, the token in clear text).
+  std::string server_url;
   std::string token;       // the bot account's access token (Bearer)
   std::string ca_file;     // PEM bundle to verify the server; empty = system default
   // Whether this replica holds the WebSocket. Mattermost sends every event to every socket, so
@@ -33,7 +35,9 @@ struct MattermostSettings {
   std::chrono::milliseconds backoff_max{300000};
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{10000};   // REST calls
-  std::size_t max_event_bytes = std::size_t{4} << 20; // a larger event ends that socket
+  // A larger event is skipped (the socket stays open); its seq is lost, so runbot connects afresh
+  // and catches up over REST, as after any gap.
+  std::size_t max_event_bytes = std::size_t{4} << 20;
   std::size_t dedupe_capacity = 10000;                // post ids remembered
   // Identity lookups for role bindings by e-mail or group (README.md, "Who is asking"). Set by
   // the composition root from the policy (bot::identity_needs): GET /users/{id} for the e-mail;

@@ -208,6 +208,12 @@ struct SlackAdapter::Impl {
       it->second.state = ConnState::connecting;
       it->second.ws->on_message([this, id](std::string text) { on_frame(id, text); });
       it->second.ws->on_closed([this, id](const common::WebSocketClosed& why) { on_closed(id, why); });
+      // The client skipped the frame and keeps the socket; it could not be parsed, so it is not
+      // acked (an Events API envelope is redelivered, then it fails again the same way).
+      it->second.ws->on_oversized([this, id](std::size_t bytes) {
+        ++stats.oversized;
+        log().warn("slack: frame over max_message_bytes skipped conn={} bytes={}", id, bytes);
+      });
       it->second.ws->connect(*url, [this, id](bot::Status s) {
         auto c2 = conns.find(id);
         if (c2 == conns.end()) return;

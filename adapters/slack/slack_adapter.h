@@ -17,7 +17,8 @@
 // payload; events are also deduped by event_id (last `dedupe_capacity` ids, acks up to
 // `ack_memory_bytes`). The bot's own messages, other bots' and message
 // subtypes are ignored. Malformed frames, unknown types and oversized frames are logged and
-// survived (an oversized frame ends its socket, which is replaced).
+// survived: a frame over settings.max_message_bytes (16 MiB) is skipped and counted, unacked (an
+// Events API envelope comes again), and its socket goes on delivering and acking the rest.
 //
 // Connections: `disconnect` warning/refresh_requested opens a replacement first; the old socket
 // keeps delivering and acking until Slack closes it, or until `retire_grace` after the
@@ -71,6 +72,7 @@ struct SlackStats {
   std::uint64_t ignored = 0;         // envelopes acked and deliberately ignored
   std::uint64_t malformed = 0;       // frames that were not valid Socket Mode frames
   std::uint64_t unknown = 0;         // frames of a type runbot does not handle
+  std::uint64_t oversized = 0;       // frames over max_message_bytes, skipped (socket kept)
   std::uint64_t connects = 0;        // sockets that reached hello
   std::uint64_t refreshes = 0;       // disconnect warning/refresh_requested handled
   std::uint64_t open_sockets = 0;    // sockets open now (hello received)

@@ -21,7 +21,9 @@ struct SlackSettings {
   // Added for the transport (adapters/slack/README.md):
   std::chrono::milliseconds connect_timeout{10000};    // apps.connections.open → hello
   std::string slash_response_type = "ephemeral";       // "ephemeral" or "in_channel" for slash answers
-  std::size_t max_message_bytes = std::size_t{1} << 20; // a larger Socket Mode frame ends that socket
+  // A larger Socket Mode frame is skipped (logged, counted in SlackStats::oversized); the socket
+  // stays open. Slack's payloads for big messages and views reach a MiB and more.
+  std::size_t max_message_bytes = std::size_t{16} << 20;
   std::size_t dedupe_capacity = 10000;                 // envelope/event/trigger ids remembered for dedupe
   std::size_t ack_memory_bytes = std::size_t{4} << 20; // ack payloads remembered to answer redeliveries
   // After a refresh, how long the old socket stays open (still acking) once its replacement said

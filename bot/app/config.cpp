@@ -17,13 +17,17 @@ namespace {
 
 using bot::Duration;
 
-// Walks one YAML mapping, converting values and collecting every problem with its path.
+// Walks one YAML mapping, converting values and collecting every problem (and warning) with its
+// path.
 class Walker {
  public:
-  Walker(std::vector<std::string>& problems, const std::map<std::string, std::string>& env)
-      : problems_(problems), env_(env) {}
+  Walker(std::vector<std::string>& problems, std::vector<std::string>& warnings,
+         const std::map<std::string, std::string>& env)
+      : problems_(problems), warnings_(warnings), env_(env) {}
 
   void problem(const std::string& path, const std::string& what) { problems_.push_back(path + ": " + what); }
+  // Valid, but worth an operator's attention (printed by check-config and logged at startup).
+  void warning(const std::string& path, const std::string& what) { warnings_.push_back(path + ": " + what); }
   bool has_problem(const std::string& path) const {
     return std::any_of(problems_.begin(), problems_.end(),
                        [&](const std::string& p) { return p.rfind(path + ": ", 0) == 0; });
@@ -198,6 +202,7 @@ class Walker {
 
  private:
   std::vector<std::string>& problems_;
+  std::vector<std::string>& warnings_;
   const std::map<std::string, std::string>& env_;
 };
 
@@ -378,7 +383,14 @@ void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
   }
   mattermost::MattermostSettings s;
   if (auto v = w.str(n, "server_url", "mattermost")) s.server_url = *v;
-  if (s.server_url.rfind("https://", 0) != 0) w.problem("mattermost.server_url", "must be the server's https:// URL");
+  if (s.server_url.rfind("http://", 0) == 0) {
+    // Inside a cluster the server is often reached as http://mattermost.chat.svc:8065.
+    w.warning("mattermost.server_url",
+              "is http://: the bot token (and every message) travels in clear text; use https:// unless this "
+              "network path is trusted");
+  } else if (s.server_url.rfind("https://", 0) != 0) {
+    w.problem("mattermost.server_url", "must be the server's https:// (or http://) URL");
+  }
   if (auto v = w.str(n, "token", "mattermost")) s.token = *v;
   if (s.token.empty()) w.problem("mattermost.token", "is required (the bot account's access token)");
   if (auto v = w.str(n, "ca_file", "mattermost")) s.ca_file = *v;
@@ -652,8 +664,8 @@ void apply_overrides(Walker& w, const std::map<std::string, std::string>& env, C
 bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::string, std::string>& env,
                                  ConfigErrors* errors) {
   std::vector<std::string> problems;
-  Walker w(problems, env);
   Config c;
+  Walker w(problems, c.warnings, env);
   // Many events a second share one snapshot; offsets trail the state by about this much.
   c.bot.state_save_delay = std::chrono::milliseconds(50);
   YAML::Node root;

@@ -80,6 +80,10 @@ struct Config {
   }();
   std::string log_format = "text";
   std::string log_level = "info";
+  // Valid but risky settings, each "path: why" (e.g. an http:// Mattermost server: the token
+  // travels in clear text). They do not fail the load; check-config prints them and runbot logs
+  // them at startup.
+  std::vector<std::string> warnings;
 };
 
 // Problems found while loading: every one, each "path: what is wrong".

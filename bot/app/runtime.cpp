@@ -132,6 +132,7 @@ int run(const RunOptions& opts, Options mode) {
   if (opts.state_file) config.state_file = *opts.state_file;
   std::string level = opts.log_level.value_or(mode.demo && config.log_level == "info" ? "warn" : config.log_level);
   setup_logging(config.log_format, level);
+  for (const auto& w : config.warnings) spdlog::warn("config: {}", w);
   config.bot.demo = mode.demo;
   if (!mode.demo && config.kafka.brokers.empty()) {
     return fail("kafka.brokers is not set: `runbot run` and `runbot provisioner` need a Kafka cluster "
@@ -556,6 +557,8 @@ int check_config(const std::string& path) {
             << c->provisioner.backend << ", kafka "
             << (c->kafka.brokers.empty() ? "embedded (demo only)" : c->kafka.brokers) << ", chat"
             << (chat.empty() ? " console only" : chat) << "\n";
+  // Valid but risky: shown, never a failure (the exit code stays 0).
+  for (const auto& w : c->warnings) std::cout << "  warning: " << w << "\n";
   // Which lookups role bindings need, so an admin knows which scopes/permissions to grant.
   auto lookups = [](bool email, bool groups, const std::string& email_how, const std::string& groups_how) {
     std::string out;

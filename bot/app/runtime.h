@@ -24,7 +24,8 @@ int run_demo(const RunOptions& options);
 int run_bot(const RunOptions& options);
 // `runbot provisioner --config FILE`: consumes jobs, runs the backend, emits lifecycle events.
 int run_provisioner(const RunOptions& options);
-// `runbot check-config FILE`: prints every problem, exit 0 when there is none.
+// `runbot check-config FILE`: prints every problem, exit 0 when there is none; warnings (valid
+// but risky settings, such as an http:// Mattermost server) are printed and do not fail it.
 int check_config(const std::string& path);
 
 }  // namespace runbot::app

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bot/app/runtime.h"
 #include "tests/app/config_problems.h"
 
 namespace runbot::app {
@@ -174,6 +175,39 @@ policy:
 namespace runbot::app {
 namespace {
 
+// Inside a cluster Mattermost is often reached as http://mattermost.chat.svc:8065. That is
+// accepted, with a warning (not a problem) that the bot token travels in clear text.
+TEST(Config, MattermostOverPlainHttpIsAcceptedWithAClearTextWarning) {
+  auto c = parse_config(demo_config_yaml() + "mattermost:\n  server_url: http://mattermost.chat.svc:8065\n  token: x\n", {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->mattermost->server_url, "http://mattermost.chat.svc:8065");
+  ASSERT_EQ(c->warnings.size(), 1u) << ::testing::PrintToString(c->warnings);
+  EXPECT_EQ(c->warnings[0].rfind("mattermost.server_url: is http://: the bot token", 0), 0u) << c->warnings[0];
+  EXPECT_NE(c->warnings[0].find("clear text"), std::string::npos) << c->warnings[0];
+
+  auto secure = parse_config(demo_config_yaml() + "mattermost:\n  server_url: https://chat.example.com\n  token: x\n", {});
+  ASSERT_TRUE(secure) << secure.error().message;
+  EXPECT_TRUE(secure->warnings.empty()) << "https:// is the default and warns about nothing";
+
+  // `runbot check-config` prints the warning and still succeeds.
+  auto check = [](const std::string& yaml) {
+    const std::string path = ::testing::TempDir() + "runbot-check-config.yaml";
+    std::ofstream(path) << yaml;
+    ::testing::internal::CaptureStdout();
+    const int rc = check_config(path);
+    return std::make_pair(rc, ::testing::internal::GetCapturedStdout());
+  };
+  const auto [rc, out] = check(demo_config_yaml() + "mattermost:\n  server_url: http://mattermost.chat.svc:8065\n  token: x\n");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find(": OK"), std::string::npos) << out;
+  EXPECT_NE(out.find("  warning: mattermost.server_url: is http://: the bot token (and every message) travels in clear text"),
+            std::string::npos)
+      << out;
+  const auto [secure_rc, secure_out] = check(demo_config_yaml() + "mattermost:\n  server_url: https://chat.example.com\n  token: x\n");
+  EXPECT_EQ(secure_rc, 0) << secure_out;
+  EXPECT_EQ(secure_out.find("warning"), std::string::npos) << secure_out;
+}
+
 TEST(Config, MattermostSectionIsParsedAndValidated) {
   auto c = parse_config(demo_config_yaml() + R"(
 mattermost:
@@ -193,7 +227,9 @@ mattermost:
   EXPECT_EQ(c->mattermost->slash_token, "abc");
   EXPECT_EQ(c->mattermost->idle_timeout, std::chrono::seconds(90));
   EXPECT_EQ(c->mattermost_outbox.messages_per_second, 2.0);
-  EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: http://chat\n  token: x\n", {}));
+  EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: ftp://chat\n  token: x\n", {}));
+  EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: wss://chat\n  token: x\n", {}))
+      << "the server's URL, not the socket's";
   EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: https://chat\n", {})) << "a token is required";
   EXPECT_FALSE(parse_config(demo_config_yaml() + "mattermost:\n  server_url: https://chat\n  token: x\n  bogus: 1\n", {}));
 }

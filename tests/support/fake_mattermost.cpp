@@ -5,8 +5,10 @@
 #include <cmath>
 #include <deque>
 #include <optional>
+#include <functional>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -38,11 +40,14 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 using SslStream = beast::ssl_stream<beast::tcp_stream>;
-using WsStream = websocket::stream<SslStream>;
+using PlainStream = beast::tcp_stream;
 
+// One WebSocket, over TLS or plain TCP: the parts that do not depend on the stream type.
 struct Sock {
-  Sock(SslStream&& s, asio::io_context& io) : ws(std::move(s)), signal(io) {}
-  WsStream ws;
+  explicit Sock(asio::io_context& io) : signal(io) {}
+  virtual ~Sock() = default;
+  Sock(const Sock&) = delete;
+  Sock& operator=(const Sock&) = delete;
   asio::steady_timer signal;
   std::deque<std::string> queue;
   bool waiting = false;
@@ -53,6 +58,19 @@ struct Sock {
     queue.push_back(std::move(o));
     if (waiting) signal.cancel();
   }
+  virtual void close_transport() = 0;   // TCP closed, no close frame
+  virtual void cancel_transport() = 0;  // pending operations end; the connection stays open
+};
+
+template <class Stream>
+struct SockOn : Sock {
+  SockOn(Stream&& s, asio::io_context& io) : Sock(io), ws(std::move(s)) {}
+  websocket::stream<Stream> ws;
+  void close_transport() override {
+    error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
+  }
+  void cancel_transport() override { beast::get_lowest_layer(ws).cancel(); }
 };
 
 struct Connection {
@@ -101,7 +119,7 @@ struct FakeMattermost::Impl {
   std::shared_ptr<Sock> sock;  // the current socket
   std::vector<std::shared_ptr<Sock>> silenced;  // gone silent: kept open, never read or written
   bool lose_next = false;
-  std::map<SslStream*, std::weak_ptr<SslStream>> http_streams;
+  std::map<const void*, std::function<void()>> http_streams;  // closers, until upgraded to a socket
   Connection conn;
   int accepted = 0;
   int hellos = 0;
@@ -498,7 +516,8 @@ void FakeMattermost::Impl::on_frame(Sock& s, const std::string& text) {
 
 namespace {
 
-asio::awaitable<void> socket_writer(std::shared_ptr<Sock> s) {
+template <class Stream>
+asio::awaitable<void> socket_writer(std::shared_ptr<SockOn<Stream>> s) {
   for (;;) {
     while (s->queue.empty()) {
       if (!s->open) co_return;
@@ -517,7 +536,8 @@ asio::awaitable<void> socket_writer(std::shared_ptr<Sock> s) {
   }
 }
 
-asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<Sock> s, http::request<http::string_body> req) {
+template <class Stream>
+asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<SockOn<Stream>> s, http::request<http::string_body> req) {
   s->ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), websocket::stream_base::none(), false});
   auto [aec] = co_await s->ws.async_accept(req, kUseTuple);
   if (aec) co_return;
@@ -568,21 +588,26 @@ asio::awaitable<void> run_socket(ImplPtr impl, std::shared_ptr<Sock> s, http::re
   s->signal.cancel();
   if (impl->sock == s) impl->sock = nullptr;
   if (s->silent) co_return;  // go_silent(): the TCP connection stays open, unread
-  error_code ignored;
-  beast::get_lowest_layer(s->ws).socket().close(ignored);
+  s->close_transport();
 }
 
-asio::awaitable<void> serve(ImplPtr impl, tcp::socket socket) {
-  auto stream = std::make_shared<SslStream>(std::move(socket), impl->ssl_ctx);
-  impl->http_streams[stream.get()] = stream;
+// One HTTP connection (TLS or plain): REST requests until it is upgraded to the socket.
+template <class Stream>
+asio::awaitable<void> serve_on(ImplPtr impl, std::shared_ptr<Stream> stream) {
+  impl->http_streams[stream.get()] = [weak = std::weak_ptr<Stream>(stream)] {
+    error_code ec;
+    if (auto st = weak.lock()) beast::get_lowest_layer(*st).socket().close(ec);
+  };
   struct Forget {
     ImplPtr impl;
-    SslStream* key;
+    const void* key;
     ~Forget() { impl->http_streams.erase(key); }
   } const forget{impl, stream.get()};
-  beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(10));
-  auto [hec] = co_await stream->async_handshake(ssl::stream_base::server, kUseTuple);
-  if (hec) co_return;
+  if constexpr (std::is_same_v<Stream, SslStream>) {
+    beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(10));
+    auto [hec] = co_await stream->async_handshake(ssl::stream_base::server, kUseTuple);
+    if (hec) co_return;
+  }
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -603,7 +628,7 @@ asio::awaitable<void> serve(ImplPtr impl, tcp::socket socket) {
       }
       beast::get_lowest_layer(*stream).expires_never();
       impl->http_streams.erase(stream.get());
-      auto s = std::make_shared<Sock>(std::move(*stream), impl->io);
+      auto s = std::make_shared<SockOn<Stream>>(std::move(*stream), impl->io);
       co_await run_socket(impl, s, std::move(req));
       co_return;
     }
@@ -611,6 +636,14 @@ asio::awaitable<void> serve(ImplPtr impl, tcp::socket socket) {
     res.keep_alive(req.keep_alive());
     auto [wec, wn] = co_await http::async_write(*stream, res, kUseTuple);
     if (wec || !res.keep_alive()) co_return;
+  }
+}
+
+asio::awaitable<void> serve(ImplPtr impl, tcp::socket socket) {
+  if (impl->settings.tls) {
+    co_await serve_on(impl, std::make_shared<SslStream>(std::move(socket), impl->ssl_ctx));
+  } else {
+    co_await serve_on(impl, std::make_shared<PlainStream>(std::move(socket)));
   }
 }
 
@@ -648,15 +681,17 @@ void FakeMattermost::stop() {
   if (impl_->sock) {
     impl_->sock->open = false;
     impl_->sock->signal.cancel();
-    beast::get_lowest_layer(impl_->sock->ws).socket().close(ec);
+    impl_->sock->close_transport();
   }
-  for (auto& s : impl_->silenced) beast::get_lowest_layer(s->ws).socket().close(ec);
-  for (auto& [raw, w] : impl_->http_streams) {
-    if (auto st = w.lock()) beast::get_lowest_layer(*st).socket().close(ec);
-  }
+  for (auto& s : impl_->silenced) s->close_transport();
+  // A closer may end a coroutine that erases its entry: close from a copy.
+  auto closers = impl_->http_streams;
+  for (auto& [raw, close] : closers) close();
 }
 
-std::string FakeMattermost::server_url() const { return "https://127.0.0.1:" + std::to_string(impl_->port); }
+std::string FakeMattermost::server_url() const {
+  return std::string(impl_->settings.tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(impl_->port);
+}
 
 bool FakeMattermost::socket_open() const { return impl_->sock && impl_->sock->open && impl_->sock->authenticated; }
 int FakeMattermost::sockets_accepted() const { return impl_->accepted; }
@@ -694,8 +729,7 @@ void FakeMattermost::drop() {
   impl_->sock = nullptr;
   s->open = false;
   s->signal.cancel();
-  error_code ec;
-  beast::get_lowest_layer(s->ws).socket().close(ec);
+  s->close_transport();
 }
 
 void FakeMattermost::go_silent() {
@@ -707,7 +741,7 @@ void FakeMattermost::go_silent() {
   s->open = false;
   s->signal.cancel();
   // Ends the pending read (Beast answers pings while reading) without closing the connection.
-  beast::get_lowest_layer(s->ws).cancel();
+  s->cancel_transport();
 }
 
 void FakeMattermost::lose_next_event() { impl_->lose_next = true; }

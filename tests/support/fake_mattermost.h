@@ -1,6 +1,7 @@
 #pragma once
 // FakeMattermost: a loopback Mattermost for component tests (chat-protocols.md §2). HTTPS and WSS
-// on 127.0.0.1, port 0, with a certificate from TestCa:
+// on 127.0.0.1, port 0, with a certificate from TestCa; or, with settings.tls = false, plain HTTP
+// and WS on that port (a server reached inside a cluster as http://…:8065):
 //
 //   GET  /api/v4/websocket[?connection_id=&sequence_number=]  the socket. Authenticated by the
 //        Authorization header (wrong token: 401) and/or an authentication_challenge (answered
@@ -62,6 +63,7 @@ struct FakeMattermostSettings {
   std::string team_name = "acme";  // the bot's one team: team_id / team_name
   bool hide_emails = false;
   int groups_status = 200;
+  bool tls = true;  // false: plain HTTP/WS, server_url() is http://127.0.0.1:<port>
 };
 
 class FakeMattermost {
@@ -81,7 +83,7 @@ class FakeMattermost {
 
   std::uint16_t start();  // binds 127.0.0.1:0; returns the port
   void stop();
-  std::string server_url() const;  // https://127.0.0.1:<port>
+  std::string server_url() const;  // https://127.0.0.1:<port> (http:// without TLS)
 
   // ---- socket ----
   bool socket_open() const;      // a socket is open and authenticated
@@ -124,7 +126,7 @@ class FakeMattermost {
   void add_group(const std::string& user, const std::string& group_id, const std::string& group_name);
   void set_groups_status(int status);  // 200, or 403/404/501 for a server without groups
   void set_hide_emails(bool hide);     // Privacy: Show Email Address off (for the bot)
-  std::string response_url(const std::string& id) const;  // https://…/hooks/commands/<id>
+  std::string response_url(const std::string& id) const;  // <server_url>/hooks/commands/<id>
 
   // ---- records ----
   std::vector<nlohmann::json> responses;  // bodies POSTed to response_urls, in order

@@ -277,6 +277,34 @@ TEST_F(MattermostAdapterTest, MalformedEventsAreLoggedAndSurvived) {
   EXPECT_TRUE(adapter->healthy());
 }
 
+// An event over max_event_bytes is skipped without ending the socket for good: its seq is gone,
+// so runbot starts afresh and catches the post up over REST, like any gap it notices. Before,
+// the socket closed (1009), the resume replayed the same event and closed it again, forever.
+TEST_F(MattermostAdapterTest, AnOversizedEventIsSkippedAndItsPostCaughtUpOverRest) {
+  auto s = settings();
+  s.max_event_bytes = 16 * 1024;
+  start(s);
+  ASSERT_TRUE(until([&] { return startup.has_value() && fake.socket_open(); }));
+  fake.post_as(kAlice, kChannel, "@runbot describe before");
+  ASSERT_TRUE(until([&] { return inbound.size() == 1; }));
+  // A post whose event is over the limit (big props, say): the post is on the server, its event
+  // arrives as one frame of 32 KiB.
+  fake.post_silently(kAlice, kChannel, "@runbot describe big");
+  fake.send_event("posted", {{"channel_type", "O"}, {"padding", std::string(32 * 1024, 'p')}});
+  fake.post_as(kAlice, kChannel, "@runbot describe after");
+  ASSERT_TRUE(until([&] { return inbound.size() >= 3 && adapter->stats().catch_ups == 1 && fake.socket_open(); }, 8000ms))
+      << ::testing::PrintToString(texts()) << " sockets=" << fake.sockets_accepted();
+  const auto all = texts();
+  std::multiset<std::string> got(all.begin(), all.end());
+  EXPECT_EQ(got, (std::multiset<std::string>{"describe before", "describe big", "describe after"}));
+  EXPECT_EQ(adapter->stats().oversized, 1u);
+  // Live traffic continues afterwards, and nothing was handled twice.
+  fake.post_as(kAlice, kChannel, "@runbot describe later");
+  ASSERT_TRUE(until([&] { return inbound.size() == 4; })) << ::testing::PrintToString(texts());
+  EXPECT_EQ(adapter->stats().handled, 4u);
+  EXPECT_EQ(fake.sockets_accepted(), 2) << "one fresh connection, not a reconnect loop";
+}
+
 common::HttpRequest slash_request(const std::string& token, const std::string& text) {
   common::HttpRequest r;
   r.method = "POST";
