@@ -12,6 +12,7 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
 #include "adapters/common/identity_cache.h"
+#include "adapters/common/reply_address.h"
 #include "adapters/common/secrets.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/common/websocket_client.h"
@@ -453,12 +454,13 @@ struct MattermostAdapter::Impl {
     }
     auto shared = std::make_shared<bot::InboundMessage>(std::move(in.message));
     // A DM is answered in the DM; a mention in its thread, visibly or (by setting) to the asker.
+    using Via = common::ReplyAddress::Via;
     if (in.direct) {
-      shared->reply_to = json{{"via", "post"}, {"thread", ""}}.dump();
+      shared->reply_to = common::ReplyAddress{Via::post, "", "", "", ""}.to_json();
     } else if (settings.ephemeral_mention_replies) {
       shared->reply_to = ephemeral_address(*shared);
     } else {
-      shared->reply_to = json{{"via", "post"}, {"thread", shared->thread}}.dump();
+      shared->reply_to = common::ReplyAddress{Via::post, "", "", "", shared->thread}.to_json();
     }
     deliver(shared);
     return true;
@@ -467,7 +469,13 @@ struct MattermostAdapter::Impl {
   // ---- who is asking (identity lookups for role bindings) ----
 
   static std::string ephemeral_address(const bot::InboundMessage& m) {
-    return json{{"via", "ephemeral"}, {"user", m.user.str()}, {"thread", m.thread}}.dump();
+    return common::ReplyAddress{common::ReplyAddress::Via::ephemeral, "", "", m.user.str(), m.thread}.to_json();
+  }
+  // A slash command's answer after its HTTP response: its response_url (or, without one, an
+  // ephemeral post to the asker).
+  static std::string slash_address(const bot::InboundMessage& m, const std::string& response_url) {
+    if (response_url.empty()) return ephemeral_address(m);
+    return common::ReplyAddress{common::ReplyAddress::Via::response_url, response_url, "", "", ""}.to_json();
   }
 
   // Hands `m` to the handler once its user's e-mail and groups are known (at once when no
@@ -632,31 +640,31 @@ struct MattermostAdapter::Impl {
   // or a mention's thread, tagged with its delivery id like every post), or as an ephemeral post
   // to the asker. Parts go out in order; a retry resumes at the first part missing.
   void send_answer(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
-    json to = json::parse(req.reply_to, nullptr, false);
-    const std::string via = to.is_object() ? to.value("via", "") : "";
-    if (via != "response_url" && via != "post" && via != "ephemeral") {
-      clock.call_after(0ms, [done = std::move(done)] {
-        done(bot::make_error(bot::Errc::invalid_argument, "mattermost: an answer without a usable reply address"));
+    auto to = common::ReplyAddress::parse(req.reply_to);
+    if (!to) {
+      clock.call_after(0ms, [done = std::move(done), e = to.error()] {
+        done(bot::make_error(bot::Errc::invalid_argument, "mattermost: cannot send an answer: " + e.message));
       });
       return;
     }
+    using Via = common::ReplyAddress::Via;
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string delivery = req.delivery_id;
     common::MultipartPost::Calls calls;
-    calls.create = [this, shared, channel, delivery, via, to](const std::string& thread, std::size_t i,
-                                                             common::MultipartPost::Callback cb) {
+    calls.create = [this, shared, channel, delivery, to = *to](const std::string& thread, std::size_t i,
+                                                              common::MultipartPost::Callback cb) {
       json part = (*shared)[i];
-      if (via == "response_url") {
-        return rest.respond(to.value("url", ""), slash_part(part), [cb = std::move(cb)](bot::Status st) {
+      if (to.via == Via::response_url) {
+        return rest.respond(to.url, slash_part(part), [cb = std::move(cb)](bot::Status st) {
           cb(st ? bot::Result<std::string>(std::string()) : bot::Result<std::string>(st.error()));
         });
       }
-      if (via == "post") {
+      if (to.via == Via::post) {
         if (!delivery.empty()) tag_delivery(part, delivery, i);
         return rest.create_post(channel, thread, std::move(part), std::move(cb));
       }
-      rest.ephemeral_post(to.value("user", ""), channel, thread, std::move(part), std::move(cb));
+      rest.ephemeral_post(to.user, channel, thread, std::move(part), std::move(cb));
     };
     calls.failed = [this, channel](const bot::Error& e) {
       note(e);
@@ -665,7 +673,7 @@ struct MattermostAdapter::Impl {
                  e.is_retryable());
     };
     calls.delivered = [this] { rest_problem.clear(); };
-    common::MultipartPost::start(shared->size(), to.value("thread", ""), "", std::move(calls), std::move(done),
+    common::MultipartPost::start(shared->size(), to->thread, "", std::move(calls), std::move(done),
                                  {&progress, delivery, /*chain=*/false});
   }
 
@@ -729,13 +737,12 @@ struct MattermostAdapter::Impl {
     // A retry of a long message that got part of the way resumes where it stopped.
     const bool resuming = progress.get(req.delivery_id).next > 0;
     // Only posts carry the delivery id: ephemeral posts and response_url answers cannot be found.
-    const bool findable = req.reply_to.empty() || req.reply_to.find("\"via\":\"post\"") != std::string::npos;
+    const auto to = req.reply_to.empty() ? bot::Result<common::ReplyAddress>(common::ReplyAddress{})
+                                         : common::ReplyAddress::parse(req.reply_to);
+    const bool findable = to && to->findable();
     if (req.maybe_delivered && !resuming && findable && req.edit.empty() && !req.delivery_id.empty()) {
       // An answer's thread is in its reply address, where the lookup must look.
-      if (!req.reply_to.empty() && req.thread.empty()) {
-        json to = json::parse(req.reply_to, nullptr, false);
-        if (to.is_object()) req.thread = to.value("thread", "");
-      }
+      if (!req.reply_to.empty() && req.thread.empty()) req.thread = to->thread;
       return post_once(std::move(req), std::move(parts), std::move(done));
     }
     if (!req.reply_to.empty()) return send_answer(std::move(req), std::move(parts), std::move(done));
@@ -805,15 +812,13 @@ struct MattermostAdapter::Impl {
         // The answer is due within 3 s and a lookup may take most of that: answer nothing now (an
         // empty ephemeral response posts nothing) and the real answer through response_url.
         ++stats.deferred;
-        const std::string url = form["response_url"];
-        m.reply_to = url.empty() ? ephemeral_address(m) : json{{"via", "response_url"}, {"url", url}}.dump();
+        m.reply_to = slash_address(m, form["response_url"]);
         deliver(std::make_shared<bot::InboundMessage>(std::move(m)));
         return json_response(200, {{"response_type", "ephemeral"}, {"text", ""}});
       }
       common::apply_identity(m, *known);
     }
-    const std::string url = form["response_url"];
-    m.reply_to = url.empty() ? ephemeral_address(m) : json{{"via", "response_url"}, {"url", url}}.dump();
+    m.reply_to = slash_address(m, form["response_url"]);
     std::vector<bot::Message> answers;
     ReplyContext rc;
     rc.message = &m;

@@ -13,6 +13,7 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
 #include "adapters/common/identity_cache.h"
+#include "adapters/common/reply_address.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/common/websocket_client.h"
 #include "adapters/slack/slack_log.h"
@@ -373,12 +374,11 @@ struct SlackAdapter::Impl {
   // response_url (slash commands, clicks), the DM, or an ephemeral message to the asker in the
   // thread of the mention (its thread, or a new one under the mention itself).
   static std::string reply_address(const Inbound& in, const std::string& response_type) {
-    if (!in.response_url.empty()) {
-      return json{{"via", "response_url"}, {"url", in.response_url}, {"type", response_type}}.dump();
-    }
-    if (in.direct) return json{{"via", "post"}, {"thread", in.message.thread}}.dump();
+    using Via = common::ReplyAddress::Via;
+    if (!in.response_url.empty()) return common::ReplyAddress{Via::response_url, in.response_url, response_type, "", ""}.to_json();
+    if (in.direct) return common::ReplyAddress{Via::post, "", "", "", in.message.thread}.to_json();
     const std::string thread = in.message.thread.empty() ? in.ts : in.message.thread;
-    return json{{"via", "ephemeral"}, {"user", in.message.user.str()}, {"thread", thread}}.dump();
+    return common::ReplyAddress{Via::ephemeral, "", "", in.message.user.str(), thread}.to_json();
   }
 
   // ---- who is asking (identity lookups for role bindings) ----
@@ -545,37 +545,36 @@ struct SlackAdapter::Impl {
   // An answer (PostRequest::reply_to) through its response_url, the DM, or an ephemeral message
   // in the asker's thread. Its parts go out in order; a retry resumes at the first part missing.
   void send_answer(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
-    json to = json::parse(req.reply_to, nullptr, false);
-    const std::string via = to.is_object() ? to.value("via", "") : "";
-    if (via != "response_url" && via != "post" && via != "ephemeral") {
-      clock.call_after(0ms, [done = std::move(done)] {
-        done(bot::make_error(bot::Errc::invalid_argument, "slack: an answer without a usable reply address"));
+    auto to = common::ReplyAddress::parse(req.reply_to);
+    if (!to) {
+      clock.call_after(0ms, [done = std::move(done), e = to.error()] {
+        done(bot::make_error(bot::Errc::invalid_argument, "slack: cannot send an answer: " + e.message));
       });
       return;
     }
+    using Via = common::ReplyAddress::Via;
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string delivery = req.delivery_id;
-    const std::string thread = to.value("thread", "");
     common::MultipartPost::Calls calls;
-    calls.create = [this, shared, channel, delivery, via, to](const std::string& in_thread, std::size_t i,
-                                                             common::MultipartPost::Callback cb) {
+    calls.create = [this, shared, channel, delivery, to = *to](const std::string& in_thread, std::size_t i,
+                                                              common::MultipartPost::Callback cb) {
       json part = (*shared)[i];
-      if (via == "response_url") {
-        part["response_type"] = to.value("type", "ephemeral");
+      if (to.via == Via::response_url) {
+        part["response_type"] = to.type.empty() ? "ephemeral" : to.type;
         part["replace_original"] = false;
-        return api.respond(to.value("url", ""), std::move(part), [cb = std::move(cb)](bot::Status st) {
+        return api.respond(to.url, std::move(part), [cb = std::move(cb)](bot::Status st) {
           cb(st ? bot::Result<std::string>(std::string()) : bot::Result<std::string>(st.error()));
         });
       }
-      if (via == "post") {
+      if (to.via == Via::post) {
         if (!delivery.empty()) {
           part["metadata"] = {{"event_type", kDeliveryEventType},
                               {"event_payload", {{"delivery_id", delivery}, {"part", i}}}};
         }
         return api.post_message(channel, in_thread, std::move(part), std::move(cb));
       }
-      api.post_ephemeral(channel, to.value("user", ""), in_thread, std::move(part), std::move(cb));
+      api.post_ephemeral(channel, to.user, in_thread, std::move(part), std::move(cb));
     };
     calls.failed = [this, channel](const bot::Error& e) {
       note(e);
@@ -584,7 +583,7 @@ struct SlackAdapter::Impl {
                  e.is_retryable());
     };
     calls.delivered = [this] { web_problem.clear(); };
-    common::MultipartPost::start(shared->size(), thread, "", std::move(calls), std::move(done),
+    common::MultipartPost::start(shared->size(), to->thread, "", std::move(calls), std::move(done),
                                  {&progress, delivery, /*chain=*/false});
   }
 
@@ -653,7 +652,9 @@ struct SlackAdapter::Impl {
     // known to be there.
     const bool resuming = progress.get(req.delivery_id).next > 0;
     // Only posts can be looked for: ephemeral messages and response_url answers leave no trace.
-    const bool findable = req.reply_to.empty() || req.reply_to.find("\"via\":\"post\"") != std::string::npos;
+    const auto to = req.reply_to.empty() ? bot::Result<common::ReplyAddress>(common::ReplyAddress{})
+                                         : common::ReplyAddress::parse(req.reply_to);
+    const bool findable = to && to->findable();
     if (req.maybe_delivered && !resuming && findable && req.edit.empty() && !req.delivery_id.empty()) {
       return post_once(std::move(req), std::move(parts), std::move(done));
     }

@@ -10,6 +10,7 @@
 #include "adapters/common/asio_clock.h"
 #include "adapters/common/https_client.h"
 #include "adapters/common/identity_cache.h"
+#include "adapters/common/reply_address.h"
 #include "adapters/common/tls_context.h"
 #include "adapters/teams/bot_connector.h"
 #include "adapters/teams/graph_client.h"
@@ -656,8 +657,7 @@ struct TeamsAdapter::Impl {
     ++stats.posts;
     // An answer goes into the thread the command came from (InboundMessage::reply_to).
     if (!req.reply_to.empty() && req.thread.empty()) {
-      json to = json::parse(req.reply_to, nullptr, false);
-      if (to.is_object() && to.value("thread", json()).is_string()) req.thread = to["thread"].get<std::string>();
+      if (auto to = common::ReplyAddress::parse(req.reply_to)) req.thread = to->thread;
     }
     const std::string channel = req.channel.str();
     auto fail_now = [this, &done](bot::Error e) {

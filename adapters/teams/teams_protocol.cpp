@@ -1,5 +1,7 @@
 #include "adapters/teams/teams_protocol.h"
 
+#include "adapters/common/reply_address.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -317,7 +319,7 @@ bot::InboundMessage to_inbound(const Activity& a) {
   }
   // Answers that do not ride in an invoke response go into the conversation and thread the
   // command came from.
-  m.reply_to = nlohmann::json{{"thread", m.thread}}.dump();
+  m.reply_to = common::ReplyAddress{common::ReplyAddress::Via::post, "", "", "", m.thread}.to_json();
   return m;
 }
 

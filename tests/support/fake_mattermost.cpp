@@ -265,55 +265,38 @@ http::response<http::string_body> FakeMattermost::Impl::answer(const http::reque
     return json_response(v, status, body);
   };
   const std::string kind = kind_of(call.method, path);
+  // Over the limit, as the server does (throttled): 429, "limit exceeded", Retry-After in whole
+  // seconds, X-Ratelimit-*.
+  auto limit_exceeded = [&](int retry_after, int limit) {
+    call.status = 429;
+    if (owner) owner->calls.push_back(call);
+    http::response<http::string_body> res{http::status::too_many_requests, v};
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::retry_after, std::to_string(retry_after));
+    res.set("X-Ratelimit-Limit", std::to_string(limit));
+    res.set("X-Ratelimit-Remaining", "0");
+    res.set("X-Ratelimit-Reset", std::to_string(retry_after));
+    res.body() = "limit exceeded\n";
+    res.keep_alive(true);
+    res.prepare_payload();
+    return res;
+  };
   if (limiter.per_second > 0 && kind != "POST /hooks/commands") {
     const auto now = std::chrono::steady_clock::now();
     limiter.tokens = std::min(limiter.burst, limiter.tokens + std::chrono::duration<double>(now - limiter.refilled).count() *
                                                                   limiter.per_second);
     limiter.refilled = now;
     if (limiter.tokens < 1.0) {
-      // As the server does (throttled): 429, "limit exceeded", Retry-After in whole seconds.
-      const double wait = (1.0 - limiter.tokens) / limiter.per_second;
-      const int retry_after = std::max(1, static_cast<int>(std::ceil(wait)));
-      Injection inj{429, retry_after};
-      injections["__limiter"].push_front(inj);
       if (owner) ++owner->rate_limited;
-    } else {
-      limiter.tokens -= 1.0;
+      const double wait = (1.0 - limiter.tokens) / limiter.per_second;
+      return limit_exceeded(std::max(1, static_cast<int>(std::ceil(wait))), static_cast<int>(limiter.per_second));
     }
-  }
-  if (auto it = injections.find("__limiter"); it != injections.end() && !it->second.empty()) {
-    Injection inj = it->second.front();
-    it->second.pop_front();
-    call.status = 429;
-    if (owner) owner->calls.push_back(call);
-    http::response<http::string_body> res{http::status::too_many_requests, v};
-    res.set(http::field::content_type, "text/plain");
-    res.set(http::field::retry_after, std::to_string(inj.retry_after));
-    res.set("X-Ratelimit-Limit", std::to_string(static_cast<int>(limiter.per_second)));
-    res.set("X-Ratelimit-Remaining", "0");
-    res.set("X-Ratelimit-Reset", std::to_string(inj.retry_after));
-    res.body() = "limit exceeded\n";
-    res.keep_alive(true);
-    res.prepare_payload();
-    return res;
+    limiter.tokens -= 1.0;
   }
   if (auto it = injections.find(kind); it != injections.end() && !it->second.empty()) {
     Injection inj = it->second.front();
     it->second.pop_front();
-    if (inj.status == 429) {
-      call.status = 429;
-      if (owner) owner->calls.push_back(call);
-      http::response<http::string_body> res{http::status::too_many_requests, v};
-      res.set(http::field::content_type, "text/plain");
-      res.set(http::field::retry_after, std::to_string(inj.retry_after));
-      res.set("X-Ratelimit-Limit", "10");
-      res.set("X-Ratelimit-Remaining", "0");
-      res.set("X-Ratelimit-Reset", std::to_string(inj.retry_after));
-      res.body() = "limit exceeded\n";
-      res.keep_alive(true);
-      res.prepare_payload();
-      return res;
-    }
+    if (inj.status == 429) return limit_exceeded(inj.retry_after, 10);
     return record(inj.status, api_error("api.fake.injected.app_error", inj.status));
   }
   const std::string auth(req[http::field::authorization]);
