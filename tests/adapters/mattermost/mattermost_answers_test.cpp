@@ -13,6 +13,7 @@
 #include "adapters/mattermost/mattermost_adapter.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "tests/adapters/common/bot_harness.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_mattermost.h"
 #include "tests/support/recording_job_queue.h"
@@ -30,20 +31,17 @@ class MattermostAnswers : public ::testing::Test {
  protected:
   MattermostAnswers() { fake.start(); }
   ~MattermostAnswers() override {
-    if (the_bot) the_bot->stop();
+    harness.stop();
     if (adapter) adapter->stop();
   }
 
   // `answers_per_second`: the outbox's own pacing of answers (high = leave it to the server's 429s).
   void connect(double answers_per_second = 10, double answer_burst = 20) {
-    auto cfg = app::parse_config(app::demo_config_yaml(), {});
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    bot::OutboxSettings os = cfg->outbox;
-    os.answers_per_second = answers_per_second;
-    os.answer_burst = answer_burst;
-    os.retry_base = 50ms;
-    outbox = std::make_unique<bot::Outbox>(os, clock, metrics);
-    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics, nullptr);
+    ASSERT_TRUE(harness.build("", [&](bot::OutboxSettings& os) {
+      os.answers_per_second = answers_per_second;
+      os.answer_burst = answer_burst;
+      os.retry_base = 50ms;
+    }));
     MattermostSettings s;
     s.server_url = fake.server_url();
     s.token = "mm-bot-token";
@@ -53,30 +51,32 @@ class MattermostAnswers : public ::testing::Test {
     auto a = MattermostAdapter::create(io, std::move(s));
     ASSERT_TRUE(a) << a.error().message;
     adapter = std::move(*a);
-    std::optional<bot::Status> started;
-    adapter->on_started([&](bot::Status st) { started = std::move(st); });
-    the_bot->attach(*adapter);
-    the_bot->start();
-    ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-    ASSERT_TRUE(*started) << started->error().message;
+    ASSERT_TRUE(harness.start(*adapter));
     ASSERT_TRUE(run_until(io, [&] { return fake.socket_open() && fake.hellos_sent() == 1; }));
   }
 
-  // Bot posts answering `root` (a mention's post id).
-  int answers_to(const std::string& root) const {
-    int n = 0;
-    for (const auto& p : fake.bot_posts()) n += p.value("root_id", "") == root;
-    return n;
+  // Mentions (by post id) that got no answer in their thread, and those that got more than one;
+  // printed as the README's "Delivery under faults" line for `name`.
+  struct Tally {
+    int lost = 0;
+    int doubled = 0;
+  };
+  Tally tally(const char* name, const std::vector<std::string>& roots) const {
+    Tally t;
+    for (const auto& root : roots) {
+      int n = 0;
+      for (const auto& p : fake.bot_posts()) n += p.value("root_id", "") == root;
+      t.lost += n == 0;
+      t.doubled += n > 1;
+    }
+    std::printf("delivery-under-faults: case=%s sent=%zu lost=%d doubled=%d\n", name, roots.size(), t.lost, t.doubled);
+    return t;
   }
 
   testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
   testing::FakeMattermost fake{io, ca};
-  common::AsioClock clock{io};
-  bot::Metrics metrics;
-  testing::RecordingJobQueue jobs{clock};
-  std::unique_ptr<bot::Outbox> outbox;
-  std::unique_ptr<bot::Bot> the_bot;
+  testing::BotHarness harness{io};
   std::unique_ptr<MattermostAdapter> adapter;
 };
 
@@ -93,18 +93,10 @@ TEST_F(MattermostAnswers, MentionAnswersUnderTheServersRateLimitAreAllPostedOnce
   ASSERT_TRUE(run_until(io, [&] { return static_cast<int>(fake.bot_posts().size()) >= kMentions; }, 30s))
       << fake.bot_posts().size() << " answers";
   (void)run_until(io, [] { return false; }, 300ms);
-  int lost = 0;
-  int doubled = 0;
-  for (const auto& root : roots) {
-    const int n = answers_to(root);
-    lost += n == 0;
-    doubled += n > 1;
-  }
-  std::printf("delivery-under-faults: case=mattermost-mentions-rate-limited sent=%d lost=%d doubled=%d\n", kMentions,
-              lost, doubled);
+  const Tally t = tally("mattermost-mentions-rate-limited", roots);
   EXPECT_GT(fake.rate_limited, 0) << "the server's limit must have been hit for this test to mean anything";
-  EXPECT_EQ(lost, 0);
-  EXPECT_EQ(doubled, 0);
+  EXPECT_EQ(t.lost, 0);
+  EXPECT_EQ(t.doubled, 0);
   EXPECT_EQ(adapter->stats().handled, static_cast<std::uint64_t>(kMentions));
   // Each answer carries its delivery id, as every post does (so a resend after a crash is found).
   for (const auto& p : fake.bot_posts()) {
@@ -124,17 +116,9 @@ TEST_F(MattermostAnswers, AnswersMeeting5xxAreRetriedAndTheConversationGoesOn) {
   }
   ASSERT_TRUE(run_until(io, [&] { return static_cast<int>(fake.bot_posts().size()) >= kMentions; }, 20s));
   (void)run_until(io, [] { return false; }, 300ms);
-  int lost = 0;
-  int doubled = 0;
-  for (const auto& root : roots) {
-    const int n = answers_to(root);
-    lost += n == 0;
-    doubled += n > 1;
-  }
-  std::printf("delivery-under-faults: case=mattermost-mentions-5xx sent=%d lost=%d doubled=%d\n", kMentions, lost,
-              doubled);
-  EXPECT_EQ(lost, 0);
-  EXPECT_EQ(doubled, 0) << "a 5xx answer may have been taken: it is looked for before it is posted again";
+  const Tally t = tally("mattermost-mentions-5xx", roots);
+  EXPECT_EQ(t.lost, 0);
+  EXPECT_EQ(t.doubled, 0) << "a 5xx answer may have been taken: it is looked for before it is posted again";
   // Answers keep their order in the channel.
   std::vector<std::string> order;
   for (const auto& p : fake.bot_posts()) order.push_back(p.value("root_id", ""));

@@ -8,6 +8,7 @@
 #include "adapters/mattermost/mattermost_adapter.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "tests/adapters/common/bot_harness.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_mattermost.h"
 #include "tests/support/recording_job_queue.h"
@@ -33,32 +34,22 @@ class MattermostIdentity : public ::testing::Test {
     fake.add_user(kSre, "sam", "sre1@acme.dev");
   }
   ~MattermostIdentity() override {
-    if (the_bot) the_bot->stop();
+    harness.stop();
     if (adapter) adapter->stop();
   }
 
   void connect(const std::string& policy_yaml) {
-    auto cfg = app::parse_config(
-        app::demo_config_yaml() + policy_yaml +
-            "mattermost: {server_url: https://chat.example.com, token: mm-bot-token, "
-            "slash_token: slash-token-123}\n",
-        {});
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    outbox = std::make_unique<bot::Outbox>(cfg->outbox, clock, metrics);
-    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics,
-                                         nullptr);
-    MattermostSettings s = *cfg->mattermost;
+    ASSERT_TRUE(harness.build(policy_yaml +
+                              "mattermost: {server_url: https://chat.example.com, token: mm-bot-token, "
+                              "slash_token: slash-token-123}\n"));
+    MattermostSettings s = *harness.config.mattermost;
     s.server_url = fake.server_url();
     s.ca_file = ca.ca_file;
     auto created = MattermostAdapter::create(io, s);
     ASSERT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
-    std::optional<bot::Status> started;
-    adapter->on_started([&](bot::Status st) { started = st; });
-    the_bot->attach(*adapter);
-    the_bot->start();
-    ASSERT_TRUE(run_until(io, [&] { return started.has_value() && fake.socket_open(); }));
-    ASSERT_TRUE(*started) << started->error().message;
+    ASSERT_TRUE(harness.start(*adapter));
+    ASSERT_TRUE(run_until(io, [&] { return fake.socket_open(); }));
   }
 
   // The bot's answer in the thread of a mention by `user`.
@@ -106,11 +97,8 @@ class MattermostIdentity : public ::testing::Test {
   testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
   testing::FakeMattermost fake{io, ca};
-  common::AsioClock clock{io};
-  bot::Metrics metrics;
-  testing::RecordingJobQueue jobs{clock};
-  std::unique_ptr<bot::Outbox> outbox;
-  std::unique_ptr<bot::Bot> the_bot;
+  testing::BotHarness harness{io};
+  testing::RecordingJobQueue& jobs = harness.jobs;
   std::unique_ptr<MattermostAdapter> adapter;
 };
 

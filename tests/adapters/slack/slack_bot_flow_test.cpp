@@ -7,6 +7,7 @@
 #include "adapters/slack/slack_adapter.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "tests/adapters/common/bot_harness.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/recording_job_queue.h"
 #include "tests/support/fake_slack.h"
@@ -25,15 +26,12 @@ class SlackBotFlow : public ::testing::Test {
  protected:
   SlackBotFlow() { fake.start(); }
   ~SlackBotFlow() override {
-    if (the_bot) the_bot->stop();
+    harness.stop();
     if (adapter) adapter->stop();
   }
 
   void connect(const std::string& extra_yaml = "") {
-    auto cfg = app::parse_config(app::demo_config_yaml() + extra_yaml, {});
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    outbox = std::make_unique<bot::Outbox>(cfg->outbox, clock, metrics);
-    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics, nullptr);
+    ASSERT_TRUE(harness.build(extra_yaml));
     SlackSettings s;
     s.app_token = "xapp-1-test";
     s.bot_token = "xoxb-test";
@@ -42,22 +40,14 @@ class SlackBotFlow : public ::testing::Test {
     auto created = SlackAdapter::create(io, s);
     ASSERT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
-    std::optional<bot::Status> started;
-    adapter->on_started([&](bot::Status st) { started = st; });
-    the_bot->attach(*adapter);
-    the_bot->start();
-    ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-    ASSERT_TRUE(*started) << started->error().message;
+    ASSERT_TRUE(harness.start(*adapter));
   }
 
   testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
   testing::FakeSlack fake{io, ca};
-  common::AsioClock clock{io};
-  bot::Metrics metrics;
-  CountingJobQueue jobs{clock};
-  std::unique_ptr<bot::Outbox> outbox;
-  std::unique_ptr<bot::Bot> the_bot;
+  testing::BotHarness harness{io};
+  CountingJobQueue& jobs = harness.jobs;
   std::unique_ptr<SlackAdapter> adapter;
 };
 

@@ -16,6 +16,7 @@
 #include "adapters/slack/slack_adapter.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "tests/adapters/common/bot_harness.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_slack.h"
 #include "tests/support/recording_job_queue.h"
@@ -36,17 +37,13 @@ class SlackDelivery : public ::testing::Test {
  protected:
   explicit SlackDelivery(testing::FakeSlackSettings fs = {}) : fake(io, ca, std::move(fs)) { fake.start(); }
   ~SlackDelivery() override {
-    if (the_bot) the_bot->stop();
+    harness.stop();
     if (adapter) adapter->stop();
   }
 
   void connect(int connections = 2) {
-    auto cfg = app::parse_config(app::demo_config_yaml(), {});
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    bot::OutboxSettings os = cfg->outbox;
-    os.retry_base = 50ms;  // the fake's Retry-After still decides when it says one
-    outbox = std::make_unique<bot::Outbox>(os, clock, metrics);
-    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics, nullptr);
+    // Quick retries; the fake's Retry-After still decides when it says one.
+    ASSERT_TRUE(harness.build("", [](bot::OutboxSettings& os) { os.retry_base = 50ms; }));
     SlackSettings s;
     s.app_token = "xapp-1-test";
     s.bot_token = "xoxb-test";
@@ -58,12 +55,7 @@ class SlackDelivery : public ::testing::Test {
     auto created = SlackAdapter::create(io, s);
     ASSERT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
-    std::optional<bot::Status> started;
-    adapter->on_started([&](bot::Status st) { started = st; });
-    the_bot->attach(*adapter);
-    the_bot->start();
-    ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-    ASSERT_TRUE(*started) << started->error().message;
+    ASSERT_TRUE(harness.start(*adapter));
     ASSERT_TRUE(until([&] { return static_cast<int>(fake.open_sockets().size()) == connections; }));
   }
 
@@ -88,11 +80,9 @@ class SlackDelivery : public ::testing::Test {
   testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
   testing::FakeSlack fake;
-  common::AsioClock clock{io};
-  bot::Metrics metrics;
-  testing::RecordingJobQueue jobs{clock};
-  std::unique_ptr<bot::Outbox> outbox;
-  std::unique_ptr<bot::Bot> the_bot;
+  testing::BotHarness harness{io};
+  testing::RecordingJobQueue& jobs = harness.jobs;
+  bot::Metrics& metrics = harness.metrics;
   std::unique_ptr<SlackAdapter> adapter;
 };
 

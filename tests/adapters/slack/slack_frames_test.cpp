@@ -16,6 +16,7 @@
 #include "adapters/slack/slack_adapter.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "tests/adapters/common/bot_harness.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_slack.h"
 #include "tests/support/recording_job_queue.h"
@@ -33,25 +34,17 @@ class SlackFrames : public ::testing::Test {
  protected:
   SlackFrames() { fake.start(); }
   ~SlackFrames() override {
-    if (the_bot) the_bot->stop();
+    harness.stop();
     if (adapter) adapter->stop();
   }
 
   // The real bot behind a SlackAdapter with `s`, connected (both sockets said hello).
   void connect(SlackSettings s) {
-    auto cfg = app::parse_config(app::demo_config_yaml(), {});
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    outbox = std::make_unique<bot::Outbox>(cfg->outbox, clock, metrics);
-    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics, nullptr);
+    ASSERT_TRUE(harness.build());
     auto created = SlackAdapter::create(io, s);
     ASSERT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
-    std::optional<bot::Status> started;
-    adapter->on_started([&](bot::Status st) { started = st; });
-    the_bot->attach(*adapter);
-    the_bot->start();
-    ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-    ASSERT_TRUE(*started) << started->error().message;
+    ASSERT_TRUE(harness.start(*adapter));
     ASSERT_TRUE(run_until(io, [&] { return fake.open_sockets().size() == 2 && adapter->stats().open_sockets == 2; }));
   }
 
@@ -75,11 +68,8 @@ class SlackFrames : public ::testing::Test {
   runbot::testing::TestCa ca = runbot::testing::TestCa::make();
   boost::asio::io_context io;
   runbot::testing::FakeSlack fake{io, ca};
-  common::AsioClock clock{io};
-  bot::Metrics metrics;
-  runbot::testing::RecordingJobQueue jobs{clock};
-  std::unique_ptr<bot::Outbox> outbox;
-  std::unique_ptr<bot::Bot> the_bot;
+  runbot::testing::BotHarness harness{io};
+  runbot::testing::RecordingJobQueue& jobs = harness.jobs;
   std::unique_ptr<SlackAdapter> adapter;
 };
 

@@ -8,6 +8,7 @@
 #include "adapters/slack/slack_adapter.h"
 #include "bot/app/config.h"
 #include "bot/bot.h"
+#include "tests/adapters/common/bot_harness.h"
 #include "tests/adapters/common/run_until.h"
 #include "tests/support/fake_slack.h"
 #include "tests/support/recording_job_queue.h"
@@ -30,33 +31,22 @@ class SlackIdentity : public ::testing::Test {
     fake.add_usergroup("S0PLAT", "platform", {"U0PLAT"});
   }
   ~SlackIdentity() override {
-    if (the_bot) the_bot->stop();
+    harness.stop();
     if (adapter) adapter->stop();
   }
 
   // The real bot with `policy_yaml` added to the demo configuration; the adapter's settings come
   // from that configuration (as in runtime.cpp), pointed at the fake.
   void connect(const std::string& policy_yaml, std::chrono::milliseconds deadline = 2000ms) {
-    auto cfg = app::parse_config(app::demo_config_yaml() + policy_yaml +
-                                     "slack: {app_token: xapp-1-test, bot_token: xoxb-test}\n",
-                                 {});
-    ASSERT_TRUE(cfg) << cfg.error().message;
-    outbox = std::make_unique<bot::Outbox>(cfg->outbox, clock, metrics);
-    the_bot = std::make_unique<bot::Bot>(cfg->bot, bot::Registry{}, clock, jobs, *outbox, metrics,
-                                         nullptr);
-    SlackSettings s = *cfg->slack;
+    ASSERT_TRUE(harness.build(policy_yaml + "slack: {app_token: xapp-1-test, bot_token: xoxb-test}\n"));
+    SlackSettings s = *harness.config.slack;
     s.api_base_url = fake.api_base_url();
     s.ca_file = ca.ca_file;
     s.identity_deadline = deadline;
     auto created = SlackAdapter::create(io, s);
     ASSERT_TRUE(created) << created.error().message;
     adapter = std::move(*created);
-    std::optional<bot::Status> started;
-    adapter->on_started([&](bot::Status st) { started = st; });
-    the_bot->attach(*adapter);
-    the_bot->start();
-    ASSERT_TRUE(run_until(io, [&] { return started.has_value(); }));
-    ASSERT_TRUE(*started) << started->error().message;
+    ASSERT_TRUE(harness.start(*adapter));
   }
 
   // What the user saw for a slash command: the ack's payload when it carried one, else the
@@ -82,11 +72,8 @@ class SlackIdentity : public ::testing::Test {
   testing::TestCa ca = testing::TestCa::make();
   boost::asio::io_context io;
   testing::FakeSlack fake{io, ca};
-  common::AsioClock clock{io};
-  bot::Metrics metrics;
-  testing::RecordingJobQueue jobs{clock};
-  std::unique_ptr<bot::Outbox> outbox;
-  std::unique_ptr<bot::Bot> the_bot;
+  testing::BotHarness harness{io};
+  testing::RecordingJobQueue& jobs = harness.jobs;
   std::unique_ptr<SlackAdapter> adapter;
 };
 
