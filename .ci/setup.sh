@@ -23,5 +23,11 @@ fi
 
 preset=${RUNBOT_PRESET:-release}
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j2
+if [[ "$preset" == release ]]; then
+  # The demo needs only the runbot binary; the tests and benchmarks are built by the test command
+  # (ci preset) or on demand (e.g. --target slack_bench).
+  cmake --build --preset "$preset" -j2 --target runbot
+else
+  cmake --build --preset "$preset" -j2
+fi
 echo "setup: built build/$preset/bot/app/runbot" >&2

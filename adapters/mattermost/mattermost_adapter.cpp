@@ -735,12 +735,12 @@ struct MattermostAdapter::Impl {
 
   void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
     // A retry of a long message that got part of the way resumes where it stopped.
-    const bool resuming = progress.get(req.delivery_id).next > 0;
+    const bool part_way = progress.get(req.delivery_id).next > 0;
     // Only posts carry the delivery id: ephemeral posts and response_url answers cannot be found.
     const auto to = req.reply_to.empty() ? bot::Result<common::ReplyAddress>(common::ReplyAddress{})
                                          : common::ReplyAddress::parse(req.reply_to);
     const bool findable = to && to->findable();
-    if (req.maybe_delivered && !resuming && findable && req.edit.empty() && !req.delivery_id.empty()) {
+    if (req.maybe_delivered && !part_way && findable && req.edit.empty() && !req.delivery_id.empty()) {
       // An answer's thread is in its reply address, where the lookup must look.
       if (!req.reply_to.empty() && req.thread.empty()) req.thread = to->thread;
       return post_once(std::move(req), std::move(parts), std::move(done));

@@ -650,12 +650,12 @@ struct SlackAdapter::Impl {
   void post(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
     // A retry of a long message that got part of the way resumes where it stopped; part 0 is
     // known to be there.
-    const bool resuming = progress.get(req.delivery_id).next > 0;
+    const bool part_way = progress.get(req.delivery_id).next > 0;
     // Only posts can be looked for: ephemeral messages and response_url answers leave no trace.
     const auto to = req.reply_to.empty() ? bot::Result<common::ReplyAddress>(common::ReplyAddress{})
                                          : common::ReplyAddress::parse(req.reply_to);
     const bool findable = to && to->findable();
-    if (req.maybe_delivered && !resuming && findable && req.edit.empty() && !req.delivery_id.empty()) {
+    if (req.maybe_delivered && !part_way && findable && req.edit.empty() && !req.delivery_id.empty()) {
       return post_once(std::move(req), std::move(parts), std::move(done));
     }
     if (!req.reply_to.empty()) return send_answer(std::move(req), std::move(parts), std::move(done));
