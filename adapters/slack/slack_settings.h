@@ -25,7 +25,7 @@ struct SlackSettings {
   // stays open. Slack's payloads for big messages and views reach a MiB and more.
   std::size_t max_message_bytes = std::size_t{16} << 20;
   std::size_t dedupe_capacity = 10000;                 // envelope/event/trigger ids remembered for dedupe
-  std::size_t ack_memory_bytes = std::size_t{4} << 20; // ack payloads remembered to answer redeliveries
+  std::size_t ack_memory_bytes = std::size_t{2} << 20; // ack payloads remembered to answer redeliveries
   // After a refresh, how long the old socket stays open (still acking) once its replacement said
   // hello, unless Slack closes it first. Slack sends `warning` about 10 s before it closes.
   std::chrono::milliseconds retire_grace{10000};
