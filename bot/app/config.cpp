@@ -342,10 +342,18 @@ std::optional<Duration> identity_cache(Walker& w, const YAML::Node& n, const std
   return v;
 }
 
+// The answer lane of a platform's outbox (or of the default one, under notifications).
+void parse_answer_pacing(Walker& w, const YAML::Node& n, const std::string& path, bot::OutboxSettings& o) {
+  if (auto v = w.number(n, "answers_per_second", path, 0.01)) o.answers_per_second = *v;
+  if (auto v = w.number(n, "answer_burst", path, 1)) o.answer_burst = *v;
+  if (auto v = w.integer(n, "answer_max_attempts", path, 0, 1000)) o.answer_max_attempts = static_cast<int>(*v);
+}
+
 void parse_slack(Walker& w, const YAML::Node& n, Config& c) {
   if (!w.mapping(n, "slack", {"app_token", "bot_token", "api_base_url", "ca_file", "connections", "ping_interval",
                              "idle_timeout", "request_timeout", "slash_command", "slash_response_type",
-                             "messages_per_second", "burst", "identity_cache"})) {
+                             "messages_per_second", "burst", "answers_per_second", "answer_burst",
+                             "answer_max_attempts", "identity_cache"})) {
     return;
   }
   slack::SlackSettings s;
@@ -370,6 +378,7 @@ void parse_slack(Walker& w, const YAML::Node& n, Config& c) {
   if (auto v = identity_cache(w, n, "slack")) s.identity_cache_ttl = *v;
   if (auto v = w.number(n, "messages_per_second", "slack", 0.01)) c.slack_outbox.messages_per_second = *v;
   if (auto v = w.number(n, "burst", "slack", 1)) c.slack_outbox.burst = *v;
+  parse_answer_pacing(w, n, "slack", c.slack_outbox);
   c.slack = std::move(s);
 }
 
@@ -378,7 +387,7 @@ void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
                                   "slash_response_type", "command_path", "action_path", "action_url", "action_secret",
                                   "ephemeral_mention_replies", "ping_interval", "idle_timeout", "backoff_initial",
                                   "backoff_max", "request_timeout", "messages_per_second", "burst",
-                                  "identity_cache"})) {
+                                  "answers_per_second", "answer_burst", "answer_max_attempts", "identity_cache"})) {
     return;
   }
   mattermost::MattermostSettings s;
@@ -421,6 +430,7 @@ void parse_mattermost(Walker& w, const YAML::Node& n, Config& c) {
   if (auto v = identity_cache(w, n, "mattermost")) s.identity_cache_ttl = *v;
   if (auto v = w.number(n, "messages_per_second", "mattermost", 0.01)) c.mattermost_outbox.messages_per_second = *v;
   if (auto v = w.number(n, "burst", "mattermost", 1)) c.mattermost_outbox.burst = *v;
+  parse_answer_pacing(w, n, "mattermost", c.mattermost_outbox);
   c.mattermost = std::move(s);
 }
 
@@ -432,7 +442,8 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
   if (!w.mapping(n, "teams",
                  {"enabled", "app_id", "app_password", "tenant_id", "token_url",
                   "openid_metadata_url", "messaging_path", "ca_file", "greet_on_install",
-                  "request_timeout", "messages_per_second", "burst", "identity_cache",
+                  "request_timeout", "messages_per_second", "burst", "answers_per_second",
+                  "answer_burst", "answer_max_attempts", "identity_cache",
                   "graph_url", "graph_scope", "messages_per_hour"})) {
     return;
   }
@@ -497,6 +508,7 @@ void parse_teams(Walker& w, const YAML::Node& n, Config& c) {
   if (auto v = w.number(n, "messages_per_second", "teams", 0.01))
     c.teams_outbox.messages_per_second = *v;
   if (auto v = w.number(n, "burst", "teams", 1)) c.teams_outbox.burst = *v;
+  parse_answer_pacing(w, n, "teams", c.teams_outbox);
   if (auto v = w.number(n, "messages_per_hour", "teams", 0)) {
     if (*v != static_cast<double>(static_cast<std::size_t>(*v))) {
       w.problem("teams.messages_per_hour", "must be a whole number (0 = no hourly limit)");
@@ -705,6 +717,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
       }
       if (const auto n = root["notifications"];
           w.mapping(n, "notifications", {"ttl_warnings", "oncall_channel", "janitor_enforces_ttl", "messages_per_second",
+                                         "answers_per_second", "answer_burst", "answer_max_attempts",
                                          "burst", "confirmation_timeout", "recovery_timeout"})) {
         if (auto v = w.strings(n, "ttl_warnings", "notifications")) {
           c.bot.ttl_warnings.clear();
@@ -726,6 +739,7 @@ bot::Result<Config> parse_config(const std::string& yaml, const std::map<std::st
         if (auto v = w.boolean(n, "janitor_enforces_ttl", "notifications")) c.bot.janitor_enforces_ttl = *v;
         if (auto v = w.number(n, "messages_per_second", "notifications", 0.01)) c.outbox.messages_per_second = *v;
         if (auto v = w.number(n, "burst", "notifications", 1)) c.outbox.burst = *v;
+        parse_answer_pacing(w, n, "notifications", c.outbox);
         if (auto v = w.duration(n, "confirmation_timeout", "notifications")) c.bot.confirmation_timeout = *v;
         if (auto v = w.duration(n, "recovery_timeout", "notifications")) c.bot.recovery_timeout = *v;
       }

@@ -21,6 +21,34 @@ TEST(Config, EmbeddedDemoConfigIsValid) {
   EXPECT_EQ(c->bot.apps.at(bot::AppName{"docs"}).default_ttl, std::chrono::hours(2));
 }
 
+TEST(Config, AnswerPacingIsSetPerPlatformAndBadValuesAreNamed) {
+  // The demo configuration has a notifications section: the keys go into it.
+  std::string yaml = demo_config_yaml();
+  const std::string section = "notifications:\n";
+  ASSERT_NE(yaml.find(section), std::string::npos);
+  yaml.insert(yaml.find(section) + section.size(), "  answers_per_second: 4\n  answer_burst: 8\n  answer_max_attempts: 0\n");
+  auto c = parse_config(yaml + R"(
+mattermost: {server_url: https://chat.example.com, token: t, answers_per_second: 10, answer_burst: 100}
+)",
+                        {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->outbox.answers_per_second, 4);
+  EXPECT_EQ(c->outbox.answer_burst, 8);
+  EXPECT_EQ(c->outbox.answer_max_attempts, 0) << "0 = retry until delivered";
+  EXPECT_EQ(c->mattermost_outbox.answers_per_second, 10);
+  EXPECT_EQ(c->mattermost_outbox.answer_burst, 100);
+  EXPECT_EQ(c->slack_outbox.answers_per_second, bot::OutboxSettings{}.answers_per_second) << "the default";
+
+  ConfigErrors errors;
+  auto bad = parse_config(demo_config_yaml() + R"(
+slack: {app_token: xapp-1, bot_token: xoxb-1, answers_per_second: 0, answer_max_attempts: many}
+)",
+                          {}, &errors);
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(has_problem(errors, "slack.answers_per_second")) << bad.error().message;
+  EXPECT_TRUE(has_problem(errors, "slack.answer_max_attempts")) << bad.error().message;
+}
+
 TEST(Config, EveryProblemIsNamedAtOnceWithItsPath) {
   ConfigErrors errors;
   auto c = parse_config(R"(
