@@ -1,5 +1,7 @@
 #include "adapters/common/https_client.h"
 
+#include "adapters/common/resolve_impl.h"
+
 #include <exception>
 #include <map>
 #include <optional>
@@ -54,11 +56,6 @@ struct Conn {
 };
 using ConnPtr = std::shared_ptr<Conn>;
 
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  (void)asio::ip::make_address(host, ec);
-  return !ec;
-}
 
 // Connections are reused per scheme and authority (an http:// and an https:// peer on one port
 // are different connections).
@@ -131,24 +128,10 @@ void give_back(HttpsClient::Impl& impl, const std::string& key, ConnPtr conn) {
 
 asio::awaitable<bot::Result<ConnPtr>> open_connection(ImplPtr impl, Url url) {
   const auto deadline = SteadyClock::now() + impl->settings.connect_timeout;
-  tcp::resolver::results_type endpoints;
-  if (is_ip_literal(url.host)) {
-    endpoints = tcp::resolver::results_type::create(tcp::endpoint(asio::ip::make_address(url.host), url.port),
-                                                     url.host, std::to_string(url.port));
-  } else {
-    // The resolver has no deadline of its own: a timer cancels it.
-    auto resolver = std::make_shared<tcp::resolver>(impl->io);
-    auto timer = std::make_shared<asio::steady_timer>(impl->io, deadline);
-    timer->async_wait([resolver](error_code ec) {
-      if (!ec) resolver->cancel();
-    });
-    auto [rec, results] = co_await resolver->async_resolve(url.host, std::to_string(url.port), kUseTuple);
-    timer->cancel();
-    if (rec) {
-      if (rec == asio::error::operation_aborted && !impl->stopped) rec = beast::error::timeout;
-      co_return io_error("resolve", url, rec);
-    }
-    endpoints = std::move(results);
+  auto [rec, endpoints] = co_await detail::resolve(impl->io, url.host, url.port, deadline);
+  if (rec) {
+    if (rec == asio::error::operation_aborted && !impl->stopped) rec = beast::error::timeout;
+    co_return io_error("resolve", url, rec);
   }
   auto conn = std::make_shared<Conn>(impl->io, impl->tls->impl().ctx, url.secure());
   const ActiveSlot slot(impl, conn);
@@ -158,7 +141,7 @@ asio::awaitable<bot::Result<ConnPtr>> open_connection(ImplPtr impl, Url url) {
   if (cec) co_return io_error("connect", url, cec);
   if (conn->tls) {
     // RFC 6066: no IP literals in SNI. Host-name verification covers both names and IPs.
-    if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
+    if (!detail::is_ip_literal(url.host)) SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str());
     conn->tls->set_verify_callback(ssl::host_name_verification(url.host));
     auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kUseTuple);
     if (hec) co_return io_error("tls handshake", url, hec);

@@ -1,5 +1,7 @@
 #include "adapters/common/websocket_client.h"
 
+#include "adapters/common/resolve_impl.h"
+
 #include <algorithm>
 #include <deque>
 #include <exception>
@@ -52,11 +54,6 @@ struct Item {
   std::string data;  // text, or the close reason
 };
 
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  (void)asio::ip::make_address(host, ec);
-  return !ec;
-}
 
 void log_escape(const char* root, const std::exception_ptr& e) {
   if (!e) return;
@@ -265,7 +262,7 @@ asio::awaitable<void> open_and_run(ImplPtr impl, Ws* wsp, Url url, SteadyClock::
   auto [cec, ep] = co_await lowest.async_connect(endpoints, kUseTuple);
   if (cec) co_return fail_open(impl, url, on_open, "connect", cec);
   if constexpr (std::is_same_v<Ws, TlsWs>) {
-    if (!is_ip_literal(url.host)) SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url.host.c_str());
+    if (!detail::is_ip_literal(url.host)) SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url.host.c_str());
     ws.next_layer().set_verify_callback(ssl::host_name_verification(url.host));
     auto [hec] = co_await ws.next_layer().async_handshake(ssl::stream_base::client, kUseTuple);
     if (hec) co_return fail_open(impl, url, on_open, "tls handshake", hec);
@@ -364,21 +361,8 @@ asio::awaitable<void> open_and_run(ImplPtr impl, Ws* wsp, Url url, SteadyClock::
 
 asio::awaitable<void> connect_and_run(ImplPtr impl, Url url, WebSocketClient::OpenHandler on_open) {
   const auto deadline = SteadyClock::now() + impl->settings.connect_timeout;
-  tcp::resolver::results_type endpoints;
-  if (is_ip_literal(url.host)) {
-    endpoints = tcp::resolver::results_type::create(tcp::endpoint(asio::ip::make_address(url.host), url.port),
-                                                     url.host, std::to_string(url.port));
-  } else {
-    auto resolver = std::make_shared<tcp::resolver>(impl->io);
-    auto timer = std::make_shared<asio::steady_timer>(impl->io, deadline);
-    timer->async_wait([resolver](error_code ec) {
-      if (!ec) resolver->cancel();
-    });
-    auto [rec, results] = co_await resolver->async_resolve(url.host, std::to_string(url.port), kUseTuple);
-    timer->cancel();
-    if (rec) co_return fail_open(impl, url, on_open, "resolve", rec);
-    endpoints = std::move(results);
-  }
+  auto [rec, endpoints] = co_await detail::resolve(impl->io, url.host, url.port, deadline);
+  if (rec) co_return fail_open(impl, url, on_open, "resolve", rec);
   if (!impl->alive) co_return;
   if (!impl->local_reason.empty()) co_return fail_open(impl, url, on_open, "connect", asio::error::operation_aborted);
   if (url.secure()) {

@@ -639,20 +639,14 @@ struct MattermostAdapter::Impl {
   // An answer (PostRequest::reply_to): through the slash command's response_url, as a post (a DM
   // or a mention's thread, tagged with its delivery id like every post), or as an ephemeral post
   // to the asker. Parts go out in order; a retry resumes at the first part missing.
-  void send_answer(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
-    auto to = common::ReplyAddress::parse(req.reply_to);
-    if (!to) {
-      clock.call_after(0ms, [done = std::move(done), e = to.error()] {
-        done(bot::make_error(bot::Errc::invalid_argument, "mattermost: cannot send an answer: " + e.message));
-      });
-      return;
-    }
+  void send_answer(const bot::PostRequest& req, const common::ReplyAddress& to, std::vector<json> parts,
+                   std::function<void(bot::Result<bot::PostResult>)> done) {
     using Via = common::ReplyAddress::Via;
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string delivery = req.delivery_id;
     common::MultipartPost::Calls calls;
-    calls.create = [this, shared, channel, delivery, to = *to](const std::string& thread, std::size_t i,
+    calls.create = [this, shared, channel, delivery, to](const std::string& thread, std::size_t i,
                                                               common::MultipartPost::Callback cb) {
       json part = (*shared)[i];
       if (to.via == Via::response_url) {
@@ -673,7 +667,7 @@ struct MattermostAdapter::Impl {
                  e.is_retryable());
     };
     calls.delivered = [this] { rest_problem.clear(); };
-    common::MultipartPost::start(shared->size(), to->thread, "", std::move(calls), std::move(done),
+    common::MultipartPost::start(shared->size(), to.thread, "", std::move(calls), std::move(done),
                                  {&progress, delivery, /*chain=*/false});
   }
 
@@ -739,13 +733,19 @@ struct MattermostAdapter::Impl {
     // Only posts carry the delivery id: ephemeral posts and response_url answers cannot be found.
     const auto to = req.reply_to.empty() ? bot::Result<common::ReplyAddress>(common::ReplyAddress{})
                                          : common::ReplyAddress::parse(req.reply_to);
-    const bool findable = to && to->findable();
+    if (!to) {
+      clock.call_after(0ms, [done = std::move(done), e = to.error()] {
+        done(bot::make_error(bot::Errc::invalid_argument, "mattermost: cannot send an answer: " + e.message));
+      });
+      return;
+    }
+    const bool findable = to->findable();
     if (req.maybe_delivered && !part_way && findable && req.edit.empty() && !req.delivery_id.empty()) {
       // An answer's thread is in its reply address, where the lookup must look.
       if (!req.reply_to.empty() && req.thread.empty()) req.thread = to->thread;
       return post_once(std::move(req), std::move(parts), std::move(done));
     }
-    if (!req.reply_to.empty()) return send_answer(std::move(req), std::move(parts), std::move(done));
+    if (!req.reply_to.empty()) return send_answer(req, *to, std::move(parts), std::move(done));
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string env = req.env.str();

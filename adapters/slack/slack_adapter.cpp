@@ -544,20 +544,14 @@ struct SlackAdapter::Impl {
 
   // An answer (PostRequest::reply_to) through its response_url, the DM, or an ephemeral message
   // in the asker's thread. Its parts go out in order; a retry resumes at the first part missing.
-  void send_answer(bot::PostRequest req, std::vector<json> parts, std::function<void(bot::Result<bot::PostResult>)> done) {
-    auto to = common::ReplyAddress::parse(req.reply_to);
-    if (!to) {
-      clock.call_after(0ms, [done = std::move(done), e = to.error()] {
-        done(bot::make_error(bot::Errc::invalid_argument, "slack: cannot send an answer: " + e.message));
-      });
-      return;
-    }
+  void send_answer(const bot::PostRequest& req, const common::ReplyAddress& to, std::vector<json> parts,
+                   std::function<void(bot::Result<bot::PostResult>)> done) {
     using Via = common::ReplyAddress::Via;
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string delivery = req.delivery_id;
     common::MultipartPost::Calls calls;
-    calls.create = [this, shared, channel, delivery, to = *to](const std::string& in_thread, std::size_t i,
+    calls.create = [this, shared, channel, delivery, to](const std::string& in_thread, std::size_t i,
                                                               common::MultipartPost::Callback cb) {
       json part = (*shared)[i];
       if (to.via == Via::response_url) {
@@ -583,7 +577,7 @@ struct SlackAdapter::Impl {
                  e.is_retryable());
     };
     calls.delivered = [this] { web_problem.clear(); };
-    common::MultipartPost::start(shared->size(), to->thread, "", std::move(calls), std::move(done),
+    common::MultipartPost::start(shared->size(), to.thread, "", std::move(calls), std::move(done),
                                  {&progress, delivery, /*chain=*/false});
   }
 
@@ -654,11 +648,17 @@ struct SlackAdapter::Impl {
     // Only posts can be looked for: ephemeral messages and response_url answers leave no trace.
     const auto to = req.reply_to.empty() ? bot::Result<common::ReplyAddress>(common::ReplyAddress{})
                                          : common::ReplyAddress::parse(req.reply_to);
-    const bool findable = to && to->findable();
+    if (!to) {
+      clock.call_after(0ms, [done = std::move(done), e = to.error()] {
+        done(bot::make_error(bot::Errc::invalid_argument, "slack: cannot send an answer: " + e.message));
+      });
+      return;
+    }
+    const bool findable = to->findable();
     if (req.maybe_delivered && !part_way && findable && req.edit.empty() && !req.delivery_id.empty()) {
       return post_once(std::move(req), std::move(parts), std::move(done));
     }
-    if (!req.reply_to.empty()) return send_answer(std::move(req), std::move(parts), std::move(done));
+    if (!req.reply_to.empty()) return send_answer(req, *to, std::move(parts), std::move(done));
     auto shared = std::make_shared<std::vector<json>>(std::move(parts));
     const std::string channel = req.channel.str();
     const std::string env = req.env.str();
